@@ -1,0 +1,85 @@
+import type { ParseArgsConfig } from 'node:util';
+import type { Clients } from './client.ts';
+import type { Output } from './output.ts';
+
+export type OptionsConfig = NonNullable<ParseArgsConfig['options']>;
+export type OptionValues = Record<string, string | boolean | (string | boolean)[] | undefined>;
+
+/** What a command runs with: its positional arguments and options, and the shared clients and output. */
+export interface Invocation {
+  readonly args: readonly string[];
+  readonly values: OptionValues;
+  readonly server: string;
+  readonly clients: () => Clients;
+  readonly out: Output;
+}
+
+export interface Command {
+  /** The words that select it, e.g. `agents register`. */
+  readonly name: string;
+  /** Arguments and options after the name, as the usage line shows them. */
+  readonly synopsis: string;
+  readonly summary: string;
+  readonly options: OptionsConfig;
+  /** How many positional arguments it takes: exactly, or [min, max]. */
+  readonly arity: number | readonly [number, number];
+  /** Returns the exit code: 0 success, 1 failure or refusal. */
+  run(invocation: Invocation): Promise<number>;
+}
+
+/** A mistake in how the command was called: exit 2 with the command's usage line. */
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+
+  constructor(
+    message: string,
+    readonly command?: Command,
+  ) {
+    super(message);
+  }
+}
+
+export function stringOption(values: OptionValues, name: string): string | undefined {
+  const value = values[name];
+  return typeof value === 'string' ? value : undefined;
+}
+
+export function listOption(values: OptionValues, name: string): string[] | undefined {
+  const value = values[name];
+  return Array.isArray(value) ? value.filter((item): item is string => typeof item === 'string') : undefined;
+}
+
+export function flagOption(values: OptionValues, name: string): boolean {
+  return values[name] === true;
+}
+
+export function integerOption(values: OptionValues, name: string): number | undefined {
+  const raw = stringOption(values, name);
+  if (raw === undefined) return undefined;
+  if (!/^\d+$/.test(raw) || Number(raw) > 2 ** 31 - 1) {
+    throw new UsageError(`--${name} must be a whole number, not ${JSON.stringify(raw)}`);
+  }
+  return Number(raw);
+}
+
+export function requiredOption(values: OptionValues, name: string): string {
+  const value = stringOption(values, name);
+  if (value === undefined || value === '') throw new UsageError(`--${name} is required`);
+  return value;
+}
+
+export function oneOfOption<T extends string>(values: OptionValues, name: string, allowed: readonly T[]): T | undefined {
+  const raw = stringOption(values, name);
+  if (raw === undefined) return undefined;
+  if (!(allowed as readonly string[]).includes(raw)) {
+    throw new UsageError(`--${name} must be one of ${allowed.join(', ')}, not ${JSON.stringify(raw)}`);
+  }
+  return raw as T;
+}
+
+/** The one positional argument of a command that takes exactly one (arity is checked before run). */
+export function soleArgument(invocation: Invocation): string {
+  const [first] = invocation.args;
+  if (first === undefined) throw new UsageError('missing argument');
+  return first;
+}

@@ -1,0 +1,26 @@
+import { loadConfig } from '../config/load.ts';
+import type { Command } from './command.ts';
+
+const serve: Command = {
+  name: 'serve',
+  synopsis: '',
+  summary: 'run the registry (configured by environment and .env; see `atr config`) until SIGINT or SIGTERM',
+  options: {},
+  arity: 0,
+  async run({ out }) {
+    const config = loadConfig();
+    // Loaded here, not at the top: client commands should not pay for the database and CA modules.
+    const { startServer } = await import('../server/server.ts');
+    const server = await startServer(config);
+    out.line(`ATR listening on ${server.url}`);
+    const signal = await new Promise<NodeJS.Signals>((resolve) => {
+      process.once('SIGINT', resolve);
+      process.once('SIGTERM', resolve);
+    });
+    out.line(`${signal}: shutting down`);
+    await server.close();
+    return 0;
+  },
+};
+
+export const serveCommands: readonly Command[] = [serve];

@@ -1,0 +1,103 @@
+// Every setting the server and CLI read, in one place: environment name, default, meaning and how it is
+// parsed. The README's configuration table is rendered from this list (test/unit/config.test.ts keeps it so).
+
+export interface Setting<T> {
+  readonly env: string;
+  readonly default: string | undefined;
+  readonly doc: string;
+  readonly secret?: boolean;
+  /** Returns the value, or throws an Error whose message is the rule the raw value broke. */
+  readonly parse: (raw: string) => T;
+}
+
+const text = (env: string, dflt: string | undefined, doc: string, secret = false): Setting<string> => ({
+  env,
+  default: dflt,
+  doc,
+  secret,
+  parse: (raw) => raw,
+});
+
+const integer = (env: string, dflt: number, min: number, max: number, doc: string): Setting<number> => ({
+  env,
+  default: String(dflt),
+  doc,
+  parse: (raw) => {
+    const value = Number(raw);
+    if (!/^\d+$/.test(raw.trim()) || value < min || value > max) {
+      throw new Error(`must be a whole number from ${min} to ${max}`);
+    }
+    return value;
+  },
+});
+
+const oneOf = <T extends string>(env: string, dflt: T, values: readonly T[], doc: string): Setting<T> => ({
+  env,
+  default: dflt,
+  doc,
+  parse: (raw) => {
+    const value = raw.trim().toLowerCase() as T;
+    if (!values.includes(value)) throw new Error(`must be one of ${values.join(', ')}`);
+    return value;
+  },
+});
+
+const databaseUrl: Setting<string> = {
+  env: 'DATABASE_URL',
+  default: 'sqlite:///./var/atr.db',
+  doc: 'sqlite:///relative/path.db, sqlite:////absolute/path.db, sqlite::memory: or postgresql://user@host:port/db',
+  parse: (raw) => {
+    if (/^sqlite(\+\w+)?:/.test(raw) || /^postgres(ql)?:\/\//.test(raw)) return raw;
+    throw new Error('must start with sqlite: or postgresql://');
+  },
+};
+
+const trustDomain: Setting<string> = {
+  env: 'TRUST_DOMAIN',
+  default: 'atr.local',
+  doc: 'SPIFFE trust domain in the URI SAN spiffe://<TRUST_DOMAIN>/agent/<name>',
+  parse: (raw) => {
+    if (!/^[a-z0-9]([a-z0-9.-]{0,253}[a-z0-9])?$/.test(raw)) {
+      throw new Error('must be a lowercase trust domain name (a-z, 0-9, dots and hyphens)');
+    }
+    return raw;
+  },
+};
+
+const url = (env: string, doc: string): Setting<string | undefined> => ({
+  env,
+  default: undefined,
+  doc,
+  parse: (raw) => {
+    if (!URL.canParse(raw) || !/^https?:$/.test(new URL(raw).protocol)) throw new Error('must be an http(s) URL');
+    return raw.replace(/\/+$/, '');
+  },
+});
+
+export const settings = {
+  host: text('HOST', '127.0.0.1', 'Address of the public listener'),
+  port: integer('PORT', 8000, 0, 65535, 'Port of the public listener (HTTP/1.1 and h2c: gRPC, gRPC-Web, Connect, REST)'),
+  databaseUrl,
+  pkiRootDir: text('PKI_ROOT_DIR', './var/pki', 'Where the root and intermediate CA keys (mode 0600) and certificates live'),
+  caKeyPassphrase: text('CA_KEY_PASSPHRASE', undefined, 'When set, CA private keys are stored encrypted with it', true),
+  caValidityDays: integer('CA_VALIDITY_DAYS', 3650, 1, 36500, 'Validity of the root CA; the intermediate gets half'),
+  certValidityDays: integer('CERT_VALIDITY_DAYS', 30, 1, 3650, 'Validity of agent certificates'),
+  trustDomain,
+  publicUrl: url('PUBLIC_URL', 'Base URL clients reach the server at, used in the CRL distribution point (default http://HOST:PORT)'),
+  keysRootDir: text('KEYS_ROOT_DIR', './var/keys', 'Where `atr agents register` writes agent keys on the client side (mode 0600)'),
+  logLevel: oneOf('LOG_LEVEL', 'info', ['debug', 'info', 'warn', 'error', 'silent'] as const, 'Server log level'),
+} as const;
+
+export interface Config {
+  readonly host: string;
+  readonly port: number;
+  readonly databaseUrl: string;
+  readonly pkiRootDir: string;
+  readonly caKeyPassphrase: string | undefined;
+  readonly caValidityDays: number;
+  readonly certValidityDays: number;
+  readonly trustDomain: string;
+  readonly publicUrl: string | undefined;
+  readonly keysRootDir: string;
+  readonly logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
+}

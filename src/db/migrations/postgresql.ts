@@ -1,0 +1,54 @@
+import { Migration } from '@mikro-orm/migrations';
+
+// PostgreSQL schema: the same tables as the SQLite one, in PostgreSQL's own types.
+class InitialSchema extends Migration {
+  override async up(): Promise<void> {
+    this.addSql(`create table agents (
+      id serial primary key,
+      name varchar(253) not null unique,
+      owner varchar(255) not null,
+      capabilities jsonb not null default '[]',
+      description text not null default '',
+      endpoints jsonb not null default '[]',
+      status varchar(16) not null check (status in ('active', 'revoked')),
+      current_certificate_id integer null,
+      revoked_at timestamptz null,
+      revocation_reason varchar(32) null,
+      version integer not null default 1,
+      created_at timestamptz not null,
+      updated_at timestamptz not null
+    )`);
+    this.addSql('create index agents_owner_id_index on agents (owner, id)');
+    this.addSql('create index agents_status_id_index on agents (status, id)');
+    this.addSql('create index agents_capabilities_index on agents using gin (capabilities jsonb_path_ops)');
+    this.addSql(`create table certificates (
+      id serial primary key,
+      agent_id integer not null references agents (id),
+      serial varchar(64) not null unique,
+      fingerprint varchar(64) not null unique,
+      pem text not null,
+      not_before timestamptz not null,
+      not_after timestamptz not null,
+      revoked_at timestamptz null,
+      revocation_reason varchar(32) null,
+      created_at timestamptz not null
+    )`);
+    this.addSql('create index certificates_agent_id_index on certificates (agent_id)');
+    this.addSql('create index certificates_revoked_index on certificates (not_after) where revoked_at is not null');
+    this.addSql(
+      'alter table agents add constraint agents_current_certificate_id_foreign foreign key (current_certificate_id) references certificates (id)',
+    );
+    this.addSql(`create table audit_events (
+      id bigserial primary key,
+      event_type varchar(64) not null,
+      actor varchar(255) not null,
+      agent_name varchar(253) not null,
+      metadata jsonb not null default '{}',
+      created_at timestamptz not null
+    )`);
+    this.addSql('create index audit_events_agent_name_id_index on audit_events (agent_name, id)');
+    this.addSql('create index audit_events_event_type_id_index on audit_events (event_type, id)');
+  }
+}
+
+export const postgresqlMigrations = [{ name: '0001_initial_schema', class: InitialSchema }];

@@ -1,0 +1,70 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { MikroORM, Options } from '@mikro-orm/core';
+import type { AbstractSqlDriver, SqlEntityManager } from '@mikro-orm/knex';
+import { Migrator } from '@mikro-orm/migrations';
+import { type Dialect, parseDatabaseUrl } from './database-url.ts';
+import { entities } from './entities.ts';
+import { postgresqlMigrations } from './migrations/postgresql.ts';
+import { sqliteMigrations } from './migrations/sqlite.ts';
+
+export interface Database {
+  readonly orm: MikroORM<AbstractSqlDriver, SqlEntityManager>;
+  readonly dialect: Dialect;
+  close(): Promise<void>;
+}
+
+// Serialises schema migrations of processes that start together on one PostgreSQL database.
+const MIGRATION_LOCK_KEY = 7_289_000_001;
+
+/** Opens the database named by DATABASE_URL and brings its schema up to date. */
+export async function openDatabase(url: string): Promise<Database> {
+  const location = parseDatabaseUrl(url);
+  const common = {
+    entities,
+    extensions: [Migrator],
+    discovery: { warnWhenNoEntities: false },
+    migrations: {
+      tableName: 'schema_migrations',
+      silent: true,
+      transactional: true,
+      allOrNothing: true,
+      migrationsList: location.dialect === 'sqlite' ? sqliteMigrations : postgresqlMigrations,
+    },
+    debug: false,
+  } satisfies Options;
+  let orm: Database['orm'];
+  if (location.dialect === 'sqlite') {
+    if (location.target !== ':memory:') mkdirSync(dirname(location.target), { recursive: true });
+    const { MikroORM } = await import('@mikro-orm/sqlite');
+    orm = await MikroORM.init<AbstractSqlDriver, SqlEntityManager>({
+      ...common,
+      dbName: location.target,
+      pool: {
+        // One connection (SQLite has one writer); WAL lets readers of other processes proceed during writes.
+        afterCreate: (connection: SqliteConnection, done: (error: Error | null) => void) => {
+          connection.exec(
+            'pragma journal_mode = wal; pragma synchronous = normal; pragma busy_timeout = 5000; pragma foreign_keys = on;',
+            done,
+          );
+        },
+      },
+    });
+    await orm.getMigrator().up();
+  } else {
+    const { MikroORM } = await import('@mikro-orm/postgresql');
+    orm = await MikroORM.init<AbstractSqlDriver, SqlEntityManager>({ ...common, clientUrl: location.target, pool: { min: 0, max: 10 } });
+    await orm.em
+      .getConnection()
+      .getKnex()
+      .transaction(async (trx) => {
+        await trx.raw('select pg_advisory_xact_lock(?)', [MIGRATION_LOCK_KEY]);
+        await orm.getMigrator().up();
+      });
+  }
+  return { orm, dialect: location.dialect, close: () => orm.close(true) };
+}
+
+interface SqliteConnection {
+  exec(sql: string, callback: (error: Error | null) => void): void;
+}

@@ -1,0 +1,58 @@
+import { randomBytes } from 'node:crypto';
+import { chmodSync, closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+
+export interface CaPaths {
+  readonly dir: string;
+  readonly rootCert: string;
+  readonly rootKey: string;
+  readonly intermediateCert: string;
+  readonly intermediateKey: string;
+  readonly lock: string;
+}
+
+export function caPaths(dir: string): CaPaths {
+  return {
+    dir,
+    rootCert: join(dir, 'root.crt'),
+    rootKey: join(dir, 'root.key'),
+    intermediateCert: join(dir, 'intermediate.crt'),
+    intermediateKey: join(dir, 'intermediate.key'),
+    lock: join(dir, 'ca.lock'),
+  };
+}
+
+export const KEY_FILE_MODE = 0o600;
+export const CERT_FILE_MODE = 0o644;
+
+/**
+ * Replaces `path` with `data` so that readers see the old file or the whole new one, never part of it: the data
+ * goes to a private temporary file in the same directory, is flushed, then renamed over `path`.
+ */
+export function writeFileAtomic(path: string, data: string, mode: number): void {
+  const temp = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+  try {
+    const fd = openSync(temp, 'wx', mode);
+    try {
+      writeSync(fd, data);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    chmodSync(temp, mode); // the umask may have narrowed or the file system widened the mode
+    renameSync(temp, path);
+  } catch (error) {
+    rmSync(temp, { force: true });
+    throw error;
+  }
+  syncDirectory(dirname(path));
+}
+
+function syncDirectory(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}

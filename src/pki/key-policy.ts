@@ -1,0 +1,63 @@
+import { createPublicKey, type KeyObject } from 'node:crypto';
+import { DomainError } from '../errors.ts';
+
+export type KeyAlgorithm = 'EC P-256' | 'EC P-384' | `RSA ${number}` | 'Ed25519';
+
+/** A public key the registry agreed to certify. */
+export interface RequestedKey {
+  /** DER SubjectPublicKeyInfo, as OpenSSL re-encodes it. */
+  readonly publicKey: Buffer;
+  readonly algorithm: KeyAlgorithm;
+}
+
+const MIN_RSA_BITS = 2048;
+const MAX_RSA_BITS = 8192;
+/** NIST SP 800-89 5.3.3: an odd exponent from 65537 up. */
+const MIN_RSA_EXPONENT = 65537n;
+const CURVES: Record<string, KeyAlgorithm> = { prime256v1: 'EC P-256', secp384r1: 'EC P-384' };
+const ACCEPTED_KEYS = `EC P-256, EC P-384, RSA ${MIN_RSA_BITS}-${MAX_RSA_BITS} or Ed25519`;
+
+/**
+ * Checks a SubjectPublicKeyInfo against the accepted key types; `field` names the request field in errors. Returns
+ * the key to certify and the parsed key, for checking signatures made with it.
+ */
+export function acceptKey(
+  subjectPublicKeyInfo: Uint8Array,
+  field: string,
+): { key: RequestedKey; publicKey: KeyObject } {
+  const refuse = (rule: string) => new DomainError('invalid_csr', `${field}: ${rule}`);
+  let key: KeyObject;
+  try {
+    key = createPublicKey({ key: Buffer.from(subjectPublicKeyInfo), format: 'der', type: 'spki' });
+  } catch {
+    throw refuse('public key is malformed or not a supported type');
+  }
+  const algorithm = algorithmOf(key, refuse);
+  return { key: { publicKey: key.export({ type: 'spki', format: 'der' }), algorithm }, publicKey: key };
+}
+
+function algorithmOf(key: KeyObject, refuse: (rule: string) => DomainError): KeyAlgorithm {
+  const details = key.asymmetricKeyDetails ?? {};
+  switch (key.asymmetricKeyType) {
+    case 'ec': {
+      const algorithm = CURVES[details.namedCurve ?? ''];
+      const curve = details.namedCurve ?? '(explicit parameters)';
+      if (!algorithm) throw refuse(`EC curve ${curve} is not accepted; use P-256 or P-384`);
+      return algorithm;
+    }
+    case 'rsa': {
+      const bits = details.modulusLength ?? 0;
+      const exponent = details.publicExponent ?? 0n;
+      if (bits < MIN_RSA_BITS) throw refuse(`RSA keys must be at least ${MIN_RSA_BITS} bits`);
+      if (bits > MAX_RSA_BITS) throw refuse(`RSA keys must be at most ${MAX_RSA_BITS} bits`);
+      if (exponent < MIN_RSA_EXPONENT || exponent % 2n === 0n) {
+        throw refuse(`RSA public exponent must be odd and at least ${MIN_RSA_EXPONENT}`);
+      }
+      return `RSA ${bits}`;
+    }
+    case 'ed25519':
+      return 'Ed25519';
+    default:
+      throw refuse(`key type ${key.asymmetricKeyType ?? 'unknown'} is not accepted; use ${ACCEPTED_KEYS}`);
+  }
+}

@@ -1,0 +1,58 @@
+// What the registry knows about agents, certificates and audit events, independent of storage and transport.
+
+export type AgentStatus = 'active' | 'revoked' | 'expired';
+
+export interface CertificateRecord {
+  readonly id: number;
+  readonly agentId: number;
+  readonly serial: string;
+  readonly fingerprint: string;
+  readonly pem: string;
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+  /** When it stopped being its agent's current certificate (superseded or revoked). */
+  readonly revokedAt: Date | null;
+  readonly revocationReason: string | null;
+}
+
+export interface AgentRecord {
+  readonly id: number;
+  readonly name: string;
+  readonly owner: string;
+  readonly capabilities: readonly string[];
+  readonly description: string;
+  readonly endpoints: readonly string[];
+  /** The stored state; 'expired' is derived from the certificate (see statusOf). */
+  readonly state: 'active' | 'revoked';
+  readonly revokedAt: Date | null;
+  readonly revocationReason: string | null;
+  readonly version: number;
+  readonly createdAt: Date;
+  readonly updatedAt: Date;
+  readonly certificate: CertificateRecord | null;
+}
+
+export interface AuditEventRecord {
+  readonly id: number;
+  readonly eventType: string;
+  readonly actor: string;
+  readonly agentName: string;
+  readonly metadata: Record<string, unknown>;
+  readonly createdAt: Date;
+}
+
+export type AuditEventType = 'agent.registered' | 'agent.rotated' | 'agent.revoked' | 'agent.updated' | 'cert.verified';
+
+export interface NewAuditEvent {
+  readonly eventType: AuditEventType;
+  readonly actor: string;
+  readonly agentName: string;
+  readonly metadata: Record<string, unknown>;
+}
+
+/** An active agent whose current certificate has passed its notAfter is expired until it is rotated. */
+export function statusOf(agent: AgentRecord, now: Date): AgentStatus {
+  if (agent.state === 'revoked') return 'revoked';
+  if (!agent.certificate || agent.certificate.notAfter.getTime() <= now.getTime()) return 'expired';
+  return 'active';
+}

@@ -1,0 +1,76 @@
+import type { AgentRecord, AgentStatus, AuditEventRecord, CertificateRecord, NewAuditEvent } from './records.ts';
+
+export interface AgentFilter {
+  readonly owner?: string | undefined;
+  readonly status?: AgentStatus | undefined;
+  readonly capability?: string | undefined;
+}
+
+/** Keyset (afterId) or offset pagination; limit is always set. */
+export interface Page {
+  readonly limit: number;
+  readonly afterId?: number | undefined;
+  readonly offset?: number | undefined;
+}
+
+export interface AuditFilter {
+  readonly agentName?: string | undefined;
+  readonly eventType?: string | undefined;
+}
+
+export interface NewAgent {
+  readonly name: string;
+  readonly owner: string;
+  readonly capabilities: readonly string[];
+  readonly description: string;
+  readonly endpoints: readonly string[];
+  readonly at: Date;
+}
+
+export interface NewCertificate {
+  readonly serial: string;
+  readonly fingerprint: string;
+  readonly pem: string;
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+}
+
+export interface AgentChanges {
+  readonly capabilities?: readonly string[];
+  readonly description?: string;
+  readonly endpoints?: readonly string[];
+  readonly currentCertificateId?: number;
+  readonly state?: 'revoked';
+  readonly revokedAt?: Date;
+  readonly revocationReason?: string;
+}
+
+/** Writes that belong together; everything done through one RegistryTx commits or rolls back as one. */
+export interface RegistryTx {
+  /** The agent, locked against other writers until the transaction ends. */
+  lockAgent(name: string): Promise<AgentRecord | undefined>;
+  /** Inserts the agent with its first certificate; throws nameTaken when the name exists (revoked ones too). */
+  insertAgent(agent: NewAgent, certificate: NewCertificate): Promise<void>;
+  insertCertificate(agentId: number, certificate: NewCertificate, at: Date): Promise<CertificateRecord>;
+  /** Applies the changes and bumps the version; throws versionConflict unless the agent is at `version`. */
+  updateAgent(agent: AgentRecord, changes: AgentChanges, at: Date): Promise<void>;
+  /** Marks a certificate as no longer current: superseded by a rotation, or revoked with its agent. */
+  retireCertificate(certificateId: number, reason: string, at: Date): Promise<void>;
+  appendAudit(event: NewAuditEvent, at: Date): Promise<void>;
+}
+
+/** The registry's storage: one implementation per database family, one test suite for all. */
+export interface RegistryStore {
+  transaction<T>(work: (tx: RegistryTx) => Promise<T>): Promise<T>;
+  findAgent(name: string): Promise<AgentRecord | undefined>;
+  listAgents(filter: AgentFilter, page: Page, now: Date): Promise<{ agents: AgentRecord[]; total: number }>;
+  /** The certificate with this SHA-256 fingerprint, with its agent. */
+  findCertificate(fingerprint: string): Promise<{ certificate: CertificateRecord; agent: AgentRecord } | undefined>;
+  /** Certificates that are revoked or superseded and not yet expired: the CRL's entries. */
+  listRetiredCertificates(now: Date): Promise<CertificateRecord[]>;
+  listAuditEvents(filter: AuditFilter, page: Page): Promise<{ events: AuditEventRecord[]; total: number }>;
+  appendAudit(event: NewAuditEvent, at: Date): Promise<void>;
+  /** Throws when the database cannot be reached. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,96 @@
+import { Code, ConnectError, type Interceptor } from '@connectrpc/connect';
+import { DomainError, type ErrorCode } from '../errors.ts';
+
+// The one place a domain error code becomes a transport answer. gRPC and Connect clients see `connect`, REST
+// clients see `status`; both see the stable code itself in the `atr-error-code` header and the REST body.
+export const errorTable: Readonly<Record<ErrorCode, { readonly connect: Code; readonly status: number }>> = {
+  invalid_argument: { connect: Code.InvalidArgument, status: 400 },
+  invalid_name: { connect: Code.InvalidArgument, status: 400 },
+  invalid_csr: { connect: Code.InvalidArgument, status: 400 },
+  invalid_certificate: { connect: Code.InvalidArgument, status: 400 },
+  input_too_large: { connect: Code.InvalidArgument, status: 400 },
+  agent_not_found: { connect: Code.NotFound, status: 404 },
+  name_taken: { connect: Code.AlreadyExists, status: 409 },
+  agent_revoked: { connect: Code.FailedPrecondition, status: 409 },
+  version_conflict: { connect: Code.Aborted, status: 409 },
+};
+
+export const errorCodeHeader = 'atr-error-code';
+
+// HTTP status per Connect code, as the Connect protocol specifies it.
+const connectStatus: Readonly<Record<Code, number>> = {
+  [Code.Canceled]: 499,
+  [Code.Unknown]: 500,
+  [Code.InvalidArgument]: 400,
+  [Code.DeadlineExceeded]: 504,
+  [Code.NotFound]: 404,
+  [Code.AlreadyExists]: 409,
+  [Code.PermissionDenied]: 403,
+  [Code.ResourceExhausted]: 429,
+  [Code.FailedPrecondition]: 400,
+  [Code.Aborted]: 409,
+  [Code.OutOfRange]: 400,
+  [Code.Unimplemented]: 501,
+  [Code.Internal]: 500,
+  [Code.Unavailable]: 503,
+  [Code.DataLoss]: 500,
+  [Code.Unauthenticated]: 401,
+};
+
+export interface RestError {
+  status: number;
+  body: { detail: string; code: string };
+}
+
+function connectErrorFromDomain(error: DomainError): ConnectError {
+  return new ConnectError(error.message, errorTable[error.code].connect, { [errorCodeHeader]: error.code }, [], error);
+}
+
+// Anything that is neither a domain error nor already a Connect error is a bug or an outage: the caller learns
+// only that it happened, the log learns what it was.
+export function toConnectError(reason: unknown, signal?: AbortSignal): ConnectError {
+  if (reason instanceof ConnectError) return reason;
+  if (reason instanceof DomainError) return connectErrorFromDomain(reason);
+  if (signal?.aborted) return ConnectError.from(signal.reason, Code.Canceled);
+  console.error('internal error:', reason);
+  return new ConnectError('internal error', Code.Internal);
+}
+
+export const errorInterceptor: Interceptor = (next) => async (req) => {
+  try {
+    const res = await next(req);
+    if (!res.stream) return res;
+    return { ...res, message: mapStreamErrors(res.message, req.signal) };
+  } catch (reason) {
+    throw toConnectError(reason, req.signal);
+  }
+};
+
+async function* mapStreamErrors<T>(messages: AsyncIterable<T>, signal: AbortSignal): AsyncIterable<T> {
+  try {
+    yield* messages;
+  } catch (reason) {
+    throw toConnectError(reason, signal);
+  }
+}
+
+export function restError(error: ConnectError): RestError {
+  const domainCode = error.metadata.get(errorCodeHeader);
+  if (domainCode !== null && isErrorCode(domainCode)) {
+    return { status: errorTable[domainCode].status, body: { detail: error.rawMessage, code: domainCode } };
+  }
+  return { status: connectStatus[error.code] ?? 500, body: { detail: error.rawMessage, code: codeName(error.code) } };
+}
+
+export function restErrorFromDomain(error: DomainError): RestError {
+  return restError(connectErrorFromDomain(error));
+}
+
+// Code.InvalidArgument -> "invalid_argument", the names the Connect protocol puts on the wire.
+export function codeName(code: Code): string {
+  return (Code[code] ?? 'Unknown').replace(/(?<!^)[A-Z]/g, (c) => `_${c}`).toLowerCase();
+}
+
+function isErrorCode(value: string): value is ErrorCode {
+  return Object.hasOwn(errorTable, value);
+}

@@ -1,0 +1,100 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { create } from '@bufbuild/protobuf';
+import { Code, ConnectError, type ServiceImpl } from '@connectrpc/connect';
+import {
+  Health,
+  type HealthCheckResponse,
+  HealthCheckResponseSchema,
+  HealthCheckResponse_ServingStatus as ServingStatus,
+} from '../../gen/grpc/health/v1/health_pb.js';
+import { type HttpRequest, type JsonResponse, sendJson } from './rest.ts';
+
+export interface Readiness {
+  ready: boolean;
+  // What was checked and how it went, e.g. { database: 'ok' }; shown on /readyz.
+  checks: Record<string, string>;
+}
+
+export interface HealthOptions {
+  // Full names of the services this process serves ("atr.v1.RegistryService"); '' always means the whole server.
+  services: string[];
+  readiness: () => Promise<Readiness>;
+  // How often a Watch stream re-checks readiness.
+  pollMs?: number;
+}
+
+export interface HealthService {
+  impl: ServiceImpl<typeof Health>;
+  // GET /healthz: the process is up.
+  healthz(req: HttpRequest, res: JsonResponse): void;
+  // GET /readyz: the process can serve (its dependencies answer).
+  readyz(req: HttpRequest, res: JsonResponse): Promise<void>;
+}
+
+export function createHealthService(options: HealthOptions): HealthService {
+  const known = new Set(['', ...options.services]);
+  const pollMs = options.pollMs ?? 5_000;
+
+  // Concurrent checks (many watchers, a probe storm) share one readiness call.
+  let inflight: Promise<Readiness> | undefined;
+  const readiness = () =>
+    (inflight ??= options
+      .readiness()
+      .catch((error: unknown): Readiness => {
+        console.error('readiness probe failed:', error);
+        return { ready: false, checks: { readiness: 'failed' } };
+      })
+      .finally(() => {
+        inflight = undefined;
+      }));
+  const status = async () => ((await readiness()).ready ? ServingStatus.SERVING : ServingStatus.NOT_SERVING);
+  const response = (s: ServingStatus): HealthCheckResponse => create(HealthCheckResponseSchema, { status: s });
+
+  return {
+    impl: {
+      async check(req) {
+        if (!known.has(req.service)) throw new ConnectError(`unknown service ${req.service}`, Code.NotFound);
+        return response(await status());
+      },
+      // As the gRPC health protocol asks: the current status at once, then every change, until the client leaves;
+      // an unknown service is SERVICE_UNKNOWN on the stream, not an error.
+      async *watch(req, context) {
+        if (!known.has(req.service)) {
+          yield response(ServingStatus.SERVICE_UNKNOWN);
+          await aborted(context.signal);
+          return;
+        }
+        let last: ServingStatus | undefined;
+        do {
+          const current = await status();
+          if (current !== last) yield response(current);
+          last = current;
+        } while (await pause(pollMs, context.signal));
+      },
+    },
+    healthz(_req, res) {
+      sendJson(res, 200, { status: 'ok' });
+    },
+    async readyz(_req, res) {
+      const { ready, checks } = await readiness();
+      sendJson(res, ready ? 200 : 503, { status: ready ? 'ready' : 'unavailable', checks });
+    },
+  };
+}
+
+// Resolves false once the signal aborts, so a loop can end quietly.
+async function pause(ms: number, signal: AbortSignal): Promise<boolean> {
+  try {
+    await sleep(ms, undefined, { signal });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function aborted(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) resolve();
+    else signal.addEventListener('abort', () => resolve(), { once: true });
+  });
+}

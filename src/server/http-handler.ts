@@ -1,0 +1,108 @@
+import { type IncomingMessage, ServerResponse } from 'node:http';
+import { type Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+import type { DescService } from '@bufbuild/protobuf';
+import type { ConnectRouter, ContextValues, Interceptor } from '@connectrpc/connect';
+import { connectNodeAdapter } from '@connectrpc/connect-node';
+import { Health } from '../../gen/grpc/health/v1/health_pb.js';
+import { ServerReflection as ServerReflectionV1 } from '../../gen/grpc/reflection/v1/reflection_pb.js';
+import { ServerReflection as ServerReflectionV1alpha } from '../../gen/grpc/reflection/v1alpha/reflection_pb.js';
+import { errorInterceptor, restError, toConnectError } from './errors.ts';
+import { type Readiness, createHealthService } from './health.ts';
+import { createInProcessTransports } from './in-process-transport.ts';
+import type { HttpHandler } from './listener.ts';
+import { createReflectionService } from './reflection.ts';
+import { createRestHandler, sendJson } from './rest.ts';
+
+export type HttpRoute = (
+  req: IncomingMessage | Http2ServerRequest,
+  res: ServerResponse | Http2ServerResponse,
+) => void | Promise<void>;
+
+export interface HttpHandlerOptions {
+  // Registers the API services; called twice (the public router and the in-process one REST calls through).
+  routes: (router: ConnectRouter) => void;
+  // The services `routes` registers: their `(atr.v1.http)` options become REST routes, and reflection lists them.
+  services: DescService[];
+  // Server interceptors for every protocol, REST included; errorInterceptor always runs outermost.
+  interceptors: Interceptor[];
+  readiness: () => Promise<Readiness>;
+  // Exact GET paths served as they are, e.g. '/v1/crl'.
+  extraRoutes?: Record<string, HttpRoute>;
+  // Values handlers see in their context (e.g. the mTLS peer), for gRPC, gRPC-Web and Connect requests.
+  contextValues?: (req: IncomingMessage | Http2ServerRequest) => ContextValues;
+  // How often health Watch streams re-check readiness.
+  healthPollMs?: number;
+}
+
+// gRPC's default message limit; REST bodies have their own, smaller one.
+const maxMessageBytes = 4 << 20;
+
+// The services every listener serves besides the API: health and both reflection versions.
+export const infrastructureServices: readonly DescService[] = [Health, ServerReflectionV1, ServerReflectionV1alpha];
+
+export function servedServices(api: DescService[]): DescService[] {
+  return [...api, ...infrastructureServices];
+}
+
+/**
+ * One request handler for the public listener: gRPC, gRPC-Web and Connect (JSON and binary) for the API, health
+ * and reflection; then /healthz, /readyz, the extra GET routes, REST transcoding, and a JSON 404.
+ */
+export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
+  const served = servedServices(options.services);
+  const health = createHealthService({
+    services: served.map((s) => s.typeName),
+    readiness: options.readiness,
+    ...(options.healthPollMs === undefined ? {} : { pollMs: options.healthPollMs }),
+  });
+  const reflection = createReflectionService(served);
+  const routes = (router: ConnectRouter) => {
+    options.routes(router);
+    router.service(Health, health.impl);
+    router.service(ServerReflectionV1, reflection.v1);
+    router.service(ServerReflectionV1alpha, reflection.v1alpha);
+  };
+  const interceptors = [errorInterceptor, ...options.interceptors.filter((i) => i !== errorInterceptor)];
+  const transportFor = createInProcessTransports(routes, { interceptors, readMaxBytes: maxMessageBytes });
+  const rest = createRestHandler({
+    services: options.services,
+    transportFor: (req) => transportFor(options.contextValues?.(req)),
+  });
+
+  const getRoutes = new Map<string, HttpRoute>([
+    ['/healthz', health.healthz],
+    ['/readyz', health.readyz],
+    ...Object.entries(options.extraRoutes ?? {}),
+  ]);
+  const fallback: HttpRoute = async (req, res) => {
+    const path = (req.url ?? '/').split('?', 1)[0] ?? '/';
+    const route = getRoutes.get(path);
+    if (route !== undefined) {
+      if (req.method === 'GET' || req.method === 'HEAD') return route(req, res);
+      res.setHeader('allow', 'GET, HEAD');
+      return sendJson(res, 405, { detail: `${req.method} is not allowed on ${path}; use GET`, code: 'method_not_allowed' });
+    }
+    if (await rest(req, res)) return;
+    sendJson(res, 404, { detail: `no route for ${req.method} ${path}`, code: 'not_found' });
+  };
+
+  return connectNodeAdapter({
+    routes,
+    interceptors,
+    readMaxBytes: maxMessageBytes,
+    ...(options.contextValues === undefined ? {} : { contextValues: options.contextValues }),
+    fallback(req, res) {
+      if (!isNodeResponse(res)) throw new TypeError('not a node:http or node:http2 response');
+      Promise.resolve(fallback(req, res)).catch((reason: unknown) => {
+        const { status, body } = restError(toConnectError(reason));
+        if (res.headersSent) res.destroy();
+        else sendJson(res, status, body);
+      });
+    },
+  });
+}
+
+// connect-node types its fallback's response loosely; at run time it is always one of these.
+function isNodeResponse(res: object): res is ServerResponse | Http2ServerResponse {
+  return res instanceof ServerResponse || res instanceof Http2ServerResponse;
+}

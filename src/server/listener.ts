@@ -1,0 +1,129 @@
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import http2, { type Http2ServerRequest, type Http2ServerResponse, type ServerHttp2Session } from 'node:http2';
+import type { Socket } from 'node:net';
+
+export type HttpHandler = (
+  req: IncomingMessage | Http2ServerRequest,
+  res: ServerResponse | Http2ServerResponse,
+) => void;
+
+export interface ListenOptions {
+  host: string;
+  port: number;
+  handler: HttpHandler;
+  // How long close() lets in-flight requests and streams finish before it destroys their connections.
+  graceMs?: number;
+}
+
+export interface Listener {
+  port: number;
+  url: string;
+  close(): Promise<void>;
+}
+
+// RFC 9113 §3.4: a client with prior knowledge opens with this exact preface; HTTP/1.x never can.
+const h2Preface = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
+
+// The listener is public-facing: a client gets 20 s to send its headers (and its first bytes), a minute for the
+// whole request body; HTTP/1.1 keeps idle connections for 5 s; HTTP/2 caps concurrent streams per connection.
+const limits = {
+  headersTimeoutMs: 20_000,
+  requestTimeoutMs: 60_000,
+  keepAliveTimeoutMs: 5_000,
+  checkIntervalMs: 2_000,
+  maxConcurrentStreams: 250,
+  graceMs: 5_000,
+};
+
+// One TCP port for HTTP/1.1 and h2c with prior knowledge. The HTTP/1 server owns the port, so its connection
+// tracking, timeouts and close() work as usual; its connection listener is wrapped with a sniffer that hands
+// connections opening with the HTTP/2 preface to an HTTP/2 server instead (Node re-reads the bytes the sniffer
+// pushed back, nodejs/node#41185).
+export async function listen(options: ListenOptions): Promise<Listener> {
+  const h1 = http.createServer(
+    {
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      keepAliveTimeout: limits.keepAliveTimeoutMs,
+      connectionsCheckingInterval: limits.checkIntervalMs,
+    },
+    options.handler,
+  );
+  const h2 = http2.createServer({ settings: { maxConcurrentStreams: limits.maxConcurrentStreams } }, options.handler);
+
+  const sockets = new Set<Socket>();
+  const sessions = new Set<ServerHttp2Session>();
+  let closing: Promise<void> | undefined;
+  h2.on('session', (session) => {
+    if (closing !== undefined) session.close();
+    sessions.add(session);
+    session.once('close', () => sessions.delete(session));
+  });
+  // A broken HTTP/2 peer ends its own session; it must not take the process down.
+  h2.on('sessionError', () => {});
+
+  const [serveHttp1] = h1.listeners('connection');
+  if (serveHttp1 === undefined) throw new Error('node:http server has no connection listener');
+  h1.removeAllListeners('connection');
+  h1.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+    sniff(socket, (isH2) => (isH2 ? h2.emit('connection', socket) : Reflect.apply(serveHttp1, h1, [socket])));
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    h1.once('error', reject);
+    h1.listen(options.port, options.host, () => {
+      h1.off('error', reject);
+      // Past start-up an error (EMFILE on accept, ...) is worth a log line, not the process.
+      h1.on('error', (error) => console.error('listener error:', error));
+      resolve();
+    });
+  });
+  const bound = h1.address();
+  if (bound === null || typeof bound === 'string') throw new Error('listener is not bound to a TCP port');
+  const { address, port } = bound;
+  const host = address.includes(':') ? `[${address}]` : address;
+
+  const close = () => {
+    closing ??= new Promise<void>((resolve) => {
+      const closed = new Promise<void>((done) => h1.close(() => done()));
+      for (const session of sessions) session.close();
+      const deadline = setTimeout(() => {
+        for (const socket of sockets) socket.destroy();
+      }, options.graceMs ?? limits.graceMs);
+      deadline.unref();
+      void closed.then(() => {
+        clearTimeout(deadline);
+        resolve();
+      });
+    });
+    return closing;
+  };
+  return { port, url: `http://${host}:${port}`, close };
+}
+
+// Reads just enough of the first bytes to tell the HTTP/2 preface from anything else, then puts them back.
+function sniff(socket: Socket, dispatch: (isH2: boolean) => void): void {
+  let head = Buffer.alloc(0);
+  const onSilence = () => socket.destroy();
+  const onData = (chunk: Buffer) => {
+    head = Buffer.concat([head, chunk]);
+    const n = Math.min(head.length, h2Preface.length);
+    const isH2 = head.subarray(0, n).equals(h2Preface.subarray(0, n));
+    if (isH2 && head.length < h2Preface.length) return;
+    socket.off('data', onData);
+    socket.off('timeout', onSilence);
+    socket.setTimeout(0);
+    socket.pause();
+    socket.unshift(head);
+    dispatch(isH2);
+    // The HTTP/1 parser reads through the stream; the HTTP/2 session reads the pushed-back bytes itself and must
+    // not see them flow past first.
+    if (!isH2) socket.resume();
+  };
+  socket.on('data', onData);
+  socket.on('error', () => socket.destroy());
+  socket.setTimeout(limits.headersTimeoutMs);
+  socket.on('timeout', onSilence);
+}

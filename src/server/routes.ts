@@ -1,0 +1,24 @@
+import type { ConnectRouter } from '@connectrpc/connect';
+import type { DescService } from '@bufbuild/protobuf';
+import { RegistryService } from '../../gen/atr/v1/registry_pb.js';
+import { ResolveService } from '../../gen/atr/v1/resolve_pb.js';
+import { TransparencyLogService } from '../../gen/atr/v1/transparency_log_pb.js';
+import { VerifyService } from '../../gen/atr/v1/verify_pb.js';
+import { RegistryServiceImpl } from '../services/registry-service.ts';
+import { ResolveServiceImpl } from '../services/resolve-service.ts';
+import { transparencyLogService } from '../services/transparency-log-service.ts';
+import { VerifyServiceImpl } from '../services/verify-service.ts';
+import type { App } from './app.ts';
+
+/** The registry's own services, served on every transport. Health and reflection are added by the HTTP handler. */
+export const apiServices: DescService[] = [RegistryService, VerifyService, ResolveService, TransparencyLogService];
+
+/** The whole API surface in one place. */
+export function routes(app: App) {
+  return (router: ConnectRouter): void => {
+    router.service(RegistryService, new RegistryServiceImpl(app.registry, app.ca));
+    router.service(VerifyService, new VerifyServiceImpl(app.verifier, app.ca, app.revocationList));
+    router.service(ResolveService, new ResolveServiceImpl(app.registry, app.ca));
+    router.service(TransparencyLogService, transparencyLogService);
+  };
+}

@@ -1,0 +1,163 @@
+import type { HandlerContext, ServiceImpl } from '@connectrpc/connect';
+import type { AgentStatus } from '../../gen/atr/v1/agent_pb.js';
+import type { JsonObject } from '@bufbuild/protobuf';
+import type {
+  ListAgentsRequest,
+  RegisterAgentRequest,
+  RegistryService,
+  UpdateAgentRequest,
+} from '../../gen/atr/v1/registry_pb.js';
+import type { CertificateAuthority } from '../pki/ca.ts';
+import type { Registry, UpdateInput } from '../registry/registry.ts';
+import { invalidArgument } from '../errors.ts';
+import { actorOf } from './context.ts';
+import { agentToProto, statusFromProto, timestamp } from './convert.ts';
+import { decodePageToken, encodePageToken, offsetOf, pageSize } from './pagination.ts';
+
+const UPDATABLE_FIELDS = ['capabilities', 'description', 'endpoints'] as const;
+
+/** RegistryService: translates messages to Registry calls and records back to messages. */
+export class RegistryServiceImpl implements ServiceImpl<typeof RegistryService> {
+  constructor(
+    private readonly registry: Registry,
+    private readonly ca: CertificateAuthority,
+  ) {}
+
+  private agent = (record: Parameters<typeof agentToProto>[0]) => agentToProto(record, this.ca.trustDomain);
+
+  async registerAgent(request: RegisterAgentRequest, context: HandlerContext) {
+    const issued = await this.registry.register(
+      {
+        agentName: request.agentName,
+        owner: request.owner,
+        capabilities: request.capabilities,
+        csrPem: request.csrPem,
+        description: request.description,
+        endpoints: request.endpoints,
+      },
+      actorOf(context),
+    );
+    return {
+      agent: this.agent(issued.agent),
+      certPem: issued.certPem,
+      chainPem: this.ca.trustBundlePem,
+      privateKeyPem: issued.privateKeyPem ?? '',
+    };
+  }
+
+  async getAgent(request: { agentName: string }) {
+    return { agent: this.agent(await this.registry.get(request.agentName)) };
+  }
+
+  async listAgents(request: ListAgentsRequest) {
+    const filter = {
+      owner: request.owner || undefined,
+      status: statusOf(request.status),
+      capability: request.capability || undefined,
+    };
+    const keyset = request.pageToken !== '' || request.pageSize !== 0;
+    if (keyset && (request.limit !== 0 || request.offset !== 0)) {
+      throw invalidArgument('page_size, page_token', 'cannot be combined with limit and offset');
+    }
+    const limit = keyset ? pageSize('page_size', request.pageSize) : pageSize('limit', request.limit);
+    const offset = keyset ? 0 : offsetOf(request.offset);
+    const { agents, total } = await this.registry.list(filter, {
+      limit,
+      offset,
+      afterId: keyset ? decodePageToken(request.pageToken) : undefined,
+    });
+    const last = agents.at(-1);
+    return {
+      agents: agents.map(this.agent),
+      total,
+      limit,
+      offset,
+      nextPageToken: keyset && last && agents.length === limit ? encodePageToken(last.id) : '',
+    };
+  }
+
+  async getAgentCertificate(request: { agentName: string }) {
+    const agent = await this.registry.get(request.agentName);
+    const certificate = agent.certificate;
+    return {
+      agentName: agent.name,
+      certPem: certificate?.pem ?? '',
+      chainPem: this.ca.trustBundlePem,
+      certFingerprint: certificate?.fingerprint ?? '',
+      certSerial: certificate?.serial ?? '',
+      issuedAt: timestamp(certificate?.notBefore),
+      expiresAt: timestamp(certificate?.notAfter),
+    };
+  }
+
+  async rotateCertificate(
+    request: { agentName: string; csrPem: string; expectedVersion: number },
+    context: HandlerContext,
+  ) {
+    const rotated = await this.registry.rotate(request, actorOf(context));
+    return {
+      agent: this.agent(rotated.agent),
+      certPem: rotated.certPem,
+      chainPem: this.ca.trustBundlePem,
+      privateKeyPem: rotated.privateKeyPem ?? '',
+      previousCertFingerprint: rotated.previousFingerprint,
+    };
+  }
+
+  async revokeAgent(request: { agentName: string; reason: string; expectedVersion: number }, context: HandlerContext) {
+    return { agent: this.agent(await this.registry.revoke(request, actorOf(context))) };
+  }
+
+  async updateAgent(request: UpdateAgentRequest, context: HandlerContext) {
+    return { agent: this.agent(await this.registry.update(updateInput(request), actorOf(context))) };
+  }
+
+  async listAuditEvents(request: { agentName: string; eventType: string; limit: number; offset: number }) {
+    const limit = pageSize('limit', request.limit);
+    const offset = offsetOf(request.offset);
+    const { events, total } = await this.registry.auditEvents(
+      { agentName: request.agentName || undefined, eventType: request.eventType || undefined },
+      { limit, offset },
+    );
+    return {
+      events: events.map((event) => ({
+        id: BigInt(event.id),
+        eventType: event.eventType,
+        actor: event.actor,
+        agentName: event.agentName,
+        metadata: event.metadata as JsonObject,
+        timestamp: timestamp(event.createdAt),
+      })),
+      total,
+      limit,
+      offset,
+    };
+  }
+}
+
+function statusOf(status: AgentStatus) {
+  return status === 0 ? undefined : statusFromProto(status);
+}
+
+/** Which fields an update replaces: those in update_mask, or without a mask every field that is set. */
+function updateInput(request: UpdateAgentRequest): UpdateInput {
+  const paths = request.updateMask?.paths ?? [];
+  for (const path of paths) {
+    if (!(UPDATABLE_FIELDS as readonly string[]).includes(path)) {
+      throw invalidArgument('update_mask', `${JSON.stringify(path)} is not one of ${UPDATABLE_FIELDS.join(', ')}`);
+    }
+  }
+  const replaces = (field: (typeof UPDATABLE_FIELDS)[number], isSet: boolean) =>
+    paths.length > 0 ? paths.includes(field) : isSet;
+  const input: UpdateInput = {
+    agentName: request.agentName,
+    expectedVersion: request.expectedVersion,
+    capabilities: replaces('capabilities', request.capabilities.length > 0) ? request.capabilities : undefined,
+    description: replaces('description', request.description !== '') ? request.description : undefined,
+    endpoints: replaces('endpoints', request.endpoints.length > 0) ? request.endpoints : undefined,
+  };
+  if (input.capabilities === undefined && input.description === undefined && input.endpoints === undefined) {
+    throw invalidArgument('update_mask', 'nothing to update: set capabilities, description or endpoints');
+  }
+  return input;
+}

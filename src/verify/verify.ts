@@ -1,0 +1,124 @@
+import { X509Certificate } from 'node:crypto';
+import { DomainError } from '../errors.ts';
+import type { CertificateAuthority } from '../pki/ca.ts';
+import { isIssuedByRegistry } from '../pki/chain.ts';
+import { fingerprintOf } from '../pki/fingerprint.ts';
+import { type AgentStatus, statusOf } from '../registry/records.ts';
+import type { RegistryStore } from '../registry/store.ts';
+
+export const MAX_CERTIFICATE_BYTES = 64 * 1024;
+
+/** Why a certificate passed or failed, in the order the checks run. */
+export type VerifyReason =
+  | 'verified'
+  | 'malformed'
+  | 'untrusted_issuer'
+  | 'expired'
+  | 'not_yet_valid'
+  | 'unknown_agent'
+  | 'revoked'
+  | 'superseded';
+
+export interface VerifyResult {
+  readonly verified: boolean;
+  readonly reason: VerifyReason;
+  readonly message: string;
+  readonly agentName?: string | undefined;
+  readonly status?: AgentStatus | undefined;
+  readonly expiresAt?: Date | undefined;
+  readonly fingerprint?: string | undefined;
+  readonly serial?: string | undefined;
+}
+
+export interface VerifierOptions {
+  readonly ca: CertificateAuthority;
+  readonly store: RegistryStore;
+  readonly now?: () => Date;
+}
+
+const PEM_CERTIFICATE = /^\s*-----BEGIN CERTIFICATE-----\r?\n([A-Za-z0-9+/=\r\n]+)-----END CERTIFICATE-----\s*$/;
+
+/** Verifies certificates against the registry's CA (with OpenSSL) and the registry's state; audits every call. */
+export class Verifier {
+  private readonly now: () => Date;
+
+  constructor(private readonly options: VerifierOptions) {
+    this.now = options.now ?? (() => new Date());
+  }
+
+  async verify(input: { pem?: string | undefined; der?: Uint8Array | undefined }, actor: string): Promise<VerifyResult> {
+    const result = await this.check(input);
+    await this.options.store.appendAudit(
+      {
+        eventType: 'cert.verified',
+        actor,
+        agentName: result.agentName ?? '',
+        metadata: { verified: result.verified, reason: result.reason, fingerprint: result.fingerprint ?? '' },
+      },
+      this.now(),
+    );
+    return result;
+  }
+
+  private async check(input: { pem?: string | undefined; der?: Uint8Array | undefined }): Promise<VerifyResult> {
+    const der = decodeInput(input);
+    let certificate: X509Certificate;
+    try {
+      certificate = new X509Certificate(der);
+    } catch {
+      return refused('malformed', 'not a parsable X.509 certificate');
+    }
+    const fingerprint = fingerprintOf(certificate.raw);
+    const serial = certificate.serialNumber.toLowerCase();
+    const named = { fingerprint, serial, agentName: agentNameOf(certificate) };
+    if (!isIssuedByRegistry(this.options.ca, certificate)) {
+      return refused('untrusted_issuer', 'not issued by this registry', named);
+    }
+    const now = this.now();
+    const notAfter = new Date(certificate.validTo);
+    if (notAfter.getTime() <= now.getTime()) {
+      return refused('expired', `certificate expired at ${notAfter.toISOString()}`, { ...named, expiresAt: notAfter });
+    }
+    const notBefore = new Date(certificate.validFrom);
+    if (notBefore.getTime() > now.getTime()) {
+      return refused('not_yet_valid', `certificate is not valid before ${notBefore.toISOString()}`, named);
+    }
+    const found = await this.options.store.findCertificate(fingerprint);
+    if (!found) return refused('unknown_agent', 'no agent holds this certificate', named);
+    const { agent, certificate: record } = found;
+    const status = statusOf(agent, now);
+    const about = { ...named, agentName: agent.name, status, expiresAt: record.notAfter };
+    if (status === 'revoked') {
+      return refused('revoked', `agent ${agent.name} was revoked (${agent.revocationReason ?? 'unspecified'})`, about);
+    }
+    if (agent.certificate?.id !== record.id) {
+      return refused('superseded', `certificate was superseded by a newer certificate of ${agent.name}`, about);
+    }
+    // The certificate is the current one and within its validity window, so the agent cannot be expired here.
+    return { verified: true, reason: 'verified', message: `certificate is the current one of active agent ${agent.name}`, ...about };
+  }
+}
+
+function refused(reason: VerifyReason, message: string, details: Partial<VerifyResult> = {}): VerifyResult {
+  return { ...details, verified: false, reason, message };
+}
+
+function decodeInput(input: { pem?: string | undefined; der?: Uint8Array | undefined }): Uint8Array {
+  const hasPem = Boolean(input.pem);
+  const hasDer = Boolean(input.der && input.der.length > 0);
+  if (hasPem === hasDer) throw new DomainError('invalid_argument', 'cert_pem, cert_der: exactly one must be set');
+  const size = hasPem ? Buffer.byteLength(input.pem ?? '') : (input.der?.length ?? 0);
+  if (size > MAX_CERTIFICATE_BYTES) {
+    throw new DomainError('input_too_large', `${hasPem ? 'cert_pem' : 'cert_der'}: must be at most ${MAX_CERTIFICATE_BYTES} bytes`);
+  }
+  if (hasDer) return input.der ?? new Uint8Array();
+  const match = PEM_CERTIFICATE.exec(input.pem ?? '');
+  // A PEM that is not exactly one CERTIFICATE block decodes to nothing, which the parser reports as malformed.
+  return match ? Buffer.from((match[1] ?? '').replace(/\s+/g, ''), 'base64') : new Uint8Array();
+}
+
+/** The agent name a certificate claims, from its dNSName SAN, for messages about unknown certificates. */
+function agentNameOf(certificate: X509Certificate): string | undefined {
+  const dns = certificate.subjectAltName?.split(', ').find((entry) => entry.startsWith('DNS:'));
+  return dns?.slice(4);
+}

@@ -1,0 +1,191 @@
+// npm run bench [-- --json] [--seconds N] [--concurrency N]
+//
+// Starts the registry (embedded SQLite, or DATABASE_URL) and an empty unary handler on the same stack, each as
+// its own process, and drives them from this process over gRPC (h2c). Each row stands beside its limit measured
+// in the same run: an empty handler for resolve, raw in-process verification for verify, raw in-process issuance
+// for register-with-CSR.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { createClient } from '@connectrpc/connect';
+import { createGrpcTransport } from '@connectrpc/connect-node';
+import { RegistryService } from '../../gen/atr/v1/registry_pb.js';
+import { ResolveService } from '../../gen/atr/v1/resolve_pb.js';
+import { VerifyService } from '../../gen/atr/v1/verify_pb.js';
+import { loadOrCreateCa } from '../../src/pki/ca.ts';
+import { isIssuedByRegistry } from '../../src/pki/chain.ts';
+import { parseCsr } from '../../src/pki/csr.ts';
+import { issueAgentCertificate } from '../../src/pki/issue.ts';
+import { keyAndCsr } from '../support/keys.ts';
+
+const { values: flags } = parseArgs({
+  options: {
+    json: { type: 'boolean', default: false },
+    seconds: { type: 'string', default: '5' },
+    concurrency: { type: 'string', default: '32' },
+  },
+});
+const seconds = Number(flags.seconds);
+const concurrency = Number(flags.concurrency);
+
+/** What a Python proof of concept of this registry measured on this class of machine (ops/s). */
+const PYTHON_POC = { resolve: 672, verify: 76, register: 10.6 } as const;
+
+interface Measured {
+  readonly ops: number;
+  readonly perSecond: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+}
+
+interface Row {
+  readonly scenario: string;
+  readonly measured: Measured;
+  readonly limitName: string;
+  readonly limit: Measured;
+  readonly pythonPoc: number;
+}
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'atr-bench-'));
+  const env = {
+    ...process.env,
+    HOST: '127.0.0.1',
+    PORT: '0',
+    PKI_ROOT_DIR: join(dir, 'pki'),
+    DATABASE_URL: process.env['DATABASE_URL'] ?? `sqlite:///${join(dir, 'atr.db')}`,
+  };
+  const registryProcess = await serve([], env);
+  const emptyProcess = await serve(['--empty'], { ...env, DATABASE_URL: `sqlite:///${join(dir, 'empty.db')}` });
+  try {
+    const rows = await measure(registryProcess.url, emptyProcess.url, join(dir, 'pki'));
+    print(rows, env.DATABASE_URL.split(':')[0] ?? '');
+  } finally {
+    registryProcess.child.kill('SIGTERM');
+    emptyProcess.child.kill('SIGTERM');
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function measure(url: string, emptyUrl: string, pkiDir: string): Promise<Row[]> {
+  const transport = createGrpcTransport({ baseUrl: url });
+  const registry = createClient(RegistryService, transport);
+  const resolve = createClient(ResolveService, transport);
+  const verify = createClient(VerifyService, transport);
+  const empty = createClient(ResolveService, createGrpcTransport({ baseUrl: emptyUrl }));
+
+  // A population to resolve and verify: 200 agents, certificates kept client-side.
+  const population = await Promise.all(
+    Array.from({ length: 200 }, (_, i) => registry.registerAgent({ agentName: `agent-${i}.bench.example`, owner: 'bench', capabilities: ['bench'] })),
+  );
+  const names = population.map((p) => p.agent?.agentName ?? '');
+  const certs = population.map((p) => p.certPem);
+  const pick = <T>(list: readonly T[], i: number): T => list[i % list.length] as T;
+
+  const emptyLimit = await load((i) => empty.resolveAgent({ agentName: pick(names, i) }));
+  const resolved = await load((i) => resolve.resolveAgent({ agentName: pick(names, i) }));
+  const verified = await load((i) => verify.verifyCertificate({ certPem: pick(certs, i) }));
+
+  const ca = await loadOrCreateCa({ dir: pkiDir, validityDays: 3650, trustDomain: 'atr.local', crlUrl: 'http://unused/v1/crl' });
+  const rawVerify = await loadInProcess(async (i) => {
+    const certificate = new X509Certificate(pick(certs, i));
+    if (!isIssuedByRegistry(ca, certificate)) throw new Error('chain check failed');
+  });
+
+  const csrs = await Promise.all(Array.from({ length: 4000 }, () => keyAndCsr().then((k) => k.csrPem)));
+  const rawIssue = await loadInProcess(async (i) => {
+    const key = await parseCsr(pick(csrs, i));
+    await issueAgentCertificate(ca, { agentName: `raw-${i}.bench.example`, key, validityDays: 30 });
+  });
+  let next = 0;
+  const registered = await load(() => {
+    const i = next++;
+    return registry.registerAgent({ agentName: `csr-${i}.bench.example`, owner: 'bench', csrPem: pick(csrs, i) });
+  });
+
+  return [
+    { scenario: 'resolve', measured: resolved, limitName: 'empty unary handler', limit: emptyLimit, pythonPoc: PYTHON_POC.resolve },
+    { scenario: 'verify', measured: verified, limitName: 'raw in-process verification', limit: rawVerify, pythonPoc: PYTHON_POC.verify },
+    { scenario: 'register with CSR', measured: registered, limitName: 'raw in-process issuance', limit: rawIssue, pythonPoc: PYTHON_POC.register },
+  ];
+}
+
+/** Keeps `concurrency` calls in flight for `seconds` after a one-second warm-up. */
+async function load(call: (i: number) => Promise<unknown>): Promise<Measured> {
+  let i = 0;
+  const run = async (until: number, latencies?: number[]) => {
+    const worker = async () => {
+      while (performance.now() < until) {
+        const started = performance.now();
+        await call(i++);
+        latencies?.push(performance.now() - started);
+      }
+    };
+    await Promise.all(Array.from({ length: concurrency }, worker));
+  };
+  await run(performance.now() + 1000);
+  const latencies: number[] = [];
+  const started = performance.now();
+  await run(started + seconds * 1000, latencies);
+  return summarise(latencies, performance.now() - started);
+}
+
+/** The same, one call at a time in this process: what the work itself costs without transport or storage. */
+async function loadInProcess(call: (i: number) => Promise<void>): Promise<Measured> {
+  const latencies: number[] = [];
+  let i = 0;
+  const started = performance.now();
+  while (performance.now() - started < seconds * 1000) {
+    const t = performance.now();
+    await call(i++);
+    latencies.push(performance.now() - t);
+  }
+  return summarise(latencies, performance.now() - started);
+}
+
+function summarise(latencies: number[], elapsedMs: number): Measured {
+  const sorted = [...latencies].sort((a, b) => a - b);
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
+  return { ops: sorted.length, perSecond: (sorted.length / elapsedMs) * 1000, p50Ms: at(0.5), p99Ms: at(0.99) };
+}
+
+function print(rows: Row[], database: string): void {
+  if (flags.json) {
+    console.log(JSON.stringify({ database, concurrency, seconds, rows }, null, 2));
+    return;
+  }
+  const fixed = (n: number, digits = 0) => n.toFixed(digits);
+  const table = [
+    ['scenario', 'ops/s', 'p50 ms', 'p99 ms', 'limit', 'limit ops/s', 'of limit', 'vs Python POC'],
+    ...rows.map((r) => [
+      r.scenario,
+      fixed(r.measured.perSecond),
+      fixed(r.measured.p50Ms, 2),
+      fixed(r.measured.p99Ms, 2),
+      r.limitName,
+      fixed(r.limit.perSecond),
+      `${fixed((r.measured.perSecond / r.limit.perSecond) * 100)}%`,
+      `${fixed(r.measured.perSecond / r.pythonPoc, 1)}x`,
+    ]),
+  ];
+  const widths = table[0]!.map((_, c) => Math.max(...table.map((row) => row[c]!.length)));
+  console.log(`database: ${database}, concurrency ${concurrency}, ${seconds} s per row, load over gRPC (h2c) from a separate process`);
+  for (const row of table) console.log(`| ${row.map((cell, c) => cell.padEnd(widths[c]!)).join(' | ')} |`);
+}
+
+async function serve(args: string[], env: NodeJS.ProcessEnv): Promise<{ url: string; child: ChildProcess }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'serve.ts'), ...args], {
+    env,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const url = await new Promise<string>((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
+    child.stdout?.once('data', (chunk: Buffer) => resolve((JSON.parse(chunk.toString()) as { url: string }).url));
+  });
+  return { url, child };
+}
+
+await main();

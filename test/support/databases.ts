@@ -1,0 +1,45 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import type { Dialect } from '../../src/db/database-url.ts';
+
+/**
+ * The databases every storage-touching suite runs on: SQLite always, PostgreSQL when ATR_TEST_POSTGRES_URL names
+ * a server (as .ci/run does). Each test database is created for the suite and dropped after it.
+ */
+export const dialects: Dialect[] = process.env['ATR_TEST_POSTGRES_URL'] ? ['sqlite', 'postgresql'] : ['sqlite'];
+
+export interface TestDatabase {
+  readonly url: string;
+  drop(): Promise<void>;
+}
+
+export async function createTestDatabase(dialect: Dialect): Promise<TestDatabase> {
+  if (dialect === 'sqlite') {
+    const dir = mkdtempSync(join(tmpdir(), 'atr-db-'));
+    return { url: `sqlite:///${join(dir, 'atr.db')}`, drop: async () => rmSync(dir, { recursive: true, force: true }) };
+  }
+  const admin = process.env['ATR_TEST_POSTGRES_URL'] ?? '';
+  const name = `atr_test_${randomBytes(6).toString('hex')}`;
+  await withClient(admin, (client) => client.query(`create database ${name}`));
+  const url = new URL(admin);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    drop: async () => {
+      await withClient(admin, (client) => client.query(`drop database if exists ${name} with (force)`));
+    },
+  };
+}
+
+async function withClient<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return await work(client);
+  } finally {
+    await client.end();
+  }
+}
