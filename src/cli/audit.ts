@@ -39,7 +39,7 @@ const audit: Command = {
         event.metadata === undefined || Object.keys(event.metadata).length === 0 ? '' : JSON.stringify(event.metadata),
       ]),
     );
-    out.line(`\n${response.offset + 1}-${response.offset + response.events.length} of ${response.total}`);
+    out.pageFooter(response, response.events.length);
     return 0;
   },
 };

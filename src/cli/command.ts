@@ -30,13 +30,6 @@ export interface Command {
 /** A mistake in how the command was called: exit 2 with the command's usage line. */
 export class UsageError extends Error {
   override readonly name = 'UsageError';
-
-  constructor(
-    message: string,
-    readonly command?: Command,
-  ) {
-    super(message);
-  }
 }
 
 export function stringOption(values: OptionValues, name: string): string | undefined {

@@ -47,7 +47,9 @@ export async function main(argv: readonly string[]): Promise<number> {
       process.stdout.write(command === undefined ? help() : commandHelp(command));
       return 0;
     }
-    if (command === undefined) throw new UsageError(positionals.length === 0 ? 'no command given' : `unknown command: ${positionals.join(' ')}`);
+    if (command === undefined) {
+      throw new UsageError(positionals.length === 0 ? 'no command given' : `unknown command: ${positionals.join(' ')}`);
+    }
     const args = positionals.slice(command.name.split(' ').length);
     checkArity(command, args);
     server = serverUrl(stringOption(values, 'server') ?? server);
@@ -93,14 +95,14 @@ function parse(argv: readonly string[], command: Command | undefined): { values:
     }) as { values: OptionValues; positionals: string[] };
   } catch (error) {
     // parseArgs explains unknown options and missing values well; only the exit code and usage line are ours.
-    throw new UsageError((error as Error).message, command);
+    throw new UsageError((error as Error).message);
   }
 }
 
 function checkArity(command: Command, args: readonly string[]): void {
   const [min, max] = typeof command.arity === 'number' ? [command.arity, command.arity] : command.arity;
-  if (args.length < min) throw new UsageError(`missing argument: ${command.synopsis.split(' ')[0] ?? ''}`, command);
-  if (args.length > max) throw new UsageError(`unexpected argument: ${args[max] ?? ''}`, command);
+  if (args.length < min) throw new UsageError(`missing argument: ${command.synopsis.split(' ')[0] ?? ''}`);
+  if (args.length > max) throw new UsageError(`unexpected argument: ${args[max] ?? ''}`);
 }
 
 function serverUrl(raw: string): string {

@@ -24,6 +24,11 @@ export class Output {
     for (const [label, value] of shown) this.line(`${`${label}:`.padEnd(width)} ${value}`);
   }
 
+  /** The line under a page of a listing: which items of how many. */
+  pageFooter(page: { offset: number; total: number }, shown: number): void {
+    this.line(`\n${page.offset + 1}-${page.offset + shown} of ${page.total}`);
+  }
+
   table(headers: readonly string[], rows: readonly (readonly string[])[]): void {
     const widths = headers.map((header, i) => Math.max(header.length, ...rows.map((row) => (row[i] ?? '').length)));
     const format = (cells: readonly string[]) =>

@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 import type { MikroORM, Options } from '@mikro-orm/core';
 import type { AbstractSqlDriver, SqlEntityManager } from '@mikro-orm/knex';
 import { Migrator } from '@mikro-orm/migrations';
-import { type Dialect, parseDatabaseUrl } from './database-url.ts';
+import { type DatabaseLocation, type Dialect, parseDatabaseUrl } from './database-url.ts';
 import { entities } from './entities.ts';
 import { postgresqlMigrations } from './migrations/postgresql.ts';
 import { sqliteMigrations } from './migrations/sqlite.ts';
@@ -11,6 +11,7 @@ import { sqliteMigrations } from './migrations/sqlite.ts';
 export interface Database {
   readonly orm: MikroORM<AbstractSqlDriver, SqlEntityManager>;
   readonly dialect: Dialect;
+  readonly location: DatabaseLocation;
   close(): Promise<void>;
 }
 
@@ -62,7 +63,7 @@ export async function openDatabase(url: string): Promise<Database> {
         await orm.getMigrator().up();
       });
   }
-  return { orm, dialect: location.dialect, close: () => orm.close(true) };
+  return { orm, dialect: location.dialect, location, close: () => orm.close(true) };
 }
 
 interface SqliteConnection {

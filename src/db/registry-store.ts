@@ -1,5 +1,5 @@
-import type { Knex } from '@mikro-orm/knex';
-import type { SqlEntityManager } from '@mikro-orm/knex';
+import { UniqueConstraintViolationException } from '@mikro-orm/core';
+import type { Knex, SqlEntityManager } from '@mikro-orm/knex';
 import { nameTaken, versionConflict } from '../errors.ts';
 import type { AgentRecord, AuditEventRecord, CertificateRecord, NewAuditEvent } from '../registry/records.ts';
 import type {
@@ -12,8 +12,10 @@ import type {
   RegistryStore,
   RegistryTx,
 } from '../registry/store.ts';
+import { AgentSchema, AuditEventSchema, CertificateSchema } from './entities.ts';
+import { GroupCommit } from './group-commit.ts';
 import type { Database } from './orm.ts';
-import type { AgentEntity, AuditEventEntity, CertificateEntity } from './entities.ts';
+import { poolReader, type Row, type RowReader, sqliteReader } from './row-reader.ts';
 import type { Dialect } from './database-url.ts';
 
 const CERTIFICATE_COLUMNS = [
@@ -29,28 +31,58 @@ const CERTIFICATE_COLUMNS = [
   'created_at',
 ] as const;
 const CERT_PREFIX = 'cert__';
+const PRESENTED_PREFIX = 'presented__';
+const columnsOf = (table: string, prefix: string) =>
+  CERTIFICATE_COLUMNS.map((column) => `${table}.${column} as ${prefix}${column}`).join(', ');
+
+// The hot reads, as plain SQL that both dialects run unchanged: an agent with its current certificate, by name
+// (resolve) or by any certificate it was ever issued (verify).
+const AGENT_BY_NAME = `select a.*, ${columnsOf('c', CERT_PREFIX)}
+  from agents a left join certificates c on c.id = a.current_certificate_id
+  where a.name = ?`;
+const AGENT_BY_CERTIFICATE = `select a.*, ${columnsOf('c', CERT_PREFIX)}, ${columnsOf('p', PRESENTED_PREFIX)}
+  from certificates p join agents a on a.id = p.agent_id left join certificates c on c.id = a.current_certificate_id
+  where p.fingerprint = ?`;
 
 /** The registry's storage on SQLite or PostgreSQL through MikroORM; the SQL differs only where noted. */
 export class SqlRegistryStore implements RegistryStore {
-  constructor(private readonly database: Database) {}
+  /** The connection pool for listings and single statements; transactions get their own connection. */
+  private readonly knex: Knex;
 
-  private get em(): SqlEntityManager {
-    return this.database.orm.em.fork();
+  /** Audit events written outside a transaction (verifications), committed in batches. */
+  private readonly audit: GroupCommit<{ event: NewAuditEvent; at: Date }>;
+
+  private constructor(
+    private readonly database: Database,
+    private readonly reader: RowReader,
+  ) {
+    this.knex = database.orm.em.getKnex();
+    this.audit = new GroupCommit(async (entries) => {
+      await database.orm.em.fork().insertMany(
+        AuditEventSchema,
+        entries.map(({ event, at }) => ({ ...event, createdAt: at })),
+      );
+    });
+  }
+
+  static async open(database: Database): Promise<SqlRegistryStore> {
+    const { dialect, target } = database.location;
+    const fileBacked = dialect === 'sqlite' && target !== ':memory:';
+    const reader = fileBacked ? await sqliteReader(target) : poolReader(database.orm.em.getKnex());
+    return new SqlRegistryStore(database, reader);
   }
 
   transaction<T>(work: (tx: RegistryTx) => Promise<T>): Promise<T> {
-    return this.em.transactional((em) => work(new SqlRegistryTx(em, this.database.dialect)));
+    return this.database.orm.em.fork().transactional((em) => work(new SqlRegistryTx(em, this.database.dialect)));
   }
 
   async findAgent(name: string): Promise<AgentRecord | undefined> {
-    const em = this.em;
-    const row = await agentsWithCertificate(em.getKnex()).where('a.name', name).first();
-    return row ? toAgentRecord(em, row) : undefined;
+    const row = await this.reader.get(AGENT_BY_NAME, [name]);
+    return row ? toAgentRecord(row) : undefined;
   }
 
   async listAgents(filter: AgentFilter, page: Page, now: Date): Promise<{ agents: AgentRecord[]; total: number }> {
-    const em = this.em;
-    const knex = em.getKnex();
+    const knex = this.knex;
     const filtered = (query: Knex.QueryBuilder) => {
       if (filter.owner) query.where('a.owner', filter.owner);
       if (filter.capability) this.whereHasCapability(query, filter.capability);
@@ -71,7 +103,7 @@ export class SqlRegistryStore implements RegistryStore {
       }),
     ]);
     return {
-      agents: (agentRows as Row[]).map((row) => toAgentRecord(em, row)),
+      agents: (agentRows as Row[]).map(toAgentRecord),
       total: Number((countRows[0] as { total: number | string } | undefined)?.total ?? 0),
     };
   }
@@ -85,28 +117,20 @@ export class SqlRegistryStore implements RegistryStore {
   }
 
   async findCertificate(fingerprint: string): Promise<{ certificate: CertificateRecord; agent: AgentRecord } | undefined> {
-    const em = this.em;
-    const knex = em.getKnex();
-    const certificateRow = await knex('certificates').where('fingerprint', fingerprint).first();
-    if (!certificateRow) return undefined;
-    const certificate = toCertificateRecord(em, certificateRow as Row);
-    const agentRow = await agentsWithCertificate(knex).where('a.id', certificate.agentId).first();
-    return agentRow ? { certificate, agent: toAgentRecord(em, agentRow) } : undefined;
+    const row = await this.reader.get(AGENT_BY_CERTIFICATE, [fingerprint]);
+    return row ? { certificate: toCertificateRecord(row, PRESENTED_PREFIX), agent: toAgentRecord(row) } : undefined;
   }
 
   async listRetiredCertificates(now: Date): Promise<CertificateRecord[]> {
-    const em = this.em;
-    const rows = await em
-      .getKnex()('certificates')
+    const rows = await this.knex('certificates')
       .whereNotNull('revoked_at')
       .where('not_after', '>', now)
       .orderBy('id');
-    return (rows as Row[]).map((row) => toCertificateRecord(em, row));
+    return (rows as Row[]).map((row) => toCertificateRecord(row));
   }
 
   async listAuditEvents(filter: AuditFilter, page: Page): Promise<{ events: AuditEventRecord[]; total: number }> {
-    const em = this.em;
-    const knex = em.getKnex();
+    const knex = this.knex;
     const filtered = (query: Knex.QueryBuilder) => {
       if (filter.agentName) query.where('agent_name', filter.agentName);
       if (filter.eventType) query.where('event_type', filter.eventType);
@@ -120,185 +144,159 @@ export class SqlRegistryStore implements RegistryStore {
       filtered(knex('audit_events')).count({ total: '*' }),
     ]);
     return {
-      events: (rows as Row[]).map((row) => toAuditEventRecord(em, row)),
+      events: (rows as Row[]).map((row) => toAuditEventRecord(row)),
       total: Number((countRows[0] as { total: number | string } | undefined)?.total ?? 0),
     };
   }
 
-  async appendAudit(event: NewAuditEvent, at: Date): Promise<void> {
-    await insertAudit(this.em.getKnex(), event, at);
+  appendAudit(event: NewAuditEvent, at: Date): Promise<void> {
+    return this.audit.add({ event, at });
   }
 
   async ping(): Promise<void> {
-    await this.em.getKnex().raw('select 1');
+    await this.knex.raw('select 1');
   }
 
-  close(): Promise<void> {
-    return this.database.close();
+  async close(): Promise<void> {
+    await this.reader.close();
+    await this.database.close();
   }
 }
 
+/** Writes go through the entity definitions, so MikroORM converts values for each dialect. */
 class SqlRegistryTx implements RegistryTx {
-  private readonly trx: Knex;
-
   constructor(
     private readonly em: SqlEntityManager,
     private readonly dialect: Dialect,
-  ) {
-    this.trx = em.getTransactionContext<Knex.Transaction>() ?? em.getKnex();
-  }
+  ) {}
 
   async lockAgent(name: string): Promise<AgentRecord | undefined> {
-    const query = agentsWithCertificate(this.trx).where('a.name', name).first();
+    const knex = this.em.getTransactionContext<Knex.Transaction>() ?? this.em.getKnex();
+    const query = agentsWithCertificate(knex).where('a.name', name).first();
     // SQLite has one writer at a time, so the open write transaction already excludes other writers.
     if (this.dialect === 'postgresql') query.forUpdate('a');
     const row = await query;
-    return row ? toAgentRecord(this.em, row) : undefined;
+    return row ? toAgentRecord(row) : undefined;
   }
 
   async insertAgent(agent: NewAgent, certificate: NewCertificate): Promise<void> {
     let agentId: number;
     try {
-      const [inserted] = await this.trx('agents')
-        .insert({
-          name: agent.name,
-          owner: agent.owner,
-          capabilities: JSON.stringify(agent.capabilities),
-          description: agent.description,
-          endpoints: JSON.stringify(agent.endpoints),
-          status: 'active',
-          version: 1,
-          created_at: agent.at,
-          updated_at: agent.at,
-        })
-        .returning('id');
-      agentId = idOf(inserted);
+      agentId = await this.em.insert(AgentSchema, {
+        name: agent.name,
+        owner: agent.owner,
+        capabilities: [...agent.capabilities],
+        description: agent.description,
+        endpoints: [...agent.endpoints],
+        status: 'active',
+        currentCertificateId: null,
+        version: 1,
+        createdAt: agent.at,
+        updatedAt: agent.at,
+      });
     } catch (error) {
-      if (isUniqueViolation(error)) throw nameTaken(agent.name);
+      if (error instanceof UniqueConstraintViolationException) throw nameTaken(agent.name);
       throw error;
     }
     const { id } = await this.insertCertificate(agentId, certificate, agent.at);
-    await this.trx('agents').where('id', agentId).update({ current_certificate_id: id });
+    await this.em.nativeUpdate(AgentSchema, { id: agentId }, { currentCertificateId: id });
   }
 
   async insertCertificate(agentId: number, certificate: NewCertificate, at: Date): Promise<CertificateRecord> {
-    const [row] = await this.trx('certificates')
-      .insert({
-        agent_id: agentId,
-        serial: certificate.serial,
-        fingerprint: certificate.fingerprint,
-        pem: certificate.pem,
-        not_before: certificate.notBefore,
-        not_after: certificate.notAfter,
-        created_at: at,
-      })
-      .returning(CERTIFICATE_COLUMNS as unknown as string[]);
-    return toCertificateRecord(this.em, row as Row);
+    const { serial, fingerprint, pem, notBefore, notAfter } = certificate;
+    const stored = { agentId, serial, fingerprint, pem, notBefore, notAfter, revokedAt: null, revocationReason: null };
+    const id = await this.em.insert(CertificateSchema, { ...stored, createdAt: at });
+    return { id, ...stored };
   }
 
   async updateAgent(agent: AgentRecord, changes: AgentChanges, at: Date): Promise<void> {
-    const columns: Record<string, unknown> = { version: agent.version + 1, updated_at: at };
-    if (changes.capabilities) columns['capabilities'] = JSON.stringify(changes.capabilities);
-    if (changes.endpoints) columns['endpoints'] = JSON.stringify(changes.endpoints);
-    if (changes.description !== undefined) columns['description'] = changes.description;
-    if (changes.currentCertificateId !== undefined) columns['current_certificate_id'] = changes.currentCertificateId;
-    if (changes.state) columns['status'] = changes.state;
-    if (changes.revokedAt) columns['revoked_at'] = changes.revokedAt;
-    if (changes.revocationReason) columns['revocation_reason'] = changes.revocationReason;
-    const updated = await this.trx('agents').where({ id: agent.id, version: agent.version }).update(columns);
+    const { capabilities, endpoints, state, ...rest } = changes;
+    const updated = await this.em.nativeUpdate(
+      AgentSchema,
+      { id: agent.id, version: agent.version },
+      {
+        ...rest,
+        ...(capabilities && { capabilities: [...capabilities] }),
+        ...(endpoints && { endpoints: [...endpoints] }),
+        ...(state && { status: state }),
+        version: agent.version + 1,
+        updatedAt: at,
+      },
+    );
     if (updated !== 1) {
-      const current = await this.trx('agents').where('id', agent.id).first('version');
-      throw versionConflict(agent.name, agent.version, Number((current as { version?: number } | undefined)?.version));
+      const current = await this.em.findOne(AgentSchema, { id: agent.id }, { fields: ['version'] });
+      throw versionConflict(agent.name, agent.version, current?.version ?? 0);
     }
   }
 
   async retireCertificate(certificateId: number, reason: string, at: Date): Promise<void> {
-    await this.trx('certificates')
-      .where('id', certificateId)
-      .whereNull('revoked_at')
-      .update({ revoked_at: at, revocation_reason: reason });
+    await this.em.nativeUpdate(CertificateSchema, { id: certificateId, revokedAt: null }, { revokedAt: at, revocationReason: reason });
   }
 
-  async appendAudit(event: NewAuditEvent, at: Date): Promise<void> {
-    await insertAudit(this.trx, event, at);
+  appendAudit(event: NewAuditEvent, at: Date): Promise<void> {
+    return insertAudit(this.em, event, at);
   }
 }
 
-type Row = Record<string, unknown>;
 
 function agentsWithCertificate(knex: Knex): Knex.QueryBuilder {
   return knex('agents as a')
     .leftJoin('certificates as c', 'c.id', 'a.current_certificate_id')
-    .select('a.*', ...CERTIFICATE_COLUMNS.map((column) => `c.${column} as ${CERT_PREFIX}${column}`));
+    .select('a.*', knex.raw(columnsOf('c', CERT_PREFIX)));
 }
 
-function toAgentRecord(em: SqlEntityManager, row: Row): AgentRecord {
-  const agentColumns: Row = {};
-  const certificateColumns: Row = {};
-  for (const [column, value] of Object.entries(row)) {
-    if (column.startsWith(CERT_PREFIX)) certificateColumns[column.slice(CERT_PREFIX.length)] = value;
-    else agentColumns[column] = value;
-  }
-  const agent = em.map<AgentEntity>('Agent', agentColumns);
+// Rows are read by hand rather than through the entity manager's hydration, which costs several times the query
+// itself on the hot read paths. The two dialects differ only in how they return timestamps (SQLite: milliseconds;
+// PostgreSQL: Date) and JSON (SQLite: text; PostgreSQL: parsed), and both are handled here.
+const date = (value: unknown): Date => new Date(value as number | string | Date);
+const optionalDate = (value: unknown): Date | null => (value == null ? null : date(value));
+const json = <T>(value: unknown): T => (typeof value === 'string' ? (JSON.parse(value) as T) : (value as T));
+const text = (value: unknown): string | null => (value == null ? null : String(value));
+
+function toAgentRecord(row: Row): AgentRecord {
   return {
-    id: agent.id,
-    name: agent.name,
-    owner: agent.owner,
-    capabilities: agent.capabilities,
-    description: agent.description,
-    endpoints: agent.endpoints,
-    state: agent.status === 'revoked' ? 'revoked' : 'active',
-    revokedAt: agent.revokedAt ?? null,
-    revocationReason: agent.revocationReason ?? null,
-    version: agent.version,
-    createdAt: agent.createdAt,
-    updatedAt: agent.updatedAt,
-    certificate: certificateColumns['id'] == null ? null : toCertificateRecord(em, certificateColumns),
+    id: Number(row['id']),
+    name: String(row['name']),
+    owner: String(row['owner']),
+    capabilities: json<string[]>(row['capabilities']),
+    description: String(row['description']),
+    endpoints: json<string[]>(row['endpoints']),
+    state: row['status'] === 'revoked' ? 'revoked' : 'active',
+    revokedAt: optionalDate(row['revoked_at']),
+    revocationReason: text(row['revocation_reason']),
+    version: Number(row['version']),
+    createdAt: date(row['created_at']),
+    updatedAt: date(row['updated_at']),
+    certificate: row[`${CERT_PREFIX}id`] == null ? null : toCertificateRecord(row, CERT_PREFIX),
   };
 }
 
-function toCertificateRecord(em: SqlEntityManager, row: Row): CertificateRecord {
-  const certificate = em.map<CertificateEntity>('Certificate', row);
+function toCertificateRecord(row: Row, prefix = ''): CertificateRecord {
   return {
-    id: certificate.id,
-    agentId: certificate.agentId,
-    serial: certificate.serial,
-    fingerprint: certificate.fingerprint,
-    pem: certificate.pem,
-    notBefore: certificate.notBefore,
-    notAfter: certificate.notAfter,
-    revokedAt: certificate.revokedAt ?? null,
-    revocationReason: certificate.revocationReason ?? null,
+    id: Number(row[`${prefix}id`]),
+    agentId: Number(row[`${prefix}agent_id`]),
+    serial: String(row[`${prefix}serial`]),
+    fingerprint: String(row[`${prefix}fingerprint`]),
+    pem: String(row[`${prefix}pem`]),
+    notBefore: date(row[`${prefix}not_before`]),
+    notAfter: date(row[`${prefix}not_after`]),
+    revokedAt: optionalDate(row[`${prefix}revoked_at`]),
+    revocationReason: text(row[`${prefix}revocation_reason`]),
   };
 }
 
-function toAuditEventRecord(em: SqlEntityManager, row: Row): AuditEventRecord {
-  const event = em.map<AuditEventEntity>('AuditEvent', row);
+function toAuditEventRecord(row: Row): AuditEventRecord {
   return {
-    id: Number(event.id),
-    eventType: event.eventType,
-    actor: event.actor,
-    agentName: event.agentName,
-    metadata: event.metadata,
-    createdAt: event.createdAt,
+    id: Number(row['id']),
+    eventType: String(row['event_type']),
+    actor: String(row['actor']),
+    agentName: String(row['agent_name']),
+    metadata: json<Record<string, unknown>>(row['metadata']),
+    createdAt: date(row['created_at']),
   };
 }
 
-async function insertAudit(knex: Knex, event: NewAuditEvent, at: Date): Promise<void> {
-  await knex('audit_events').insert({
-    event_type: event.eventType,
-    actor: event.actor,
-    agent_name: event.agentName,
-    metadata: JSON.stringify(event.metadata),
-    created_at: at,
-  });
+async function insertAudit(em: SqlEntityManager, event: NewAuditEvent, at: Date): Promise<void> {
+  await em.insert(AuditEventSchema, { ...event, createdAt: at });
 }
 
-function idOf(inserted: unknown): number {
-  return Number(typeof inserted === 'object' && inserted !== null ? (inserted as { id: unknown }).id : inserted);
-}
-
-function isUniqueViolation(error: unknown): boolean {
-  const { code, message } = error as { code?: string; message?: string };
-  return code === '23505' || (code === 'SQLITE_CONSTRAINT' && /UNIQUE/.test(message ?? ''));
-}

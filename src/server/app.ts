@@ -28,7 +28,7 @@ export async function createApp(config: Config): Promise<App> {
     trustDomain: config.trustDomain,
     crlUrl: `${publicBaseUrl(config)}/v1/crl`,
   });
-  const store = new SqlRegistryStore(await openDatabase(config.databaseUrl));
+  const store = await SqlRegistryStore.open(await openDatabase(config.databaseUrl));
   const revocationList = new RevocationList(store, ca);
   const registry = new Registry({
     store,

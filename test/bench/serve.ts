@@ -24,3 +24,5 @@ if (process.argv.includes('--empty')) {
   const server = await startServer(config);
   console.log(JSON.stringify({ url: server.url }));
 }
+process.on('SIGINT', () => process.exit(0));
+process.on('SIGTERM', () => process.exit(0));
