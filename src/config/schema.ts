@@ -31,17 +31,6 @@ const integer = (env: string, dflt: number, min: number, max: number, doc: strin
   },
 });
 
-const oneOf = <T extends string>(env: string, dflt: T, values: readonly T[], doc: string): Setting<T> => ({
-  env,
-  default: dflt,
-  doc,
-  parse: (raw) => {
-    const value = raw.trim().toLowerCase() as T;
-    if (!values.includes(value)) throw new Error(`must be one of ${values.join(', ')}`);
-    return value;
-  },
-});
-
 const databaseUrl: Setting<string> = {
   env: 'DATABASE_URL',
   default: 'sqlite:///./var/atr.db',
@@ -85,7 +74,6 @@ export const settings = {
   trustDomain,
   publicUrl: url('PUBLIC_URL', 'Base URL clients reach the server at, used in the CRL distribution point (default http://HOST:PORT)'),
   keysRootDir: text('KEYS_ROOT_DIR', './var/keys', 'Where `atr agents register` writes agent keys on the client side (mode 0600)'),
-  logLevel: oneOf('LOG_LEVEL', 'info', ['debug', 'info', 'warn', 'error', 'silent'] as const, 'Server log level'),
 } as const;
 
 export interface Config {
@@ -99,5 +87,4 @@ export interface Config {
   readonly trustDomain: string;
   readonly publicUrl: string | undefined;
   readonly keysRootDir: string;
-  readonly logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
 }

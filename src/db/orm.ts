@@ -37,17 +37,21 @@ export async function openDatabase(url: string): Promise<Database> {
   let orm: Database['orm'];
   if (location.dialect === 'sqlite') {
     if (location.target !== ':memory:') mkdirSync(dirname(location.target), { recursive: true });
-    const { MikroORM } = await import('@mikro-orm/sqlite');
+    const { MikroORM } = await import('@mikro-orm/better-sqlite');
     orm = await MikroORM.init<AbstractSqlDriver, SqlEntityManager>({
       ...common,
       dbName: location.target,
       pool: {
         // One connection (SQLite has one writer); WAL lets readers of other processes proceed during writes.
         afterCreate: (connection: SqliteConnection, done: (error: Error | null) => void) => {
-          connection.exec(
-            'pragma journal_mode = wal; pragma synchronous = normal; pragma busy_timeout = 5000; pragma foreign_keys = on;',
-            done,
-          );
+          try {
+            connection.exec(
+              'pragma journal_mode = wal; pragma synchronous = normal; pragma busy_timeout = 5000; pragma foreign_keys = on;',
+            );
+            done(null);
+          } catch (error) {
+            done(error as Error);
+          }
         },
       },
     });
@@ -67,5 +71,5 @@ export async function openDatabase(url: string): Promise<Database> {
 }
 
 interface SqliteConnection {
-  exec(sql: string, callback: (error: Error | null) => void): void;
+  exec(sql: string): void;
 }

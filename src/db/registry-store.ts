@@ -68,7 +68,7 @@ export class SqlRegistryStore implements RegistryStore {
   static async open(database: Database): Promise<SqlRegistryStore> {
     const { dialect, target } = database.location;
     const fileBacked = dialect === 'sqlite' && target !== ':memory:';
-    const reader = fileBacked ? await sqliteReader(target) : poolReader(database.orm.em.getKnex());
+    const reader = fileBacked ? sqliteReader(target) : poolReader(database.orm.em.getKnex());
     return new SqlRegistryStore(database, reader);
   }
 

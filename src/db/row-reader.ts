@@ -1,5 +1,5 @@
 import type { Knex } from '@mikro-orm/knex';
-import sqlite3 from 'sqlite3';
+import BetterSqlite3 from 'better-sqlite3';
 
 export type Row = Record<string, unknown>;
 
@@ -22,19 +22,14 @@ export function poolReader(knex: Knex): RowReader {
 }
 
 /**
- * Reads a SQLite file through its own read-only connection with prepared statements. The ORM's pool has one
- * SQLite connection, shared with writes, and hands it from query to query through the event loop; under load
- * that hand-over, not SQLite, limits reads (measured: 450 resolves/s through the pool, 2,400/s this way, the
- * empty-handler limit). WAL mode lets this connection read while the pool's connection writes.
+ * Reads a SQLite file through its own read-only connection with prepared statements, run synchronously: an
+ * indexed lookup takes microseconds, less than handing a query to the ORM's pool (one connection, shared with
+ * writes) would. WAL mode lets this connection read while the pool's connection writes.
  */
-export async function sqliteReader(path: string): Promise<RowReader> {
-  const database = await new Promise<sqlite3.Database>((resolve, reject) => {
-    const opened: sqlite3.Database = new sqlite3.Database(path, sqlite3.OPEN_READONLY, (error) =>
-      error ? reject(error) : resolve(opened),
-    );
-  });
-  database.configure('busyTimeout', 5000);
-  const statements = new Map<string, sqlite3.Statement>();
+export function sqliteReader(path: string): RowReader {
+  const database = new BetterSqlite3(path, { readonly: true, fileMustExist: true });
+  database.pragma('busy_timeout = 5000');
+  const statements = new Map<string, BetterSqlite3.Statement>();
   const statement = (sql: string) => {
     let prepared = statements.get(sql);
     if (!prepared) {
@@ -44,16 +39,9 @@ export async function sqliteReader(path: string): Promise<RowReader> {
     return prepared;
   };
   return {
-    // `all`, not `get`: it steps the statement to its end, which closes the read transaction, so the next read
-    // sees every write committed since (a statement left mid-result would pin an old snapshot).
-    get: (sql, params) =>
-      new Promise((resolve, reject) => {
-        statement(sql).all(params, (error: Error | null, rows: Row[]) => (error ? reject(error) : resolve(rows[0])));
-      }),
-    close: () =>
-      new Promise((resolve, reject) => {
-        for (const prepared of statements.values()) prepared.finalize();
-        database.close((error) => (error ? reject(error) : resolve()));
-      }),
+    get: async (sql, params) => statement(sql).get(...params) as Row | undefined,
+    close: async () => {
+      database.close();
+    },
   };
 }

@@ -12,14 +12,15 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createClient } from '@connectrpc/connect';
 import { createGrpcTransport } from '@connectrpc/connect-node';
-import { RegistryService } from '../../gen/atr/v1/registry_pb.js';
-import { ResolveService } from '../../gen/atr/v1/resolve_pb.js';
-import { VerifyService } from '../../gen/atr/v1/verify_pb.js';
+import { RegisterAgentRequestSchema, RegistryService } from '../../gen/atr/v1/registry_pb.js';
+import { ResolveAgentRequestSchema, ResolveService } from '../../gen/atr/v1/resolve_pb.js';
+import { VerifyCertificateRequestSchema, VerifyService } from '../../gen/atr/v1/verify_pb.js';
 import { loadOrCreateCa } from '../../src/pki/ca.ts';
 import { isIssuedByRegistry } from '../../src/pki/chain.ts';
 import { parseCsr } from '../../src/pki/csr.ts';
 import { issueAgentCertificate } from '../../src/pki/issue.ts';
 import { keyAndCsr } from '../support/keys.ts';
+import { GrpcLoad } from './grpc-load.ts';
 
 const { values: flags } = parseArgs({
   options: {
@@ -71,50 +72,57 @@ async function main(): Promise<void> {
 }
 
 async function measure(url: string, emptyUrl: string, pkiDir: string): Promise<Row[]> {
-  const transport = createGrpcTransport({ baseUrl: url });
-  const registry = createClient(RegistryService, transport);
-  const resolve = createClient(ResolveService, transport);
-  const verify = createClient(VerifyService, transport);
-  const empty = createClient(ResolveService, createGrpcTransport({ baseUrl: emptyUrl }));
+  const registry = createClient(RegistryService, createGrpcTransport({ baseUrl: url }));
+  const load = new GrpcLoad(url);
+  const emptyLoad = new GrpcLoad(emptyUrl);
+  try {
+    // A population to resolve and verify: 200 agents, certificates kept client-side.
+    const population = await Promise.all(
+      Array.from({ length: 200 }, (_, i) =>
+        registry.registerAgent({ agentName: `agent-${i}.bench.example`, owner: 'bench', capabilities: ['bench'] }),
+      ),
+    );
+    const certs = population.map((p) => p.certPem);
+    const resolveFrames = population.map((p) => load.frame(ResolveAgentRequestSchema, { agentName: p.agent?.agentName ?? '' }));
+    const verifyFrames = certs.map((certPem) => load.frame(VerifyCertificateRequestSchema, { certPem }));
+    const pick = <T>(list: readonly T[], i: number): T => list[i % list.length] as T;
 
-  // A population to resolve and verify: 200 agents, certificates kept client-side.
-  const population = await Promise.all(
-    Array.from({ length: 200 }, (_, i) => registry.registerAgent({ agentName: `agent-${i}.bench.example`, owner: 'bench', capabilities: ['bench'] })),
-  );
-  const names = population.map((p) => p.agent?.agentName ?? '');
-  const certs = population.map((p) => p.certPem);
-  const pick = <T>(list: readonly T[], i: number): T => list[i % list.length] as T;
+    const emptyLimit = await loadOver((i) => emptyLoad.call(ResolveService.method.resolveAgent, pick(resolveFrames, i)));
+    const resolved = await loadOver((i) => load.call(ResolveService.method.resolveAgent, pick(resolveFrames, i)));
+    const verified = await loadOver(async (i) => {
+      const answer = await load.decoded(VerifyService.method.verifyCertificate, pick(verifyFrames, i));
+      if (!answer.verified) throw new Error(`verification refused: ${answer.message}`);
+    });
 
-  const emptyLimit = await load((i) => empty.resolveAgent({ agentName: pick(names, i) }));
-  const resolved = await load((i) => resolve.resolveAgent({ agentName: pick(names, i) }));
-  const verified = await load((i) => verify.verifyCertificate({ certPem: pick(certs, i) }));
-
-  const ca = await loadOrCreateCa({ dir: pkiDir, validityDays: 3650, trustDomain: 'atr.local', crlUrl: 'http://unused/v1/crl' });
-  const rawVerify = await loadInProcess(async (i) => {
-    const certificate = new X509Certificate(pick(certs, i));
-    if (!isIssuedByRegistry(ca, certificate)) throw new Error('chain check failed');
-  });
-
-  const csrs = await Promise.all(Array.from({ length: 4000 }, () => keyAndCsr().then((k) => k.csrPem)));
-  const rawIssue = await loadInProcess(async (i) => {
-    const key = await parseCsr(pick(csrs, i));
-    await issueAgentCertificate(ca, { agentName: `raw-${i}.bench.example`, key, validityDays: 30 });
-  });
-  let next = 0;
-  const registered = await load(() => {
-    const i = next++;
-    return registry.registerAgent({ agentName: `csr-${i}.bench.example`, owner: 'bench', csrPem: pick(csrs, i) });
-  });
-
-  return [
-    { scenario: 'resolve', measured: resolved, limitName: 'empty unary handler', limit: emptyLimit, pythonPoc: PYTHON_POC.resolve },
-    { scenario: 'verify', measured: verified, limitName: 'raw in-process verification', limit: rawVerify, pythonPoc: PYTHON_POC.verify },
-    { scenario: 'register with CSR', measured: registered, limitName: 'raw in-process issuance', limit: rawIssue, pythonPoc: PYTHON_POC.register },
-  ];
+    const ca = await loadOrCreateCa({ dir: pkiDir, validityDays: 3650, trustDomain: 'atr.local', crlUrl: 'http://unused/v1/crl' });
+    const rawVerify = await loadInProcess(async (i) => {
+      const certificate = new X509Certificate(pick(certs, i));
+      if (!isIssuedByRegistry(ca, certificate)) throw new Error('chain check failed');
+    });
+    const csrs = await Promise.all(Array.from({ length: 3000 }, () => keyAndCsr().then((k) => k.csrPem)));
+    const rawIssue = await loadInProcess(async (i) => {
+      const key = await parseCsr(pick(csrs, i));
+      await issueAgentCertificate(ca, { agentName: `raw-${i}.bench.example`, key, validityDays: 30 });
+    });
+    let next = 0;
+    const registered = await loadOver(() => {
+      const i = next++;
+      const frame = load.frame(RegisterAgentRequestSchema, { agentName: `csr-${i}.bench.example`, owner: 'bench', csrPem: pick(csrs, i) });
+      return load.call(RegistryService.method.registerAgent, frame);
+    });
+    return [
+      { scenario: 'resolve', measured: resolved, limitName: 'empty unary handler', limit: emptyLimit, pythonPoc: PYTHON_POC.resolve },
+      { scenario: 'verify', measured: verified, limitName: 'raw in-process verification', limit: rawVerify, pythonPoc: PYTHON_POC.verify },
+      { scenario: 'register with CSR', measured: registered, limitName: 'raw in-process issuance', limit: rawIssue, pythonPoc: PYTHON_POC.register },
+    ];
+  } finally {
+    load.close();
+    emptyLoad.close();
+  }
 }
 
 /** Keeps `concurrency` calls in flight for `seconds` after a one-second warm-up. */
-async function load(call: (i: number) => Promise<unknown>): Promise<Measured> {
+async function loadOver(call: (i: number) => Promise<unknown>): Promise<Measured> {
   let i = 0;
   const run = async (until: number, latencies?: number[]) => {
     const worker = async () => {

@@ -63,7 +63,7 @@ beforeAll(async () => {
   tmp = mkdtempSync(join(tmpdir(), 'atr-cli-'));
   keysDir = join(tmp, 'keys');
   server = await startServer(
-    configWith({ port: 0, databaseUrl: `sqlite:///${tmp}/atr.db`, pkiRootDir: `${tmp}/pki`, logLevel: 'silent' }),
+    configWith({ port: 0, databaseUrl: `sqlite:///${tmp}/atr.db`, pkiRootDir: `${tmp}/pki` }),
   );
 });
 

@@ -27,7 +27,6 @@ export async function testEnvironment(dialect: Dialect, overrides: Partial<Confi
     databaseUrl: database.url,
     pkiRootDir: join(dir, 'pki'),
     keysRootDir: join(dir, 'keys'),
-    logLevel: 'silent',
     ...overrides,
   });
   return {
