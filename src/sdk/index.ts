@@ -1,0 +1,6 @@
+// What an agent imports: typed clients for the registry and the API's messages and enums.
+export { PROTOCOLS, type Protocol, type RegistryClient, type RegistryClientOptions, createRegistryClient, createRegistryTransport } from './client.ts';
+export * from '../../gen/atr/v1/agent_pb.js';
+export * from '../../gen/atr/v1/registry_pb.js';
+export * from '../../gen/atr/v1/resolve_pb.js';
+export * from '../../gen/atr/v1/verify_pb.js';
