@@ -9,7 +9,10 @@ export type ErrorCode =
   | 'agent_not_found'
   | 'name_taken'
   | 'agent_revoked'
-  | 'version_conflict';
+  | 'version_conflict'
+  | 'log_entry_not_found'
+  | 'log_not_ready'
+  | 'log_disabled';
 
 export class DomainError extends Error {
   override readonly name = 'DomainError';

@@ -31,6 +31,28 @@ const integer = (env: string, dflt: number, min: number, max: number, doc: strin
   },
 });
 
+const flag = (env: string, dflt: boolean, doc: string): Setting<boolean> => ({
+  env,
+  default: String(dflt),
+  doc,
+  parse: (raw) => {
+    const value = raw.trim().toLowerCase();
+    if (['true', '1', 'yes', 'on'].includes(value)) return true;
+    if (['false', '0', 'no', 'off'].includes(value)) return false;
+    throw new Error('must be true or false');
+  },
+});
+
+const origin: Setting<string | undefined> = {
+  env: 'TRANSPARENCY_LOG_ORIGIN',
+  default: undefined,
+  doc: 'Origin line of the log\'s checkpoints, e.g. registry.example.com/log (default <TRUST_DOMAIN>/log)',
+  parse: (raw) => {
+    if (!/^[\x21-\x7e]+$/.test(raw)) throw new Error('must be printable ASCII without spaces');
+    return raw;
+  },
+};
+
 const databaseUrl: Setting<string> = {
   env: 'DATABASE_URL',
   default: 'sqlite:///./var/atr.db',
@@ -73,6 +95,14 @@ export const settings = {
   certValidityDays: integer('CERT_VALIDITY_DAYS', 30, 1, 3650, 'Validity of agent certificates'),
   trustDomain,
   publicUrl: url('PUBLIC_URL', 'Base URL clients reach the server at, used in the CRL distribution point (default http://HOST:PORT)'),
+  transparencyLogEnabled: flag('TRANSPARENCY_LOG_ENABLED', true, 'Append every state change to the transparency log'),
+  transparencyLogVerifyEvents: flag(
+    'TRANSPARENCY_LOG_VERIFY_EVENTS',
+    false,
+    'Also log verifications (they always go to the audit trail)',
+  ),
+  transparencyLogOrigin: origin,
+  checkpointInterval: integer('CHECKPOINT_INTERVAL', 10, 1, 86400, 'Seconds between signed checkpoints (published only when the log grew)'),
   keysRootDir: text('KEYS_ROOT_DIR', './var/keys', 'Where `atr agents register` writes agent keys on the client side (mode 0600)'),
 } as const;
 
@@ -86,5 +116,9 @@ export interface Config {
   readonly certValidityDays: number;
   readonly trustDomain: string;
   readonly publicUrl: string | undefined;
+  readonly transparencyLogEnabled: boolean;
+  readonly transparencyLogVerifyEvents: boolean;
+  readonly transparencyLogOrigin: string | undefined;
+  readonly checkpointInterval: number;
   readonly keysRootDir: string;
 }

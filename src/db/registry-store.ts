@@ -15,6 +15,8 @@ import type {
 import { AgentSchema, AuditEventSchema, CertificateSchema } from './entities.ts';
 import { GroupCommit } from './group-commit.ts';
 import type { Database } from './orm.ts';
+import { sequenceLogEntry } from './tlog-store.ts';
+import type { NewLogEntry } from '../tlog/store.ts';
 import { poolReader, type Row, type RowReader, sqliteReader } from './row-reader.ts';
 import type { Dialect } from './database-url.ts';
 
@@ -235,6 +237,10 @@ class SqlRegistryTx implements RegistryTx {
 
   appendAudit(event: NewAuditEvent, at: Date): Promise<void> {
     return insertAudit(this.em, event, at);
+  }
+
+  appendLogEntry(entry: NewLogEntry, at: Date): Promise<number> {
+    return sequenceLogEntry(this.em.getTransactionContext<Knex.Transaction>() ?? this.em.getKnex(), entry, at);
   }
 }
 

@@ -6,8 +6,9 @@ import { generateAgentKey } from '../pki/keys.ts';
 import { parseRevocationReason } from '../pki/revocation-reason.ts';
 import { checkCapabilities, checkDescription, checkEndpoints, checkExpectedVersion, checkOwner } from './fields.ts';
 import { validateAgentName } from './names.ts';
-import type { AgentRecord, AuditEventRecord } from './records.ts';
-import type { AgentFilter, AuditFilter, Page, RegistryStore } from './store.ts';
+import { newLogEntry } from '../tlog/entry.ts';
+import { type AgentRecord, type AuditEventRecord, type AuditEventType, statusOf } from './records.ts';
+import type { AgentFilter, AuditFilter, Page, RegistryStore, RegistryTx } from './store.ts';
 
 export interface RegistryOptions {
   readonly store: RegistryStore;
@@ -15,6 +16,8 @@ export interface RegistryOptions {
   readonly certValidityDays: number;
   /** Called after every change to an agent's certificates (rotate, revoke), e.g. to refresh the CRL. */
   readonly onCertificatesChanged?: () => void;
+  /** When set, every change also appends a leaf to the transparency log, in the change's transaction. */
+  readonly log?: { notify(): void } | undefined;
   readonly now?: () => Date;
 }
 
@@ -27,9 +30,14 @@ export interface RegisterInput {
   readonly endpoints?: readonly string[] | undefined;
 }
 
-/** A newly issued certificate; privateKeyPem only when the registry generated the key (returned once). */
-export interface Issued {
+/** An agent after a change, and the index of the change's leaf in the transparency log (when the log is on). */
+export interface Recorded {
   readonly agent: AgentRecord;
+  readonly logIndex: number | undefined;
+}
+
+/** A newly issued certificate; privateKeyPem only when the registry generated the key (returned once). */
+export interface Issued extends Recorded {
   readonly certPem: string;
   readonly privateKeyPem?: string | undefined;
 }
@@ -64,20 +72,13 @@ export class Registry {
     const { key, privateKeyPem, keySource } = await this.keyFor(input.csrPem);
     const now = this.now();
     const certificate = await this.issue(input.agentName, key, now);
-    const agent = await this.store.transaction(async (tx) => {
+    const recorded = await this.change(async (tx) => {
       await tx.insertAgent({ name: input.agentName, owner, capabilities, description, endpoints, at: now }, certificate);
-      await tx.appendAudit(
-        {
-          eventType: 'agent.registered',
-          actor,
-          agentName: input.agentName,
-          metadata: { owner, capabilities, fingerprint: certificate.fingerprint, serial: certificate.serial, key_source: keySource, key_algorithm: key.algorithm },
-        },
-        now,
-      );
-      return this.mustLock(tx.lockAgent(input.agentName), input.agentName);
+      const agent = await this.mustLock(tx.lockAgent(input.agentName), input.agentName);
+      const metadata = { owner, capabilities, fingerprint: certificate.fingerprint, serial: certificate.serial, key_source: keySource, key_algorithm: key.algorithm };
+      return this.record(tx, { eventType: 'agent.registered', actor, agent, metadata }, now);
     });
-    return { agent, certPem: certificate.pem, privateKeyPem };
+    return { ...recorded, certPem: certificate.pem, privateKeyPem };
   }
 
   async get(agentName: string): Promise<AgentRecord> {
@@ -101,23 +102,16 @@ export class Registry {
     const { key, privateKeyPem, keySource } = await this.keyFor(input.csrPem);
     const now = this.now();
     const certificate = await this.issue(input.agentName, key, now);
-    const result = await this.store.transaction(async (tx) => {
-      const agent = await this.mustLock(tx.lockAgent(input.agentName), input.agentName);
-      this.checkChangeable(agent, expectedVersion);
-      const created = await tx.insertCertificate(agent.id, certificate, now);
-      const previousFingerprint = agent.certificate?.fingerprint ?? '';
-      if (agent.certificate) await tx.retireCertificate(agent.certificate.id, 'superseded', now);
-      await tx.updateAgent(agent, { currentCertificateId: created.id }, now);
-      await tx.appendAudit(
-        {
-          eventType: 'agent.rotated',
-          actor,
-          agentName: agent.name,
-          metadata: { previous_fingerprint: previousFingerprint, fingerprint: certificate.fingerprint, serial: certificate.serial, key_source: keySource, key_algorithm: key.algorithm },
-        },
-        now,
-      );
-      return { agent: await this.mustLock(tx.lockAgent(agent.name), agent.name), previousFingerprint };
+    const result = await this.change(async (tx) => {
+      const before = await this.mustLock(tx.lockAgent(input.agentName), input.agentName);
+      this.checkChangeable(before, expectedVersion);
+      const created = await tx.insertCertificate(before.id, certificate, now);
+      const previousFingerprint = before.certificate?.fingerprint ?? '';
+      if (before.certificate) await tx.retireCertificate(before.certificate.id, 'superseded', now);
+      await tx.updateAgent(before, { currentCertificateId: created.id }, now);
+      const agent = await this.mustLock(tx.lockAgent(before.name), before.name);
+      const metadata = { previous_fingerprint: previousFingerprint, fingerprint: certificate.fingerprint, serial: certificate.serial, key_source: keySource, key_algorithm: key.algorithm };
+      return { ...(await this.record(tx, { eventType: 'agent.rotated', actor, agent, metadata }, now)), previousFingerprint };
     });
     this.options.onCertificatesChanged?.();
     return { ...result, certPem: certificate.pem, privateKeyPem };
@@ -126,27 +120,25 @@ export class Registry {
   async revoke(
     input: { agentName: string; reason?: string | undefined; expectedVersion?: number | undefined },
     actor: Actor,
-  ): Promise<AgentRecord> {
+  ): Promise<Recorded> {
     validateAgentName(input.agentName);
     const reason = parseRevocationReason(input.reason ?? '');
     const expectedVersion = checkExpectedVersion(input.expectedVersion ?? 0);
     const now = this.now();
-    const agent = await this.store.transaction(async (tx) => {
-      const agent = await this.mustLock(tx.lockAgent(input.agentName), input.agentName);
-      this.checkChangeable(agent, expectedVersion);
-      await tx.updateAgent(agent, { state: 'revoked', revokedAt: now, revocationReason: reason }, now);
-      if (agent.certificate) await tx.retireCertificate(agent.certificate.id, reason, now);
-      await tx.appendAudit(
-        { eventType: 'agent.revoked', actor, agentName: agent.name, metadata: { reason, fingerprint: agent.certificate?.fingerprint ?? '' } },
-        now,
-      );
-      return this.mustLock(tx.lockAgent(agent.name), agent.name);
+    const recorded = await this.change(async (tx) => {
+      const before = await this.mustLock(tx.lockAgent(input.agentName), input.agentName);
+      this.checkChangeable(before, expectedVersion);
+      await tx.updateAgent(before, { state: 'revoked', revokedAt: now, revocationReason: reason }, now);
+      if (before.certificate) await tx.retireCertificate(before.certificate.id, reason, now);
+      const agent = await this.mustLock(tx.lockAgent(before.name), before.name);
+      const metadata = { reason, fingerprint: before.certificate?.fingerprint ?? '' };
+      return this.record(tx, { eventType: 'agent.revoked', actor, agent, metadata, reason }, now);
     });
     this.options.onCertificatesChanged?.();
-    return agent;
+    return recorded;
   }
 
-  async update(input: UpdateInput, actor: Actor): Promise<AgentRecord> {
+  async update(input: UpdateInput, actor: Actor): Promise<Recorded> {
     validateAgentName(input.agentName);
     const changes = {
       ...(input.capabilities && { capabilities: checkCapabilities(input.capabilities) }),
@@ -155,16 +147,44 @@ export class Registry {
     };
     const expectedVersion = checkExpectedVersion(input.expectedVersion ?? 0);
     const now = this.now();
-    return this.store.transaction(async (tx) => {
-      const agent = await this.mustLock(tx.lockAgent(input.agentName), input.agentName);
-      this.checkChangeable(agent, expectedVersion);
-      await tx.updateAgent(agent, changes, now);
-      await tx.appendAudit(
-        { eventType: 'agent.updated', actor, agentName: agent.name, metadata: { changed: Object.keys(changes), ...changes } },
-        now,
-      );
-      return this.mustLock(tx.lockAgent(agent.name), agent.name);
+    return this.change(async (tx) => {
+      const before = await this.mustLock(tx.lockAgent(input.agentName), input.agentName);
+      this.checkChangeable(before, expectedVersion);
+      await tx.updateAgent(before, changes, now);
+      const agent = await this.mustLock(tx.lockAgent(before.name), before.name);
+      const metadata = { changed: Object.keys(changes), ...changes };
+      return this.record(tx, { eventType: 'agent.updated', actor, agent, metadata }, now);
     });
+  }
+
+  /** Runs one change in a transaction; once it commits, the log is told there is something to integrate. */
+  private async change<T>(work: (tx: RegistryTx) => Promise<T>): Promise<T> {
+    const result = await this.store.transaction(work);
+    this.options.log?.notify();
+    return result;
+  }
+
+  /** Writes a change's audit event and, when the log is on, its leaf, in the change's own transaction. */
+  private async record(
+    tx: RegistryTx,
+    change: { eventType: AuditEventType; actor: Actor; agent: AgentRecord; metadata: Record<string, unknown>; reason?: string },
+    now: Date,
+  ): Promise<Recorded> {
+    const { eventType, actor, agent, metadata } = change;
+    await tx.appendAudit({ eventType, actor, agentName: agent.name, metadata }, now);
+    if (!this.options.log) return { agent, logIndex: undefined };
+    const entry = newLogEntry({
+      event_type: eventType,
+      agent_name: agent.name,
+      cert_fingerprint: agent.certificate?.fingerprint ?? '',
+      cert_serial: agent.certificate?.serial ?? '',
+      status: statusOf(agent, now),
+      reason: change.reason ?? '',
+      timestamp: now.toISOString(),
+      actor,
+    });
+    const logIndex = await tx.appendLogEntry(entry, now);
+    return { agent, logIndex };
   }
 
   auditEvents(filter: AuditFilter, page: Page): Promise<{ events: AuditEventRecord[]; total: number }> {

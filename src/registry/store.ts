@@ -1,3 +1,4 @@
+import type { NewLogEntry } from '../tlog/store.ts';
 import type { AgentRecord, AgentStatus, AuditEventRecord, CertificateRecord, NewAuditEvent } from './records.ts';
 
 export interface AgentFilter {
@@ -57,6 +58,8 @@ export interface RegistryTx {
   /** Marks a certificate as no longer current: superseded by a rotation, or revoked with its agent. */
   retireCertificate(certificateId: number, reason: string, at: Date): Promise<void>;
   appendAudit(event: NewAuditEvent, at: Date): Promise<void>;
+  /** Sequences a transparency log entry; returns its index. */
+  appendLogEntry(entry: NewLogEntry, at: Date): Promise<number>;
 }
 
 /** The registry's storage: one implementation per database family, one test suite for all. */

@@ -1,6 +1,10 @@
 import { publicBaseUrl } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
-import { openDatabase } from '../db/orm.ts';
+import { type Database, openDatabase } from '../db/orm.ts';
+import { SqlTlogStore } from '../db/tlog-store.ts';
+import { loadOrCreateLogKey } from '../pki/log-key.ts';
+import { TransparencyLog } from '../tlog/log.ts';
+import { createNoteSigner } from '../tlog/note.ts';
 import { SqlRegistryStore } from '../db/registry-store.ts';
 import { type CertificateAuthority, loadOrCreateCa } from '../pki/ca.ts';
 import { Registry } from '../registry/registry.ts';
@@ -16,6 +20,8 @@ export interface App {
   readonly registry: Registry;
   readonly verifier: Verifier;
   readonly revocationList: RevocationList;
+  /** The transparency log; undefined when TRANSPARENCY_LOG_ENABLED=false. */
+  readonly log: TransparencyLog | undefined;
   readiness(): Promise<{ ready: boolean; checks: Record<string, string> }>;
   close(): Promise<void>;
 }
@@ -28,21 +34,25 @@ export async function createApp(config: Config): Promise<App> {
     trustDomain: config.trustDomain,
     crlUrl: `${publicBaseUrl(config)}/v1/crl`,
   });
-  const store = await SqlRegistryStore.open(await openDatabase(config.databaseUrl));
+  const database = await openDatabase(config.databaseUrl);
+  const store = await SqlRegistryStore.open(database);
+  const log = config.transparencyLogEnabled ? await openLog(config, database) : undefined;
   const revocationList = new RevocationList(store, ca);
   const registry = new Registry({
     store,
     ca,
     certValidityDays: config.certValidityDays,
     onCertificatesChanged: () => revocationList.invalidate(),
+    log,
   });
   return {
     config,
     ca,
     store,
     registry,
-    verifier: new Verifier({ ca, store }),
+    verifier: new Verifier({ ca, store, log: config.transparencyLogVerifyEvents ? log : undefined }),
     revocationList,
+    log,
     async readiness() {
       try {
         await store.ping();
@@ -51,6 +61,23 @@ export async function createApp(config: Config): Promise<App> {
         return { ready: false, checks: { database: 'unreachable' } };
       }
     },
-    close: () => store.close(),
+    async close() {
+      await log?.stop();
+      await store.close();
+    },
   };
+}
+
+/** The transparency log with its signing key (created beside the CA keys on first start), running. */
+async function openLog(config: Config, database: Database): Promise<TransparencyLog> {
+  const origin = config.transparencyLogOrigin ?? `${config.trustDomain}/log`;
+  const key = await loadOrCreateLogKey(config.pkiRootDir, config.caKeyPassphrase);
+  const log = new TransparencyLog({
+    store: new SqlTlogStore(database),
+    origin,
+    signer: createNoteSigner(origin, key),
+    checkpointIntervalMs: config.checkpointInterval * 1000,
+  });
+  log.start();
+  return log;
 }

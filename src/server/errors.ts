@@ -13,6 +13,9 @@ export const errorTable: Readonly<Record<ErrorCode, { readonly connect: Code; re
   name_taken: { connect: Code.AlreadyExists, status: 409 },
   agent_revoked: { connect: Code.FailedPrecondition, status: 409 },
   version_conflict: { connect: Code.Aborted, status: 409 },
+  log_entry_not_found: { connect: Code.NotFound, status: 404 },
+  log_not_ready: { connect: Code.FailedPrecondition, status: 409 },
+  log_disabled: { connect: Code.FailedPrecondition, status: 409 },
 };
 
 export const errorCodeHeader = 'atr-error-code';

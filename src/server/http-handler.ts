@@ -28,6 +28,8 @@ export interface HttpHandlerOptions {
   readiness: () => Promise<Readiness>;
   // Exact GET paths served as they are, e.g. '/v1/crl'.
   extraRoutes?: Record<string, HttpRoute>;
+  // GET paths under a prefix, e.g. '/log/' for the tlog-tiles API; resolves false when it has no such path.
+  prefixRoutes?: Record<string, (req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse, path: string) => Promise<boolean>>;
   // Values handlers see in their context (e.g. the mTLS peer), for gRPC, gRPC-Web and Connect requests.
   contextValues?: (req: IncomingMessage | Http2ServerRequest) => ContextValues;
   // How often health Watch streams re-check readiness.
@@ -81,6 +83,14 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
       if (req.method === 'GET' || req.method === 'HEAD') return route(req, res);
       res.setHeader('allow', 'GET, HEAD');
       return sendJson(res, 405, { detail: `${req.method} is not allowed on ${path}; use GET`, code: 'method_not_allowed' });
+    }
+    for (const [prefix, route] of Object.entries(options.prefixRoutes ?? {})) {
+      if (!path.startsWith(prefix)) continue;
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        res.setHeader('allow', 'GET, HEAD');
+        return sendJson(res, 405, { detail: `${req.method} is not allowed on ${path}; use GET`, code: 'method_not_allowed' });
+      }
+      if (await route(req, res, path)) return;
     }
     if (await rest(req, res)) return;
     sendJson(res, 404, { detail: `no route for ${req.method} ${path}`, code: 'not_found' });

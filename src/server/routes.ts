@@ -6,7 +6,7 @@ import { TransparencyLogService } from '../../gen/atr/v1/transparency_log_pb.js'
 import { VerifyService } from '../../gen/atr/v1/verify_pb.js';
 import { RegistryServiceImpl } from '../services/registry-service.ts';
 import { ResolveServiceImpl } from '../services/resolve-service.ts';
-import { transparencyLogService } from '../services/transparency-log-service.ts';
+import { TransparencyLogServiceImpl } from '../services/transparency-log-service.ts';
 import { VerifyServiceImpl } from '../services/verify-service.ts';
 import type { App } from './app.ts';
 
@@ -19,6 +19,6 @@ export function routes(app: App) {
     router.service(RegistryService, new RegistryServiceImpl(app.registry, app.ca));
     router.service(VerifyService, new VerifyServiceImpl(app.verifier, app.ca, app.revocationList));
     router.service(ResolveService, new ResolveServiceImpl(app.registry, app.ca));
-    router.service(TransparencyLogService, transparencyLogService);
+    router.service(TransparencyLogService, new TransparencyLogServiceImpl(app.log));
   };
 }

@@ -8,6 +8,7 @@ import { errorInterceptor } from './errors.ts';
 import { createHttpHandler } from './http-handler.ts';
 import { type HttpHandler, listen } from './listener.ts';
 import { apiServices, routes } from './routes.ts';
+import { tileRoutes } from './tiles.ts';
 
 export interface RunningServer {
   readonly url: string;
@@ -51,6 +52,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
       '/v1/trust-bundle': pem(() => app.ca.trustBundlePem, 'application/x-pem-file'),
       '/v1/crl': pem(() => app.revocationList.current(), 'application/pkix-crl'),
     },
+    ...(app.log && { prefixRoutes: { '/log/': tileRoutes(app.log) } }),
   });
   return {
     url: listener.url,

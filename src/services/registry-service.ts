@@ -8,7 +8,7 @@ import type {
   UpdateAgentRequest,
 } from '../../gen/atr/v1/registry_pb.js';
 import type { CertificateAuthority } from '../pki/ca.ts';
-import type { Registry, UpdateInput } from '../registry/registry.ts';
+import type { Recorded, Registry, UpdateInput } from '../registry/registry.ts';
 import { invalidArgument } from '../errors.ts';
 import { actorOf } from './context.ts';
 import { agentToProto, statusFromProto, timestamp } from './convert.ts';
@@ -42,6 +42,7 @@ export class RegistryServiceImpl implements ServiceImpl<typeof RegistryService> 
       certPem: issued.certPem,
       chainPem: this.ca.trustBundlePem,
       privateKeyPem: issued.privateKeyPem ?? '',
+      logIndex: logIndexOf(issued),
     };
   }
 
@@ -101,15 +102,18 @@ export class RegistryServiceImpl implements ServiceImpl<typeof RegistryService> 
       chainPem: this.ca.trustBundlePem,
       privateKeyPem: rotated.privateKeyPem ?? '',
       previousCertFingerprint: rotated.previousFingerprint,
+      logIndex: logIndexOf(rotated),
     };
   }
 
   async revokeAgent(request: { agentName: string; reason: string; expectedVersion: number }, context: HandlerContext) {
-    return { agent: this.agent(await this.registry.revoke(request, actorOf(context))) };
+    const revoked = await this.registry.revoke(request, actorOf(context));
+    return { agent: this.agent(revoked.agent), logIndex: logIndexOf(revoked) };
   }
 
   async updateAgent(request: UpdateAgentRequest, context: HandlerContext) {
-    return { agent: this.agent(await this.registry.update(updateInput(request), actorOf(context))) };
+    const updated = await this.registry.update(updateInput(request), actorOf(context));
+    return { agent: this.agent(updated.agent), logIndex: logIndexOf(updated) };
   }
 
   async listAuditEvents(request: { agentName: string; eventType: string; limit: number; offset: number }) {
@@ -133,6 +137,10 @@ export class RegistryServiceImpl implements ServiceImpl<typeof RegistryService> 
       offset,
     };
   }
+}
+
+function logIndexOf(recorded: Recorded): bigint | undefined {
+  return recorded.logIndex === undefined ? undefined : BigInt(recorded.logIndex);
 }
 
 function statusOf(status: AgentStatus) {

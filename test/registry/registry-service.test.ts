@@ -6,7 +6,6 @@ import { AgentStatus } from '../../gen/atr/v1/agent_pb.js';
 import { toJsonString } from '@bufbuild/protobuf';
 import { GetAgentCertificateResponseSchema, RegistryService } from '../../gen/atr/v1/registry_pb.js';
 import { ResolveService } from '../../gen/atr/v1/resolve_pb.js';
-import { TransparencyLogService } from '../../gen/atr/v1/transparency_log_pb.js';
 import { VerifyReason, VerifyService } from '../../gen/atr/v1/verify_pb.js';
 import type { App } from '../../src/server/app.ts';
 import { dialects } from '../support/databases.ts';
@@ -269,14 +268,6 @@ describe.each(dialects)('registry services on %s', (dialect) => {
     expect(huge.code).toBe(Code.InvalidArgument);
     expect(huge.rawMessage).toContain('at most 65536 bytes');
     expect((await rpcError(verify.verifyCertificate({}))).code).toBe(Code.InvalidArgument);
-  });
-
-  it('declares the transparency log as not implemented yet', async () => {
-    const { createClient: client } = await import('@connectrpc/connect');
-    const { createRouterTransport } = await import('@connectrpc/connect');
-    const { routes } = await import('../../src/server/routes.ts');
-    const log = client(TransparencyLogService, createRouterTransport(routes(app)));
-    expect((await rpcError(log.getCheckpoint({}))).code).toBe(Code.Unimplemented);
   });
 
   it('lets exactly one of 20 concurrent registrations of a name succeed', async () => {

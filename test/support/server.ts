@@ -40,8 +40,11 @@ export async function testEnvironment(dialect: Dialect, overrides: Partial<Confi
 }
 
 /** The app with its services behind an in-process Connect transport (the same interceptors as the server). */
-export async function inProcessApp(dialect: Dialect): Promise<{ app: App; transport: Transport; cleanup(): Promise<void> }> {
-  const environment = await testEnvironment(dialect);
+export async function inProcessApp(
+  dialect: Dialect,
+  overrides: Partial<Config> = {},
+): Promise<{ app: App; transport: Transport; cleanup(): Promise<void> }> {
+  const environment = await testEnvironment(dialect, overrides);
   const app = await createApp(environment.config);
   const transport = createRouterTransport(routes(app), { router: { interceptors: [errorInterceptor] } });
   return {

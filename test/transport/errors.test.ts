@@ -149,6 +149,9 @@ describe('the error table', () => {
       ['name_taken', Code.AlreadyExists, 409],
       ['agent_revoked', Code.FailedPrecondition, 409],
       ['version_conflict', Code.Aborted, 409],
+      ['log_entry_not_found', Code.NotFound, 404],
+      ['log_not_ready', Code.FailedPrecondition, 409],
+      ['log_disabled', Code.FailedPrecondition, 409],
     ];
     expect(Object.keys(errorTable).sort()).toEqual(expected.map(([code]) => code).sort());
     for (const [code, connect, status] of expected) {

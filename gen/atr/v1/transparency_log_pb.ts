@@ -4,13 +4,16 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import { file_atr_v1_http } from "./http_pb.js";
+import type { Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file atr/v1/transparency_log.proto.
  */
 export const file_atr_v1_transparency_log: GenFile = /*@__PURE__*/
-  fileDesc("Ch1hdHIvdjEvdHJhbnNwYXJlbmN5X2xvZy5wcm90bxIGYXRyLnYxIhYKFEdldENoZWNrcG9pbnRSZXF1ZXN0IlEKFUdldENoZWNrcG9pbnRSZXNwb25zZRISCgpjaGVja3BvaW50GAEgASgJEhEKCXRyZWVfc2l6ZRgCIAEoBBIRCglyb290X2hhc2gYAyABKAwiIAoPR2V0RW50cnlSZXF1ZXN0Eg0KBWluZGV4GAEgASgEIjoKCExvZ0VudHJ5Eg0KBWluZGV4GAEgASgEEgwKBGRhdGEYAiABKAwSEQoJbGVhZl9oYXNoGAMgASgMIjMKEEdldEVudHJ5UmVzcG9uc2USHwoFZW50cnkYASABKAsyEC5hdHIudjEuTG9nRW50cnkiYwoSTGlzdEVudHJpZXNSZXF1ZXN0EhIKCmFnZW50X25hbWUYASABKAkSEgoKZXZlbnRfdHlwZRgCIAEoCRIRCglwYWdlX3NpemUYAyABKAUSEgoKcGFnZV90b2tlbhgEIAEoCSJRChNMaXN0RW50cmllc1Jlc3BvbnNlEiEKB2VudHJpZXMYASADKAsyEC5hdHIudjEuTG9nRW50cnkSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIk8KGEdldEluY2x1c2lvblByb29mUmVxdWVzdBINCgVpbmRleBgBIAEoBBIRCglsZWFmX2hhc2gYAiABKAwSEQoJdHJlZV9zaXplGAMgASgEIk0KGUdldEluY2x1c2lvblByb29mUmVzcG9uc2USDQoFaW5kZXgYASABKAQSEQoJdHJlZV9zaXplGAIgASgEEg4KBmhhc2hlcxgDIAMoDCI7ChpHZXRDb25zaXN0ZW5jeVByb29mUmVxdWVzdBINCgVmaXJzdBgBIAEoBBIOCgZzZWNvbmQYAiABKAQiLQobR2V0Q29uc2lzdGVuY3lQcm9vZlJlc3BvbnNlEg4KBmhhc2hlcxgBIAMoDDKnAwoWVHJhbnNwYXJlbmN5TG9nU2VydmljZRJMCg1HZXRDaGVja3BvaW50EhwuYXRyLnYxLkdldENoZWNrcG9pbnRSZXF1ZXN0Gh0uYXRyLnYxLkdldENoZWNrcG9pbnRSZXNwb25zZRI9CghHZXRFbnRyeRIXLmF0ci52MS5HZXRFbnRyeVJlcXVlc3QaGC5hdHIudjEuR2V0RW50cnlSZXNwb25zZRJGCgtMaXN0RW50cmllcxIaLmF0ci52MS5MaXN0RW50cmllc1JlcXVlc3QaGy5hdHIudjEuTGlzdEVudHJpZXNSZXNwb25zZRJYChFHZXRJbmNsdXNpb25Qcm9vZhIgLmF0ci52MS5HZXRJbmNsdXNpb25Qcm9vZlJlcXVlc3QaIS5hdHIudjEuR2V0SW5jbHVzaW9uUHJvb2ZSZXNwb25zZRJeChNHZXRDb25zaXN0ZW5jeVByb29mEiIuYXRyLnYxLkdldENvbnNpc3RlbmN5UHJvb2ZSZXF1ZXN0GiMuYXRyLnYxLkdldENvbnNpc3RlbmN5UHJvb2ZSZXNwb25zZWIGcHJvdG8z");
+  fileDesc("Ch1hdHIvdjEvdHJhbnNwYXJlbmN5X2xvZy5wcm90bxIGYXRyLnYxIhYKFEdldENoZWNrcG9pbnRSZXF1ZXN0IpkBChVHZXRDaGVja3BvaW50UmVzcG9uc2USEgoKY2hlY2twb2ludBgBIAEoCRIRCgl0cmVlX3NpemUYAiABKAQSEQoJcm9vdF9oYXNoGAMgASgJEhQKDHZlcmlmaWVyX2tleRgEIAEoCRIwCgxwdWJsaXNoZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIhoKGFB1Ymxpc2hDaGVja3BvaW50UmVxdWVzdCJVChlQdWJsaXNoQ2hlY2twb2ludFJlc3BvbnNlEhIKCmNoZWNrcG9pbnQYASABKAkSEQoJdHJlZV9zaXplGAIgASgEEhEKCXJvb3RfaGFzaBgDIAEoCSKjAQoITG9nRXZlbnQSEgoKZXZlbnRfdHlwZRgBIAEoCRISCgphZ2VudF9uYW1lGAIgASgJEhgKEGNlcnRfZmluZ2VycHJpbnQYAyABKAkSEwoLY2VydF9zZXJpYWwYBCABKAkSDgoGc3RhdHVzGAUgASgJEg4KBnJlYXNvbhgGIAEoCRIRCgl0aW1lc3RhbXAYByABKAkSDQoFYWN0b3IYCCABKAkiWwoITG9nRW50cnkSDQoFaW5kZXgYASABKAQSDAoEZGF0YRgCIAEoDBIRCglsZWFmX2hhc2gYAyABKAkSHwoFZXZlbnQYBCABKAsyEC5hdHIudjEuTG9nRXZlbnQiIAoPR2V0RW50cnlSZXF1ZXN0Eg0KBWluZGV4GAEgASgEIjMKEEdldEVudHJ5UmVzcG9uc2USHwoFZW50cnkYASABKAsyEC5hdHIudjEuTG9nRW50cnkiYwoSTGlzdEVudHJpZXNSZXF1ZXN0EhIKCmFnZW50X25hbWUYASABKAkSEgoKZXZlbnRfdHlwZRgCIAEoCRIRCglwYWdlX3NpemUYAyABKAUSEgoKcGFnZV90b2tlbhgEIAEoCSJRChNMaXN0RW50cmllc1Jlc3BvbnNlEiEKB2VudHJpZXMYASADKAsyEC5hdHIudjEuTG9nRW50cnkSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIk8KGEdldEluY2x1c2lvblByb29mUmVxdWVzdBINCgVpbmRleBgBIAEoBBIRCglsZWFmX2hhc2gYAiABKAkSEQoJdHJlZV9zaXplGAMgASgEImAKGUdldEluY2x1c2lvblByb29mUmVzcG9uc2USDQoFaW5kZXgYASABKAQSEQoJdHJlZV9zaXplGAIgASgEEhEKCWxlYWZfaGFzaBgDIAEoCRIOCgZoYXNoZXMYBCADKAkiOwoaR2V0Q29uc2lzdGVuY3lQcm9vZlJlcXVlc3QSDQoFZmlyc3QYASABKAQSDgoGc2Vjb25kGAIgASgEIkwKG0dldENvbnNpc3RlbmN5UHJvb2ZSZXNwb25zZRINCgVmaXJzdBgBIAEoBBIOCgZzZWNvbmQYAiABKAQSDgoGaGFzaGVzGAMgAygJMrwFChZUcmFuc3BhcmVuY3lMb2dTZXJ2aWNlEmIKDUdldENoZWNrcG9pbnQSHC5hdHIudjEuR2V0Q2hlY2twb2ludFJlcXVlc3QaHS5hdHIudjEuR2V0Q2hlY2twb2ludFJlc3BvbnNlIhSC0+STAg4KDC92MS9sb2cvcm9vdBJ4ChFQdWJsaXNoQ2hlY2twb2ludBIgLmF0ci52MS5QdWJsaXNoQ2hlY2twb2ludFJlcXVlc3QaIS5hdHIudjEuUHVibGlzaENoZWNrcG9pbnRSZXNwb25zZSIegtPkkwIYMgEqEhMvdjEvbG9nL2NoZWNrcG9pbnRzEmUKCEdldEVudHJ5EhcuYXRyLnYxLkdldEVudHJ5UmVxdWVzdBoYLmF0ci52MS5HZXRFbnRyeVJlc3BvbnNlIiaC0+STAiA6BWVudHJ5ChcvdjEvbG9nL2VudHJpZXMve2luZGV4fRJfCgtMaXN0RW50cmllcxIaLmF0ci52MS5MaXN0RW50cmllc1JlcXVlc3QaGy5hdHIudjEuTGlzdEVudHJpZXNSZXNwb25zZSIXgtPkkwIRCg8vdjEvbG9nL2VudHJpZXMSfwoRR2V0SW5jbHVzaW9uUHJvb2YSIC5hdHIudjEuR2V0SW5jbHVzaW9uUHJvb2ZSZXF1ZXN0GiEuYXRyLnYxLkdldEluY2x1c2lvblByb29mUmVzcG9uc2UiJYLT5JMCHwodL3YxL2xvZy9lbnRyaWVzL3tpbmRleH0vcHJvb2YSewoTR2V0Q29uc2lzdGVuY3lQcm9vZhIiLmF0ci52MS5HZXRDb25zaXN0ZW5jeVByb29mUmVxdWVzdBojLmF0ci52MS5HZXRDb25zaXN0ZW5jeVByb29mUmVzcG9uc2UiG4LT5JMCFQoTL3YxL2xvZy9jb25zaXN0ZW5jeWIGcHJvdG8z", [file_atr_v1_http, file_google_protobuf_timestamp]);
 
 /**
  * @generated from message atr.v1.GetCheckpointRequest
@@ -30,7 +33,7 @@ export const GetCheckpointRequestSchema: GenMessage<GetCheckpointRequest> = /*@_
  */
 export type GetCheckpointResponse = Message<"atr.v1.GetCheckpointResponse"> & {
   /**
-   * C2SP signed-note checkpoint text.
+   * The signed note: origin, tree size, base64 root hash, then signature lines.
    *
    * @generated from field: string checkpoint = 1;
    */
@@ -42,9 +45,21 @@ export type GetCheckpointResponse = Message<"atr.v1.GetCheckpointResponse"> & {
   treeSize: bigint;
 
   /**
-   * @generated from field: bytes root_hash = 3;
+   * @generated from field: string root_hash = 3;
    */
-  rootHash: Uint8Array;
+  rootHash: string;
+
+  /**
+   * Signed-note verifier key: <name>+<key id hex>+<base64 key>.
+   *
+   * @generated from field: string verifier_key = 4;
+   */
+  verifierKey: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp published_at = 5;
+   */
+  publishedAt?: Timestamp | undefined;
 };
 
 /**
@@ -53,6 +68,134 @@ export type GetCheckpointResponse = Message<"atr.v1.GetCheckpointResponse"> & {
  */
 export const GetCheckpointResponseSchema: GenMessage<GetCheckpointResponse> = /*@__PURE__*/
   messageDesc(file_atr_v1_transparency_log, 1);
+
+/**
+ * @generated from message atr.v1.PublishCheckpointRequest
+ */
+export type PublishCheckpointRequest = Message<"atr.v1.PublishCheckpointRequest"> & {
+};
+
+/**
+ * Describes the message atr.v1.PublishCheckpointRequest.
+ * Use `create(PublishCheckpointRequestSchema)` to create a new message.
+ */
+export const PublishCheckpointRequestSchema: GenMessage<PublishCheckpointRequest> = /*@__PURE__*/
+  messageDesc(file_atr_v1_transparency_log, 2);
+
+/**
+ * @generated from message atr.v1.PublishCheckpointResponse
+ */
+export type PublishCheckpointResponse = Message<"atr.v1.PublishCheckpointResponse"> & {
+  /**
+   * @generated from field: string checkpoint = 1;
+   */
+  checkpoint: string;
+
+  /**
+   * @generated from field: uint64 tree_size = 2;
+   */
+  treeSize: bigint;
+
+  /**
+   * @generated from field: string root_hash = 3;
+   */
+  rootHash: string;
+};
+
+/**
+ * Describes the message atr.v1.PublishCheckpointResponse.
+ * Use `create(PublishCheckpointResponseSchema)` to create a new message.
+ */
+export const PublishCheckpointResponseSchema: GenMessage<PublishCheckpointResponse> = /*@__PURE__*/
+  messageDesc(file_atr_v1_transparency_log, 3);
+
+/**
+ * LogEvent is a leaf's content: the RFC 8785 canonical JSON of these fields is the leaf data.
+ *
+ * @generated from message atr.v1.LogEvent
+ */
+export type LogEvent = Message<"atr.v1.LogEvent"> & {
+  /**
+   * @generated from field: string event_type = 1;
+   */
+  eventType: string;
+
+  /**
+   * @generated from field: string agent_name = 2;
+   */
+  agentName: string;
+
+  /**
+   * @generated from field: string cert_fingerprint = 3;
+   */
+  certFingerprint: string;
+
+  /**
+   * @generated from field: string cert_serial = 4;
+   */
+  certSerial: string;
+
+  /**
+   * @generated from field: string status = 5;
+   */
+  status: string;
+
+  /**
+   * @generated from field: string reason = 6;
+   */
+  reason: string;
+
+  /**
+   * @generated from field: string timestamp = 7;
+   */
+  timestamp: string;
+
+  /**
+   * @generated from field: string actor = 8;
+   */
+  actor: string;
+};
+
+/**
+ * Describes the message atr.v1.LogEvent.
+ * Use `create(LogEventSchema)` to create a new message.
+ */
+export const LogEventSchema: GenMessage<LogEvent> = /*@__PURE__*/
+  messageDesc(file_atr_v1_transparency_log, 4);
+
+/**
+ * @generated from message atr.v1.LogEntry
+ */
+export type LogEntry = Message<"atr.v1.LogEntry"> & {
+  /**
+   * @generated from field: uint64 index = 1;
+   */
+  index: bigint;
+
+  /**
+   * The leaf data exactly as hashed: SHA-256(0x00 || data) is leaf_hash.
+   *
+   * @generated from field: bytes data = 2;
+   */
+  data: Uint8Array;
+
+  /**
+   * @generated from field: string leaf_hash = 3;
+   */
+  leafHash: string;
+
+  /**
+   * @generated from field: atr.v1.LogEvent event = 4;
+   */
+  event?: LogEvent | undefined;
+};
+
+/**
+ * Describes the message atr.v1.LogEntry.
+ * Use `create(LogEntrySchema)` to create a new message.
+ */
+export const LogEntrySchema: GenMessage<LogEntry> = /*@__PURE__*/
+  messageDesc(file_atr_v1_transparency_log, 5);
 
 /**
  * @generated from message atr.v1.GetEntryRequest
@@ -69,34 +212,7 @@ export type GetEntryRequest = Message<"atr.v1.GetEntryRequest"> & {
  * Use `create(GetEntryRequestSchema)` to create a new message.
  */
 export const GetEntryRequestSchema: GenMessage<GetEntryRequest> = /*@__PURE__*/
-  messageDesc(file_atr_v1_transparency_log, 2);
-
-/**
- * @generated from message atr.v1.LogEntry
- */
-export type LogEntry = Message<"atr.v1.LogEntry"> & {
-  /**
-   * @generated from field: uint64 index = 1;
-   */
-  index: bigint;
-
-  /**
-   * @generated from field: bytes data = 2;
-   */
-  data: Uint8Array;
-
-  /**
-   * @generated from field: bytes leaf_hash = 3;
-   */
-  leafHash: Uint8Array;
-};
-
-/**
- * Describes the message atr.v1.LogEntry.
- * Use `create(LogEntrySchema)` to create a new message.
- */
-export const LogEntrySchema: GenMessage<LogEntry> = /*@__PURE__*/
-  messageDesc(file_atr_v1_transparency_log, 3);
+  messageDesc(file_atr_v1_transparency_log, 6);
 
 /**
  * @generated from message atr.v1.GetEntryResponse
@@ -113,7 +229,7 @@ export type GetEntryResponse = Message<"atr.v1.GetEntryResponse"> & {
  * Use `create(GetEntryResponseSchema)` to create a new message.
  */
 export const GetEntryResponseSchema: GenMessage<GetEntryResponse> = /*@__PURE__*/
-  messageDesc(file_atr_v1_transparency_log, 4);
+  messageDesc(file_atr_v1_transparency_log, 7);
 
 /**
  * @generated from message atr.v1.ListEntriesRequest
@@ -145,7 +261,7 @@ export type ListEntriesRequest = Message<"atr.v1.ListEntriesRequest"> & {
  * Use `create(ListEntriesRequestSchema)` to create a new message.
  */
 export const ListEntriesRequestSchema: GenMessage<ListEntriesRequest> = /*@__PURE__*/
-  messageDesc(file_atr_v1_transparency_log, 5);
+  messageDesc(file_atr_v1_transparency_log, 8);
 
 /**
  * @generated from message atr.v1.ListEntriesResponse
@@ -167,23 +283,27 @@ export type ListEntriesResponse = Message<"atr.v1.ListEntriesResponse"> & {
  * Use `create(ListEntriesResponseSchema)` to create a new message.
  */
 export const ListEntriesResponseSchema: GenMessage<ListEntriesResponse> = /*@__PURE__*/
-  messageDesc(file_atr_v1_transparency_log, 6);
+  messageDesc(file_atr_v1_transparency_log, 9);
 
 /**
  * @generated from message atr.v1.GetInclusionProofRequest
  */
 export type GetInclusionProofRequest = Message<"atr.v1.GetInclusionProofRequest"> & {
   /**
+   * The entry, by index, or by leaf_hash when that is set.
+   *
    * @generated from field: uint64 index = 1;
    */
   index: bigint;
 
   /**
-   * @generated from field: bytes leaf_hash = 2;
+   * @generated from field: string leaf_hash = 2;
    */
-  leafHash: Uint8Array;
+  leafHash: string;
 
   /**
+   * The tree the proof is for; 0 means the latest checkpoint's. At most the latest checkpoint's size.
+   *
    * @generated from field: uint64 tree_size = 3;
    */
   treeSize: bigint;
@@ -194,7 +314,7 @@ export type GetInclusionProofRequest = Message<"atr.v1.GetInclusionProofRequest"
  * Use `create(GetInclusionProofRequestSchema)` to create a new message.
  */
 export const GetInclusionProofRequestSchema: GenMessage<GetInclusionProofRequest> = /*@__PURE__*/
-  messageDesc(file_atr_v1_transparency_log, 7);
+  messageDesc(file_atr_v1_transparency_log, 10);
 
 /**
  * @generated from message atr.v1.GetInclusionProofResponse
@@ -211,9 +331,14 @@ export type GetInclusionProofResponse = Message<"atr.v1.GetInclusionProofRespons
   treeSize: bigint;
 
   /**
-   * @generated from field: repeated bytes hashes = 3;
+   * @generated from field: string leaf_hash = 3;
    */
-  hashes: Uint8Array[];
+  leafHash: string;
+
+  /**
+   * @generated from field: repeated string hashes = 4;
+   */
+  hashes: string[];
 };
 
 /**
@@ -221,7 +346,7 @@ export type GetInclusionProofResponse = Message<"atr.v1.GetInclusionProofRespons
  * Use `create(GetInclusionProofResponseSchema)` to create a new message.
  */
 export const GetInclusionProofResponseSchema: GenMessage<GetInclusionProofResponse> = /*@__PURE__*/
-  messageDesc(file_atr_v1_transparency_log, 8);
+  messageDesc(file_atr_v1_transparency_log, 11);
 
 /**
  * @generated from message atr.v1.GetConsistencyProofRequest
@@ -233,6 +358,8 @@ export type GetConsistencyProofRequest = Message<"atr.v1.GetConsistencyProofRequ
   first: bigint;
 
   /**
+   * 0 means the latest checkpoint's size.
+   *
    * @generated from field: uint64 second = 2;
    */
   second: bigint;
@@ -243,16 +370,26 @@ export type GetConsistencyProofRequest = Message<"atr.v1.GetConsistencyProofRequ
  * Use `create(GetConsistencyProofRequestSchema)` to create a new message.
  */
 export const GetConsistencyProofRequestSchema: GenMessage<GetConsistencyProofRequest> = /*@__PURE__*/
-  messageDesc(file_atr_v1_transparency_log, 9);
+  messageDesc(file_atr_v1_transparency_log, 12);
 
 /**
  * @generated from message atr.v1.GetConsistencyProofResponse
  */
 export type GetConsistencyProofResponse = Message<"atr.v1.GetConsistencyProofResponse"> & {
   /**
-   * @generated from field: repeated bytes hashes = 1;
+   * @generated from field: uint64 first = 1;
    */
-  hashes: Uint8Array[];
+  first: bigint;
+
+  /**
+   * @generated from field: uint64 second = 2;
+   */
+  second: bigint;
+
+  /**
+   * @generated from field: repeated string hashes = 3;
+   */
+  hashes: string[];
 };
 
 /**
@@ -260,21 +397,34 @@ export type GetConsistencyProofResponse = Message<"atr.v1.GetConsistencyProofRes
  * Use `create(GetConsistencyProofResponseSchema)` to create a new message.
  */
 export const GetConsistencyProofResponseSchema: GenMessage<GetConsistencyProofResponse> = /*@__PURE__*/
-  messageDesc(file_atr_v1_transparency_log, 10);
+  messageDesc(file_atr_v1_transparency_log, 13);
 
 /**
- * TransparencyLogService reads the RFC 9162 Merkle log of every state change.
+ * TransparencyLogService reads the RFC 9162 Merkle log of every state change. Hashes are lowercase hex.
+ * The same log is served in the C2SP tlog-tiles layout under /log/ for any tlog client.
  *
  * @generated from service atr.v1.TransparencyLogService
  */
 export const TransparencyLogService: GenService<{
   /**
+   * The latest signed checkpoint (C2SP tlog-checkpoint, a signed note) and the verifier key.
+   *
    * @generated from rpc atr.v1.TransparencyLogService.GetCheckpoint
    */
   getCheckpoint: {
     methodKind: "unary";
     input: typeof GetCheckpointRequestSchema;
     output: typeof GetCheckpointResponseSchema;
+  },
+  /**
+   * Integrates every entry sequenced so far and, if the tree grew, signs and publishes a new checkpoint.
+   *
+   * @generated from rpc atr.v1.TransparencyLogService.PublishCheckpoint
+   */
+  publishCheckpoint: {
+    methodKind: "unary";
+    input: typeof PublishCheckpointRequestSchema;
+    output: typeof PublishCheckpointResponseSchema;
   },
   /**
    * @generated from rpc atr.v1.TransparencyLogService.GetEntry

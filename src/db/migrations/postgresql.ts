@@ -51,4 +51,45 @@ class InitialSchema extends Migration {
   }
 }
 
-export const postgresqlMigrations = [{ name: '0001_initial_schema', class: InitialSchema }];
+// The transparency log; see the SQLite migration of the same name.
+class TransparencyLog extends Migration {
+  override async up(): Promise<void> {
+    this.addSql(`create table tlog_state (
+      id integer primary key check (id = 1),
+      next_index bigint not null,
+      integrated_size bigint not null,
+      root_hash bytea not null
+    )`);
+    this.addSql(
+      "insert into tlog_state (id, next_index, integrated_size, root_hash) values (1, 0, 0, decode('e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855', 'hex'))",
+    );
+    this.addSql(`create table tlog_entries (
+      idx bigint primary key,
+      data bytea not null,
+      leaf_hash bytea not null,
+      agent_name varchar(253) not null,
+      event_type varchar(64) not null,
+      created_at timestamptz not null
+    )`);
+    this.addSql('create index tlog_entries_agent_name_idx_index on tlog_entries (agent_name, idx)');
+    this.addSql('create index tlog_entries_event_type_idx_index on tlog_entries (event_type, idx)');
+    this.addSql('create index tlog_entries_leaf_hash_index on tlog_entries (leaf_hash)');
+    this.addSql(`create table tlog_nodes (
+      level smallint not null,
+      idx bigint not null,
+      hash bytea not null,
+      primary key (level, idx)
+    )`);
+    this.addSql(`create table tlog_checkpoints (
+      tree_size bigint primary key,
+      root_hash bytea not null,
+      note text not null,
+      created_at timestamptz not null
+    )`);
+  }
+}
+
+export const postgresqlMigrations = [
+  { name: '0001_initial_schema', class: InitialSchema },
+  { name: '0002_transparency_log', class: TransparencyLog },
+];

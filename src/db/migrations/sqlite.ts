@@ -47,4 +47,46 @@ class InitialSchema extends Migration {
   }
 }
 
-export const sqliteMigrations = [{ name: '0001_initial_schema', class: InitialSchema }];
+// The transparency log: a single sequencer row, entries in index order, and the hash of every perfect subtree
+// (level L, index i covers leaves [i·2^L, (i+1)·2^L)), from which roots, proofs and tiles are read.
+class TransparencyLog extends Migration {
+  override async up(): Promise<void> {
+    this.addSql(`create table tlog_state (
+      id integer primary key check (id = 1),
+      next_index integer not null,
+      integrated_size integer not null,
+      root_hash blob not null
+    )`);
+    this.addSql(
+      "insert into tlog_state (id, next_index, integrated_size, root_hash) values (1, 0, 0, x'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855')",
+    );
+    this.addSql(`create table tlog_entries (
+      idx integer primary key,
+      data blob not null,
+      leaf_hash blob not null,
+      agent_name varchar(253) not null,
+      event_type varchar(64) not null,
+      created_at datetime not null
+    )`);
+    this.addSql('create index tlog_entries_agent_name_idx_index on tlog_entries (agent_name, idx)');
+    this.addSql('create index tlog_entries_event_type_idx_index on tlog_entries (event_type, idx)');
+    this.addSql('create index tlog_entries_leaf_hash_index on tlog_entries (leaf_hash)');
+    this.addSql(`create table tlog_nodes (
+      level integer not null,
+      idx integer not null,
+      hash blob not null,
+      primary key (level, idx)
+    ) without rowid`);
+    this.addSql(`create table tlog_checkpoints (
+      tree_size integer primary key,
+      root_hash blob not null,
+      note text not null,
+      created_at datetime not null
+    )`);
+  }
+}
+
+export const sqliteMigrations = [
+  { name: '0001_initial_schema', class: InitialSchema },
+  { name: '0002_transparency_log', class: TransparencyLog },
+];

@@ -1,0 +1,180 @@
+import type { Knex } from '@mikro-orm/knex';
+import type { NodeId } from '../tlog/proof.ts';
+import type { Integration, LogEntry, LogState, NewLogEntry, StoredCheckpoint, TlogStore } from '../tlog/store.ts';
+import type { Database } from './orm.ts';
+
+type Row = Record<string, unknown>;
+
+// Rows per INSERT statement: the query builder writes SQLite's multi-row inserts as a compound SELECT, limited to
+// 500 terms; PostgreSQL's bound is 65,535 parameters.
+const INSERT_CHUNK = { sqlite: 400, postgresql: 5000 } as const;
+
+/** The transparency log on SQLite or PostgreSQL: the same SQL on both. */
+export class SqlTlogStore implements TlogStore {
+  private readonly knex: Knex;
+
+  constructor(private readonly database: Database) {
+    this.knex = database.orm.em.getKnex();
+  }
+
+  async state(): Promise<LogState> {
+    return toState(await this.knex('tlog_state').where('id', 1).first());
+  }
+
+  integrate(maxBatch: number, integration: Integration): Promise<LogState> {
+    return this.database.orm.em.fork().transactional(async (em) => {
+      const trx = em.getTransactionContext<Knex.Transaction>() ?? this.knex;
+      const locked = trx('tlog_state').where('id', 1).first();
+      // Sequencing transactions hold this row until they commit, so every index below next_index is committed
+      // by the time the lock is granted. (SQLite: one writer at a time gives the same guarantee.)
+      if (this.database.dialect === 'postgresql') locked.forUpdate();
+      const state = toState(await locked);
+      const count = Math.min(maxBatch, state.nextIndex - state.integratedSize);
+      if (count <= 0) return state;
+      const rows: Row[] = await trx('tlog_entries')
+        .where('idx', '>=', state.integratedSize)
+        .andWhere('idx', '<', state.integratedSize + count)
+        .orderBy('idx')
+        .select('idx', 'leaf_hash');
+      if (rows.length !== count || Number(rows.at(-1)?.['idx']) !== state.integratedSize + count - 1) {
+        throw new Error(`log entries ${state.integratedSize}..${state.integratedSize + count - 1} are not all present`);
+      }
+      const { nodes, root } = await integration(
+        state.integratedSize,
+        rows.map((row) => bytes(row['leaf_hash'])),
+        (wanted) => readNodes(trx, wanted),
+      );
+      const chunk = INSERT_CHUNK[this.database.dialect];
+      for (let i = 0; i < nodes.length; i += chunk) {
+        await trx('tlog_nodes').insert(
+          nodes.slice(i, i + chunk).map(({ node, hash }) => ({ level: node.level, idx: node.index, hash: Buffer.from(hash) })),
+        );
+      }
+      const next = { nextIndex: state.nextIndex, integratedSize: state.integratedSize + count, rootHash: root };
+      await trx('tlog_state')
+        .where('id', 1)
+        .update({ integrated_size: next.integratedSize, root_hash: Buffer.from(root) });
+      return next;
+    });
+  }
+
+  readNodes(nodes: readonly NodeId[]): Promise<Uint8Array[]> {
+    return readNodes(this.knex, nodes);
+  }
+
+  async nodeRange(level: number, from: number, count: number): Promise<Uint8Array[]> {
+    const rows: Row[] = await this.knex('tlog_nodes')
+      .where('level', level)
+      .andWhere('idx', '>=', from)
+      .andWhere('idx', '<', from + count)
+      .orderBy('idx')
+      .select('hash');
+    return rows.map((row) => bytes(row['hash']));
+  }
+
+  async entries(from: number, count: number): Promise<LogEntry[]> {
+    const rows: Row[] = await this.knex('tlog_entries')
+      .where('idx', '>=', from)
+      .andWhere('idx', '<', from + count)
+      .orderBy('idx');
+    return rows.map(toEntry);
+  }
+
+  async entryByLeafHash(leafHash: Uint8Array): Promise<LogEntry | undefined> {
+    const row = await this.knex('tlog_entries').where('leaf_hash', Buffer.from(leafHash)).orderBy('idx').first();
+    return row ? toEntry(row) : undefined;
+  }
+
+  async listEntries(
+    filter: { agentName?: string | undefined; eventType?: string | undefined },
+    afterIndex: number | undefined,
+    limit: number,
+  ): Promise<LogEntry[]> {
+    const query = this.knex('tlog_entries').orderBy('idx').limit(limit);
+    if (filter.agentName) query.where('agent_name', filter.agentName);
+    if (filter.eventType) query.where('event_type', filter.eventType);
+    if (afterIndex !== undefined) query.where('idx', '>', afterIndex);
+    return ((await query) as Row[]).map(toEntry);
+  }
+
+  async latestCheckpoint(): Promise<StoredCheckpoint | undefined> {
+    const row = await this.knex('tlog_checkpoints').orderBy('tree_size', 'desc').first();
+    return row ? toCheckpoint(row) : undefined;
+  }
+
+  async saveCheckpoint(checkpoint: StoredCheckpoint): Promise<void> {
+    await this.knex('tlog_checkpoints')
+      .insert({
+        tree_size: checkpoint.size,
+        root_hash: Buffer.from(checkpoint.rootHash),
+        note: checkpoint.note,
+        created_at: checkpoint.createdAt,
+      })
+      .onConflict('tree_size')
+      .ignore();
+  }
+}
+
+/** Sequences an entry inside the caller's transaction: the change and its leaf commit together or not at all. */
+export async function sequenceLogEntry(trx: Knex, entry: NewLogEntry, at: Date): Promise<number> {
+  // The update takes the sequencer row's lock until the transaction ends, which keeps indexes gap-free.
+  const updated: Row[] = await trx('tlog_state').where('id', 1).increment('next_index', 1).returning('next_index');
+  const index = Number(updated[0]?.['next_index']) - 1;
+  await trx('tlog_entries').insert({
+    idx: index,
+    data: Buffer.from(entry.data),
+    leaf_hash: Buffer.from(entry.leafHash),
+    agent_name: entry.agentName,
+    event_type: entry.eventType,
+    created_at: at,
+  });
+  return index;
+}
+
+async function readNodes(knex: Knex, nodes: readonly NodeId[]): Promise<Uint8Array[]> {
+  if (nodes.length === 0) return [];
+  const rows: Row[] = await knex('tlog_nodes')
+    .whereIn(
+      ['level', 'idx'],
+      nodes.map((node) => [node.level, node.index]),
+    )
+    .select('level', 'idx', 'hash');
+  const found = new Map(rows.map((row) => [`${Number(row['level'])}/${Number(row['idx'])}`, bytes(row['hash'])]));
+  return nodes.map((node) => {
+    const hash = found.get(`${node.level}/${node.index}`);
+    if (!hash) throw new Error(`log node ${node.level}/${node.index} is not stored`);
+    return hash;
+  });
+}
+
+const bytes = (value: unknown): Uint8Array => new Uint8Array(value as Buffer);
+const date = (value: unknown): Date => new Date(value as number | string | Date);
+
+function toState(row: Row | undefined): LogState {
+  if (!row) throw new Error('the log has no sequencer row: migrations have not run');
+  return {
+    nextIndex: Number(row['next_index']),
+    integratedSize: Number(row['integrated_size']),
+    rootHash: bytes(row['root_hash']),
+  };
+}
+
+function toEntry(row: Row): LogEntry {
+  return {
+    index: Number(row['idx']),
+    data: bytes(row['data']),
+    leafHash: bytes(row['leaf_hash']),
+    agentName: String(row['agent_name']),
+    eventType: String(row['event_type']),
+    createdAt: date(row['created_at']),
+  };
+}
+
+function toCheckpoint(row: Row): StoredCheckpoint {
+  return {
+    size: Number(row['tree_size']),
+    rootHash: bytes(row['root_hash']),
+    note: String(row['note']),
+    createdAt: date(row['created_at']),
+  };
+}

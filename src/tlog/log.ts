@@ -1,0 +1,182 @@
+import { DomainError } from '../errors.ts';
+import { formatCheckpoint } from './checkpoint.ts';
+import { newNodes } from './integrate.ts';
+import { type NoteSigner, signNote } from './note.ts';
+import { consistencyProof, inclusionProof, type NodeId, rootAt } from './proof.ts';
+import type { Integration, LogEntry, LogState, StoredCheckpoint, TlogStore } from './store.ts';
+
+export interface TransparencyLogOptions {
+  readonly store: TlogStore;
+  /** The checkpoint origin line, e.g. atr.local/log. */
+  readonly origin: string;
+  readonly signer: NoteSigner;
+  readonly checkpointIntervalMs: number;
+  /** How often to look for sequenced entries (other processes' too); local appends also wake it. */
+  readonly integrateIntervalMs?: number;
+  readonly maxBatch?: number;
+}
+
+/**
+ * The RFC 9162 log of every state change. Entries are sequenced inside the registry's transactions; this class
+ * integrates them into the tree in batches, publishes signed checkpoints, and serves entries and proofs.
+ */
+export class TransparencyLog {
+  private readonly store: TlogStore;
+  private readonly maxBatch: number;
+  private integrating: Promise<LogState> | undefined;
+  private waiters: { index: number; resolve: (state: LogState) => void }[] = [];
+  private timers: NodeJS.Timeout[] = [];
+  private stopped = false;
+
+  constructor(private readonly options: TransparencyLogOptions) {
+    this.store = options.store;
+    this.maxBatch = options.maxBatch ?? 10_000;
+  }
+
+  /** Starts background integration and periodic checkpoints. */
+  start(): void {
+    const every = (ms: number, work: () => Promise<unknown>) => {
+      const timer = setInterval(() => {
+        if (!this.stopped) void work().catch((error: unknown) => console.error('transparency log:', error));
+      }, ms);
+      timer.unref();
+      this.timers.push(timer);
+    };
+    every(this.options.integrateIntervalMs ?? 200, () => this.integrate());
+    every(this.options.checkpointIntervalMs, () => this.publishCheckpoint());
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const timer of this.timers) clearInterval(timer);
+    this.timers = [];
+    await this.integrating?.catch(() => undefined);
+  }
+
+  /** Called after a transaction that sequenced entries commits: integrate soon rather than at the next tick. */
+  notify(): void {
+    setImmediate(() => {
+      if (!this.stopped) void this.integrate().catch((error: unknown) => console.error('transparency log:', error));
+    });
+  }
+
+  /** Integrates everything sequenced so far, in batches; concurrent calls share one run. */
+  integrate(): Promise<LogState> {
+    this.integrating ??= this.integrateAll().finally(() => {
+      this.integrating = undefined;
+    });
+    return this.integrating;
+  }
+
+  /** Resolves once the entry at `index` is in the tree. */
+  async awaitIntegration(index: number): Promise<LogState> {
+    const state = await this.integrate();
+    if (state.integratedSize > index) return state;
+    return new Promise((resolve) => this.waiters.push({ index, resolve }));
+  }
+
+  /** Integrates what is pending and, when the tree grew, signs and stores a new checkpoint. Returns the latest. */
+  async publishCheckpoint(): Promise<StoredCheckpoint> {
+    const state = await this.integrate();
+    const latest = await this.store.latestCheckpoint();
+    if (latest && latest.size >= state.integratedSize) return latest;
+    const body = formatCheckpoint({ origin: this.options.origin, size: state.integratedSize, rootHash: state.rootHash });
+    await this.store.saveCheckpoint({
+      size: state.integratedSize,
+      rootHash: state.rootHash,
+      note: signNote(body, this.options.signer),
+      createdAt: new Date(),
+    });
+    // Another process may have published the same size first; what is stored is what was published.
+    return (await this.store.latestCheckpoint()) ?? failure('checkpoint was not stored');
+  }
+
+  latestCheckpoint(): Promise<StoredCheckpoint | undefined> {
+    return this.store.latestCheckpoint();
+  }
+
+  get verifierKey(): string {
+    return this.options.signer.verifierKey;
+  }
+
+  async entry(index: number): Promise<LogEntry> {
+    const [entry] = await this.store.entries(index, 1);
+    if (!entry) throw new DomainError('log_entry_not_found', `log entry ${index} does not exist`);
+    return entry;
+  }
+
+  entries(from: number, count: number): Promise<LogEntry[]> {
+    return this.store.entries(from, count);
+  }
+
+  listEntries(filter: { agentName?: string | undefined; eventType?: string | undefined }, afterIndex: number | undefined, limit: number) {
+    return this.store.listEntries(filter, afterIndex, limit);
+  }
+
+  async entryByLeafHash(leafHash: Uint8Array): Promise<LogEntry> {
+    const entry = await this.store.entryByLeafHash(leafHash);
+    if (!entry) throw new DomainError('log_entry_not_found', 'no log entry has that leaf hash');
+    return entry;
+  }
+
+  /** The inclusion proof of entry `index` in the tree of `treeSize` (default: the latest checkpoint's size). */
+  async inclusionProof(index: number, treeSize?: number): Promise<{ treeSize: number; hashes: Uint8Array[] }> {
+    const size = await this.provableSize(treeSize);
+    if (index >= size) {
+      throw new DomainError('log_not_ready', `entry ${index} is not in the tree of size ${size} (publish a newer checkpoint or wait for one)`);
+    }
+    return { treeSize: size, hashes: await inclusionProof(index, size, this.readNodes) };
+  }
+
+  async consistencyProof(first: number, second: number): Promise<Uint8Array[]> {
+    if (first > second) throw new DomainError('invalid_argument', `first: must not exceed second (${first} > ${second})`);
+    await this.provableSize(second);
+    return consistencyProof(first, second, this.readNodes);
+  }
+
+  /** Hashes of nodes (level, from .. from+count-1): tile contents. */
+  nodeRange(level: number, from: number, count: number): Promise<Uint8Array[]> {
+    return this.store.nodeRange(level, from, count);
+  }
+
+  private readonly readNodes = (nodes: readonly NodeId[]) => this.store.readNodes(nodes);
+
+  /** A tree size that proofs may be asked for: at most the latest checkpoint's, so every answer is signed. */
+  private async provableSize(requested: number | undefined): Promise<number> {
+    const latest = await this.store.latestCheckpoint();
+    const published = latest?.size ?? 0;
+    if (requested === undefined) return published;
+    if (requested > published) {
+      throw new DomainError('log_not_ready', `tree_size: ${requested} is beyond the latest checkpoint (${published})`);
+    }
+    return requested;
+  }
+
+  private async integrateAll(): Promise<LogState> {
+    let state = await this.store.integrate(this.maxBatch, integration);
+    while (state.integratedSize < state.nextIndex) state = await this.store.integrate(this.maxBatch, integration);
+    this.waiters = this.waiters.filter((waiter) => {
+      if (waiter.index >= state.integratedSize) return true;
+      waiter.resolve(state);
+      return false;
+    });
+    return state;
+  }
+}
+
+/** New nodes for a batch of leaves, and the root of the grown tree read through them. */
+const integration: Integration = async (size, leafHashes, read) => {
+  const nodes = await newNodes(size, leafHashes, read);
+  const fresh = new Map(nodes.map(({ node, hash }) => [`${node.level}/${node.index}`, hash]));
+  const root = await rootAt(size + leafHashes.length, async (wanted) => {
+    const missing = wanted.filter((node) => !fresh.has(`${node.level}/${node.index}`));
+    const stored = missing.length > 0 ? await read(missing) : [];
+    const fromStore = new Map(missing.map((node, i) => [`${node.level}/${node.index}`, stored[i]!]));
+    return wanted.map((node) => fresh.get(`${node.level}/${node.index}`) ?? fromStore.get(`${node.level}/${node.index}`)!);
+  });
+  return { nodes, root };
+};
+
+function failure(message: string): never {
+  throw new Error(message);
+}
