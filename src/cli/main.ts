@@ -6,6 +6,7 @@ import { DEFAULT_SERVER, PROTOCOLS, createClients, describeCallError, type Clien
 import { type Command, type OptionValues, UsageError, flagOption, oneOfOption, stringOption } from './command.ts';
 import { configCommands } from './config.ts';
 import { demoCommands } from './demo.ts';
+import { logCommands } from './log.ts';
 import { Output, errorLine } from './output.ts';
 import { resolveCommands } from './resolve.ts';
 import { serveCommands } from './serve.ts';
@@ -19,6 +20,7 @@ const COMMANDS: readonly Command[] = [
   ...verifyCommands,
   ...resolveCommands,
   ...auditCommands,
+  ...logCommands,
   ...configCommands,
 ];
 

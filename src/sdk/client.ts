@@ -2,6 +2,7 @@ import { type Client, type Transport, createClient } from '@connectrpc/connect';
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from '@connectrpc/connect-node';
 import { RegistryService } from '../../gen/atr/v1/registry_pb.js';
 import { ResolveService } from '../../gen/atr/v1/resolve_pb.js';
+import { TransparencyLogService } from '../../gen/atr/v1/transparency_log_pb.js';
 import { VerifyService } from '../../gen/atr/v1/verify_pb.js';
 
 export const PROTOCOLS = ['connect', 'grpc', 'grpc-web'] as const;
@@ -21,6 +22,7 @@ export interface RegistryClient {
   readonly registry: Client<typeof RegistryService>;
   readonly verify: Client<typeof VerifyService>;
   readonly resolve: Client<typeof ResolveService>;
+  readonly log: Client<typeof TransparencyLogService>;
 }
 
 export function createRegistryTransport({ baseUrl, protocol = 'connect', timeoutMs = 30_000 }: RegistryClientOptions): Transport {
@@ -41,5 +43,6 @@ export function createRegistryClient(options: RegistryClientOptions): RegistryCl
     registry: createClient(RegistryService, transport),
     verify: createClient(VerifyService, transport),
     resolve: createClient(ResolveService, transport),
+    log: createClient(TransparencyLogService, transport),
   };
 }

@@ -4,3 +4,4 @@ export * from '../../gen/atr/v1/agent_pb.js';
 export * from '../../gen/atr/v1/registry_pb.js';
 export * from '../../gen/atr/v1/resolve_pb.js';
 export * from '../../gen/atr/v1/verify_pb.js';
+export * from '../../gen/atr/v1/transparency_log_pb.js';

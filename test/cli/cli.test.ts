@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { type CliResult, runAtr } from '../support/cli.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { configWith } from '../../src/config/load.ts';
 import { startServer } from '../../src/server/server.ts';
@@ -12,29 +13,15 @@ import { startServer } from '../../src/server/server.ts';
 const bin = fileURLToPath(new URL('../../src/cli/bin.mjs', import.meta.url));
 const run = promisify(execFile);
 
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+type Result = CliResult;
 
 let tmp: string;
 let keysDir: string;
 let server: { url: string; close(): Promise<void> };
 
 /** Runs `atr` as a user would: a child process, its own working directory, keys under the test's KEYS_ROOT_DIR. */
-async function atr(args: readonly string[], env: Record<string, string> = {}): Promise<Result> {
-  const childEnv: NodeJS.ProcessEnv = { ...process.env, KEYS_ROOT_DIR: keysDir, ...env };
-  delete childEnv.ATR_SERVER;
-  try {
-    const { stdout, stderr } = await run(process.execPath, [bin, ...args], { cwd: tmp, env: childEnv });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const failed = error as { code?: unknown; stdout?: string; stderr?: string };
-    if (typeof failed.code !== 'number') throw error;
-    return { code: failed.code, stdout: failed.stdout ?? '', stderr: failed.stderr ?? '' };
-  }
-}
+const atr = (args: readonly string[], env: Record<string, string> = {}): Promise<Result> =>
+  runAtr(args, tmp, { KEYS_ROOT_DIR: keysDir, ...env });
 
 const against = (...args: string[]) => atr([...args, '--server', server.url]);
 

@@ -1,0 +1,26 @@
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+const bin = fileURLToPath(new URL('../../src/cli/bin.mjs', import.meta.url));
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `atr` as a user would: a child process in `cwd`, with ATR_SERVER unset unless `env` sets it. */
+export async function runAtr(args: readonly string[], cwd: string, env: Record<string, string> = {}): Promise<CliResult> {
+  const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
+  if (!('ATR_SERVER' in env)) delete childEnv['ATR_SERVER'];
+  try {
+    const { stdout, stderr } = await run(process.execPath, [bin, ...args], { cwd, env: childEnv });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const failed = error as { code?: unknown; stdout?: string; stderr?: string };
+    if (typeof failed.code !== 'number') throw error;
+    return { code: failed.code, stdout: failed.stdout ?? '', stderr: failed.stderr ?? '' };
+  }
+}
