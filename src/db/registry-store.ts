@@ -15,7 +15,7 @@ import type {
 import { AgentSchema, AuditEventSchema, CertificateSchema } from './entities.ts';
 import { GroupCommit } from './group-commit.ts';
 import type { Database } from './orm.ts';
-import { sequenceLogEntry } from './tlog-store.ts';
+import { sequenceLogEntries } from './tlog-store.ts';
 import type { NewLogEntry } from '../tlog/store.ts';
 import { poolReader, type Row, type RowReader, sqliteReader } from './row-reader.ts';
 import type { Dialect } from './database-url.ts';
@@ -240,7 +240,8 @@ class SqlRegistryTx implements RegistryTx {
   }
 
   appendLogEntry(entry: NewLogEntry, at: Date): Promise<number> {
-    return sequenceLogEntry(this.em.getTransactionContext<Knex.Transaction>() ?? this.em.getKnex(), entry, at);
+    const trx = this.em.getTransactionContext<Knex.Transaction>() ?? this.em.getKnex();
+    return sequenceLogEntries(trx, this.dialect, [entry], at);
   }
 }
 

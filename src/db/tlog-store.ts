@@ -1,6 +1,7 @@
 import type { Knex } from '@mikro-orm/knex';
 import type { NodeId } from '../tlog/proof.ts';
 import type { Integration, LogEntry, LogState, NewLogEntry, StoredCheckpoint, TlogStore } from '../tlog/store.ts';
+import type { Dialect } from './database-url.ts';
 import type { Database } from './orm.ts';
 
 type Row = Record<string, unknown>;
@@ -42,7 +43,7 @@ export class SqlTlogStore implements TlogStore {
       const { nodes, root } = await integration(
         state.integratedSize,
         rows.map((row) => bytes(row['leaf_hash'])),
-        (wanted) => readNodes(trx, wanted),
+        (wanted) => readNodes(trx, wanted, this.database.dialect),
       );
       const chunk = INSERT_CHUNK[this.database.dialect];
       for (let i = 0; i < nodes.length; i += chunk) {
@@ -59,7 +60,7 @@ export class SqlTlogStore implements TlogStore {
   }
 
   readNodes(nodes: readonly NodeId[]): Promise<Uint8Array[]> {
-    return readNodes(this.knex, nodes);
+    return readNodes(this.knex, nodes, this.database.dialect);
   }
 
   async nodeRange(level: number, from: number, count: number): Promise<Uint8Array[]> {
@@ -115,30 +116,52 @@ export class SqlTlogStore implements TlogStore {
   }
 }
 
-/** Sequences an entry inside the caller's transaction: the change and its leaf commit together or not at all. */
-export async function sequenceLogEntry(trx: Knex, entry: NewLogEntry, at: Date): Promise<number> {
-  // The update takes the sequencer row's lock until the transaction ends, which keeps indexes gap-free.
-  const updated: Row[] = await trx('tlog_state').where('id', 1).increment('next_index', 1).returning('next_index');
-  const index = Number(updated[0]?.['next_index']) - 1;
-  await trx('tlog_entries').insert({
-    idx: index,
-    data: Buffer.from(entry.data),
-    leaf_hash: Buffer.from(entry.leafHash),
-    agent_name: entry.agentName,
-    event_type: entry.eventType,
-    created_at: at,
-  });
-  return index;
+/**
+ * Sequences entries inside the caller's transaction, in order, and returns the first one's index: the change and
+ * its leaves commit together or not at all. The sequencer row's update holds its lock until the transaction ends,
+ * which keeps indexes gap-free across processes; a batch takes the lock once and inserts many rows a statement.
+ */
+export async function sequenceLogEntries(
+  trx: Knex,
+  dialect: Dialect,
+  entries: readonly NewLogEntry[],
+  at: Date,
+): Promise<number> {
+  const updated: Row[] = await trx('tlog_state').where('id', 1).increment('next_index', entries.length).returning('next_index');
+  const first = Number(updated[0]?.['next_index']) - entries.length;
+  const chunk = INSERT_CHUNK[dialect];
+  for (let i = 0; i < entries.length; i += chunk) {
+    await trx('tlog_entries').insert(
+      entries.slice(i, i + chunk).map((entry, j) => ({
+        idx: first + i + j,
+        data: Buffer.from(entry.data),
+        leaf_hash: Buffer.from(entry.leafHash),
+        agent_name: entry.agentName,
+        event_type: entry.eventType,
+        created_at: at,
+      })),
+    );
+  }
+  return first;
 }
 
-async function readNodes(knex: Knex, nodes: readonly NodeId[]): Promise<Uint8Array[]> {
+async function readNodes(knex: Knex, nodes: readonly NodeId[], dialect: Dialect): Promise<Uint8Array[]> {
   if (nodes.length === 0) return [];
-  const rows: Row[] = await knex('tlog_nodes')
-    .whereIn(
-      ['level', 'idx'],
-      nodes.map((node) => [node.level, node.index]),
-    )
-    .select('level', 'idx', 'hash');
+  // PostgreSQL gets the node list as two array parameters (one plan for every proof); SQLite as row values.
+  const rows: Row[] =
+    dialect === 'postgresql'
+      ? (
+          await knex.raw(
+            'select n.level, n.idx, n.hash from tlog_nodes n join unnest(?::smallint[], ?::bigint[]) as w(level, idx) on n.level = w.level and n.idx = w.idx',
+            [nodes.map((node) => node.level), nodes.map((node) => node.index)],
+          )
+        ).rows
+      : await knex('tlog_nodes')
+          .whereIn(
+            ['level', 'idx'],
+            nodes.map((node) => [node.level, node.index]),
+          )
+          .select('level', 'idx', 'hash');
   const found = new Map(rows.map((row) => [`${Number(row['level'])}/${Number(row['idx'])}`, bytes(row['hash'])]));
   return nodes.map((node) => {
     const hash = found.get(`${node.level}/${node.index}`);

@@ -27,6 +27,9 @@ export class TransparencyLog {
   private waiters: { index: number; resolve: (state: LogState) => void }[] = [];
   private timers: NodeJS.Timeout[] = [];
   private stopped = false;
+  /** The latest checkpoint's size as last seen, and when; proofs up to it need no extra read. */
+  private published = 0;
+  private publishedSeenAt = 0;
 
   constructor(private readonly options: TransparencyLogOptions) {
     this.store = options.store;
@@ -79,7 +82,7 @@ export class TransparencyLog {
   async publishCheckpoint(): Promise<StoredCheckpoint> {
     const state = await this.integrate();
     const latest = await this.store.latestCheckpoint();
-    if (latest && latest.size >= state.integratedSize) return latest;
+    if (latest && latest.size >= state.integratedSize) return this.seen(latest);
     const body = formatCheckpoint({ origin: this.options.origin, size: state.integratedSize, rootHash: state.rootHash });
     await this.store.saveCheckpoint({
       size: state.integratedSize,
@@ -88,7 +91,7 @@ export class TransparencyLog {
       createdAt: new Date(),
     });
     // Another process may have published the same size first; what is stored is what was published.
-    return (await this.store.latestCheckpoint()) ?? failure('checkpoint was not stored');
+    return this.seen((await this.store.latestCheckpoint()) ?? failure('checkpoint was not stored'));
   }
 
   latestCheckpoint(): Promise<StoredCheckpoint | undefined> {
@@ -141,15 +144,33 @@ export class TransparencyLog {
 
   private readonly readNodes = (nodes: readonly NodeId[]) => this.store.readNodes(nodes);
 
-  /** A tree size that proofs may be asked for: at most the latest checkpoint's, so every answer is signed. */
+  /**
+   * A tree size that proofs may be asked for: at most the latest checkpoint's, so every answer is signed. Sizes up
+   * to the last one seen are answered without a read; anything newer (or the default) is checked in storage.
+   */
   private async provableSize(requested: number | undefined): Promise<number> {
-    const latest = await this.store.latestCheckpoint();
-    const published = latest?.size ?? 0;
+    if (requested !== undefined && requested <= this.published) return requested;
+    // "The latest checkpoint" may be a second old: checkpoints are published every few seconds anyway.
+    const fresh = Date.now() - this.publishedSeenAt < 1000;
+    const published = requested === undefined && fresh ? this.published : await this.refreshPublished();
     if (requested === undefined) return published;
     if (requested > published) {
       throw new DomainError('log_not_ready', `tree_size: ${requested} is beyond the latest checkpoint (${published})`);
     }
     return requested;
+  }
+
+  private async refreshPublished(): Promise<number> {
+    const latest = await this.store.latestCheckpoint();
+    if (latest) this.seen(latest);
+    else this.publishedSeenAt = Date.now();
+    return this.published;
+  }
+
+  private seen(checkpoint: StoredCheckpoint): StoredCheckpoint {
+    this.published = Math.max(this.published, checkpoint.size);
+    this.publishedSeenAt = Date.now();
+    return checkpoint;
   }
 
   private async integrateAll(): Promise<LogState> {

@@ -1,9 +1,9 @@
-// npm run bench [-- --json] [--seconds N] [--concurrency N]
+// npm run bench [-- --json] [--seconds N] [--concurrency N] [--no-log]
 //
 // Starts the registry (embedded SQLite, or DATABASE_URL) and an empty unary handler on the same stack, each as
 // its own process, and drives them from this process over gRPC (h2c). Each row stands beside its limit measured
 // in the same run: an empty handler for resolve, raw in-process verification for verify, raw in-process issuance
-// for register-with-CSR.
+// for register-with-CSR. The transparency log's rows (test/bench/log.ts) follow, measured in this process.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -21,12 +21,14 @@ import { parseCsr } from '../../src/pki/csr.ts';
 import { issueAgentCertificate } from '../../src/pki/issue.ts';
 import { keyAndCsr } from '../support/keys.ts';
 import { GrpcLoad } from './grpc-load.ts';
+import { type LogRow, logTable, measureLog } from './log.ts';
 
 const { values: flags } = parseArgs({
   options: {
     json: { type: 'boolean', default: false },
     seconds: { type: 'string', default: '5' },
     concurrency: { type: 'string', default: '32' },
+    'no-log': { type: 'boolean', default: false },
   },
 });
 const seconds = Number(flags.seconds);
@@ -63,7 +65,8 @@ async function main(): Promise<void> {
   const emptyProcess = await serve(['--empty'], { ...env, DATABASE_URL: `sqlite:///${join(dir, 'empty.db')}` });
   try {
     const rows = await measure(registryProcess.url, emptyProcess.url, join(dir, 'pki'));
-    print(rows, env.DATABASE_URL.split(':')[0] ?? '');
+    const logRows = flags['no-log'] ? [] : await measureLog();
+    print(rows, env.DATABASE_URL.split(':')[0] ?? '', logRows);
   } finally {
     registryProcess.child.kill('SIGTERM');
     emptyProcess.child.kill('SIGTERM');
@@ -160,9 +163,9 @@ function summarise(latencies: number[], elapsedMs: number): Measured {
   return { ops: sorted.length, perSecond: (sorted.length / elapsedMs) * 1000, p50Ms: at(0.5), p99Ms: at(0.99) };
 }
 
-function print(rows: Row[], database: string): void {
+function print(rows: Row[], database: string, logRows: LogRow[]): void {
   if (flags.json) {
-    console.log(JSON.stringify({ database, concurrency, seconds, rows }, null, 2));
+    console.log(JSON.stringify({ database, concurrency, seconds, rows, log: logRows }, null, 2));
     return;
   }
   const fixed = (n: number, digits = 0) => n.toFixed(digits);
@@ -179,8 +182,15 @@ function print(rows: Row[], database: string): void {
       `${fixed(r.measured.perSecond / r.pythonPoc, 1)}x`,
     ]),
   ];
-  const widths = table[0]!.map((_, c) => Math.max(...table.map((row) => row[c]!.length)));
   console.log(`database: ${database}, concurrency ${concurrency}, ${seconds} s per row, load over gRPC (h2c) from a separate process`);
+  printTable(table);
+  if (logRows.length === 0) return;
+  console.log('\ntransparency log: in process on SqlTlogStore + TransparencyLog, a fresh database per dialect');
+  printTable(logTable(logRows));
+}
+
+function printTable(table: string[][]): void {
+  const widths = table[0]!.map((_, c) => Math.max(...table.map((row) => row[c]!.length)));
   for (const row of table) console.log(`| ${row.map((cell, c) => cell.padEnd(widths[c]!)).join(' | ')} |`);
 }
 
