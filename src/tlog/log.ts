@@ -24,7 +24,6 @@ export class TransparencyLog {
   private readonly store: TlogStore;
   private readonly maxBatch: number;
   private integrating: Promise<LogState> | undefined;
-  private waiters: { index: number; resolve: (state: LogState) => void }[] = [];
   private timers: NodeJS.Timeout[] = [];
   private stopped = false;
   /** The latest checkpoint's size as last seen, and when; proofs up to it need no extra read. */
@@ -71,14 +70,10 @@ export class TransparencyLog {
     return this.integrating;
   }
 
-  /** Resolves once the entry at `index` is in the tree. */
-  async awaitIntegration(index: number): Promise<LogState> {
-    const state = await this.integrate();
-    if (state.integratedSize > index) return state;
-    return new Promise((resolve) => this.waiters.push({ index, resolve }));
-  }
-
-  /** Integrates what is pending and, when the tree grew, signs and stores a new checkpoint. Returns the latest. */
+  /**
+   * Integrates what is pending and, when the tree grew, signs and stores a new checkpoint; returns the latest.
+   * This is how a caller waits for its entry: once it returns, every entry sequenced before the call is provable.
+   */
   async publishCheckpoint(): Promise<StoredCheckpoint> {
     const state = await this.integrate();
     const latest = await this.store.latestCheckpoint();
@@ -176,11 +171,6 @@ export class TransparencyLog {
   private async integrateAll(): Promise<LogState> {
     let state = await this.store.integrate(this.maxBatch, integration);
     while (state.integratedSize < state.nextIndex) state = await this.store.integrate(this.maxBatch, integration);
-    this.waiters = this.waiters.filter((waiter) => {
-      if (waiter.index >= state.integratedSize) return true;
-      waiter.resolve(state);
-      return false;
-    });
     return state;
   }
 }

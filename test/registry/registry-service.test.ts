@@ -9,17 +9,9 @@ import { ResolveService } from '../../gen/atr/v1/resolve_pb.js';
 import { VerifyReason, VerifyService } from '../../gen/atr/v1/verify_pb.js';
 import type { App } from '../../src/server/app.ts';
 import { dialects } from '../support/databases.ts';
+import { rpcError } from '../support/rpc.ts';
 import { keyAndCsr, publicKeyOf, publicKeyOfPrivate } from '../support/keys.ts';
 import { inProcessApp } from '../support/server.ts';
-
-async function rpcError(call: Promise<unknown>): Promise<ConnectError> {
-  try {
-    await call;
-  } catch (error) {
-    return ConnectError.from(error);
-  }
-  throw new Error('expected the call to fail');
-}
 
 describe.each(dialects)('registry services on %s', (dialect) => {
   let app: App;

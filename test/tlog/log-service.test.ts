@@ -1,4 +1,4 @@
-import { Code, ConnectError, type Client, createClient } from '@connectrpc/connect';
+import { Code, type Client, createClient } from '@connectrpc/connect';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RegistryService } from '../../gen/atr/v1/registry_pb.js';
 import { TransparencyLogService } from '../../gen/atr/v1/transparency_log_pb.js';
@@ -10,18 +10,10 @@ import { leafHash } from '../../src/tlog/hash.ts';
 import { openNote } from '../../src/tlog/note.ts';
 import { verifyConsistency, verifyInclusion } from '../../src/tlog/verify.ts';
 import { dialects } from '../support/databases.ts';
+import { rpcError } from '../support/rpc.ts';
 import { inProcessApp, runningServer } from '../support/server.ts';
 
 const unhex = (hex: string) => new Uint8Array(Buffer.from(hex, 'hex'));
-
-async function rpcError(call: Promise<unknown>): Promise<ConnectError> {
-  try {
-    await call;
-  } catch (error) {
-    return ConnectError.from(error);
-  }
-  throw new Error('expected the call to fail');
-}
 
 describe.each(dialects)('transparency log on %s', (dialect) => {
   let app: App;
