@@ -12,7 +12,10 @@ export type ErrorCode =
   | 'version_conflict'
   | 'log_entry_not_found'
   | 'log_not_ready'
-  | 'log_disabled';
+  | 'log_disabled'
+  | 'certificate_superseded'
+  | 'unauthenticated'
+  | 'permission_denied';
 
 export class DomainError extends Error {
   override readonly name = 'DomainError';

@@ -73,6 +73,10 @@ const REASON_WORDS: Record<VerifyReason, string> = {
   [VerifyReason.UNKNOWN_AGENT]: 'unknown agent',
   [VerifyReason.REVOKED]: 'revoked',
   [VerifyReason.SUPERSEDED]: 'superseded',
+  [VerifyReason.INVALID_TOKEN]: 'invalid token',
+  [VerifyReason.BAD_SIGNATURE]: 'bad signature',
+  [VerifyReason.WRONG_AUDIENCE]: 'wrong audience',
+  [VerifyReason.REPLAYED]: 'replayed',
 };
 
 export function reasonWord(reason: VerifyReason): string {

@@ -41,7 +41,13 @@ export interface AuditEventRecord {
   readonly createdAt: Date;
 }
 
-export type AuditEventType = 'agent.registered' | 'agent.rotated' | 'agent.revoked' | 'agent.updated' | 'cert.verified';
+export type AuditEventType =
+  | 'agent.registered'
+  | 'agent.rotated'
+  | 'agent.renewed'
+  | 'agent.revoked'
+  | 'agent.updated'
+  | 'cert.verified';
 
 export interface NewAuditEvent {
   readonly eventType: AuditEventType;

@@ -1,4 +1,4 @@
-import { agentNotFound, agentRevoked, versionConflict } from '../errors.ts';
+import { DomainError, agentNotFound, agentRevoked, invalidArgument, versionConflict } from '../errors.ts';
 import type { CertificateAuthority } from '../pki/ca.ts';
 import { parseCsr, type RequestedKey } from '../pki/csr.ts';
 import { type IssuedCertificate, issueAgentCertificate } from '../pki/issue.ts';
@@ -97,6 +97,27 @@ export class Registry {
     input: { agentName: string; csrPem?: string | undefined; expectedVersion?: number | undefined },
     actor: Actor,
   ): Promise<Issued & { previousFingerprint: string }> {
+    return this.reissue(input, actor, 'agent.rotated');
+  }
+
+  /**
+   * The agent renews its own certificate with a new key, authenticated by the certificate it presented (which must
+   * still be its current one); that certificate is superseded.
+   */
+  async renew(
+    input: { agentName: string; csrPem: string; presentedFingerprint: string },
+    actor: Actor,
+  ): Promise<Issued & { previousFingerprint: string }> {
+    if (!input.csrPem) throw invalidArgument('csr_pem', 'is required to renew (the registry makes no keys for renewals)');
+    return this.reissue(input, actor, 'agent.renewed', input.presentedFingerprint);
+  }
+
+  private async reissue(
+    input: { agentName: string; csrPem?: string | undefined; expectedVersion?: number | undefined },
+    actor: Actor,
+    eventType: 'agent.rotated' | 'agent.renewed',
+    presentedFingerprint?: string,
+  ): Promise<Issued & { previousFingerprint: string }> {
     validateAgentName(input.agentName);
     const expectedVersion = checkExpectedVersion(input.expectedVersion ?? 0);
     const { key, privateKeyPem, keySource } = await this.keyFor(input.csrPem);
@@ -105,13 +126,16 @@ export class Registry {
     const result = await this.change(async (tx) => {
       const before = await this.mustLock(tx.lockAgent(input.agentName), input.agentName);
       this.checkChangeable(before, expectedVersion);
+      if (presentedFingerprint !== undefined && before.certificate?.fingerprint !== presentedFingerprint) {
+        throw new DomainError('certificate_superseded', `the presented certificate is no longer ${before.name}'s current one`);
+      }
       const created = await tx.insertCertificate(before.id, certificate, now);
       const previousFingerprint = before.certificate?.fingerprint ?? '';
       if (before.certificate) await tx.retireCertificate(before.certificate.id, 'superseded', now);
       await tx.updateAgent(before, { currentCertificateId: created.id }, now);
       const agent = await this.mustLock(tx.lockAgent(before.name), before.name);
       const metadata = { previous_fingerprint: previousFingerprint, fingerprint: certificate.fingerprint, serial: certificate.serial, key_source: keySource, key_algorithm: key.algorithm };
-      return { ...(await this.record(tx, { eventType: 'agent.rotated', actor, agent, metadata }, now)), previousFingerprint };
+      return { ...(await this.record(tx, { eventType, actor, agent, metadata }, now)), previousFingerprint };
     });
     this.options.onCertificatesChanged?.();
     return { ...result, certPem: certificate.pem, privateKeyPem };

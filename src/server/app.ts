@@ -10,6 +10,7 @@ import { type CertificateAuthority, loadOrCreateCa } from '../pki/ca.ts';
 import { Registry } from '../registry/registry.ts';
 import { RevocationList } from '../registry/revocation-list.ts';
 import type { RegistryStore } from '../registry/store.ts';
+import { TokenVerifier } from '../verify/token.ts';
 import { Verifier } from '../verify/verify.ts';
 
 /** Everything a running registry holds, independent of the listeners in front of it. */
@@ -19,6 +20,8 @@ export interface App {
   readonly store: RegistryStore;
   readonly registry: Registry;
   readonly verifier: Verifier;
+  /** One instance for every listener: it remembers the jti of every live token it accepted. */
+  readonly tokenVerifier: TokenVerifier;
   readonly revocationList: RevocationList;
   /** The transparency log; undefined when TRANSPARENCY_LOG_ENABLED=false. */
   readonly log: TransparencyLog | undefined;
@@ -37,6 +40,7 @@ export async function createApp(config: Config): Promise<App> {
   const database = await openDatabase(config.databaseUrl);
   const store = await SqlRegistryStore.open(database);
   const log = config.transparencyLogEnabled ? await openLog(config, database) : undefined;
+  const verificationLog = config.transparencyLogVerifyEvents ? log : undefined;
   const revocationList = new RevocationList(store, ca);
   const registry = new Registry({
     store,
@@ -50,7 +54,8 @@ export async function createApp(config: Config): Promise<App> {
     ca,
     store,
     registry,
-    verifier: new Verifier({ ca, store, log: config.transparencyLogVerifyEvents ? log : undefined }),
+    verifier: new Verifier({ ca, store, log: verificationLog }),
+    tokenVerifier: new TokenVerifier({ ca, store, log: verificationLog }),
     revocationList,
     log,
     async readiness() {

@@ -10,7 +10,7 @@ import type {
 import type { CertificateAuthority } from '../pki/ca.ts';
 import type { Recorded, Registry, UpdateInput } from '../registry/registry.ts';
 import { invalidArgument } from '../errors.ts';
-import { actorOf } from './context.ts';
+import { actorOf, peerAgentOf } from './context.ts';
 import { agentToProto, statusFromProto, timestamp } from './convert.ts';
 import { decodePageToken, encodePageToken, offsetOf, pageSize } from './pagination.ts';
 
@@ -114,6 +114,26 @@ export class RegistryServiceImpl implements ServiceImpl<typeof RegistryService> 
   async updateAgent(request: UpdateAgentRequest, context: HandlerContext) {
     const updated = await this.registry.update(updateInput(request), actorOf(context));
     return { agent: this.agent(updated.agent), logIndex: logIndexOf(updated) };
+  }
+
+  async whoAmI(_request: unknown, context: HandlerContext) {
+    const peer = peerAgentOf(context);
+    return { agent: this.agent(await this.registry.get(peer.name)), certFingerprint: peer.fingerprint, certSerial: peer.serial };
+  }
+
+  async renewCertificate(request: { csrPem: string }, context: HandlerContext) {
+    const peer = peerAgentOf(context);
+    const renewed = await this.registry.renew(
+      { agentName: peer.name, csrPem: request.csrPem, presentedFingerprint: peer.fingerprint },
+      actorOf(context),
+    );
+    return {
+      agent: this.agent(renewed.agent),
+      certPem: renewed.certPem,
+      chainPem: this.ca.trustBundlePem,
+      previousCertFingerprint: renewed.previousFingerprint,
+      logIndex: logIndexOf(renewed),
+    };
   }
 
   async listAuditEvents(request: { agentName: string; eventType: string; limit: number; offset: number }) {

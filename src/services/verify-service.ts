@@ -1,7 +1,13 @@
 import type { HandlerContext, ServiceImpl } from '@connectrpc/connect';
-import { type VerifyCertificateRequest, VerifyReason, type VerifyService } from '../../gen/atr/v1/verify_pb.js';
+import {
+  type VerifyCertificateRequest,
+  VerifyReason,
+  type VerifyService,
+  type VerifyTokenRequest,
+} from '../../gen/atr/v1/verify_pb.js';
 import type { CertificateAuthority } from '../pki/ca.ts';
 import type { RevocationList } from '../registry/revocation-list.ts';
+import type { TokenVerifier, TokenVerifyReason } from '../verify/token.ts';
 import type { VerifyReason as DomainReason, Verifier } from '../verify/verify.ts';
 import { actorOf } from './context.ts';
 import { statusToProto, timestamp } from './convert.ts';
@@ -17,11 +23,21 @@ const REASON_TO_PROTO: Record<DomainReason, VerifyReason> = {
   superseded: VerifyReason.SUPERSEDED,
 };
 
+const TOKEN_REASON_TO_PROTO: Record<TokenVerifyReason, VerifyReason> = {
+  ...REASON_TO_PROTO,
+  invalid_token: VerifyReason.INVALID_TOKEN,
+  bad_signature: VerifyReason.BAD_SIGNATURE,
+  wrong_audience: VerifyReason.WRONG_AUDIENCE,
+  replayed: VerifyReason.REPLAYED,
+};
+
 export class VerifyServiceImpl implements ServiceImpl<typeof VerifyService> {
   constructor(
     private readonly verifier: Verifier,
     private readonly ca: CertificateAuthority,
     private readonly revocationList: RevocationList,
+    /** Token verification holds replay state, so one TokenVerifier must serve every listener of the process. */
+    private readonly tokenVerifier: TokenVerifier,
   ) {}
 
   async verifyCertificate(request: VerifyCertificateRequest, context: HandlerContext) {
@@ -35,6 +51,20 @@ export class VerifyServiceImpl implements ServiceImpl<typeof VerifyService> {
       message: result.message,
       certFingerprint: result.fingerprint ?? '',
       certSerial: result.serial ?? '',
+    };
+  }
+
+  async verifyToken(request: VerifyTokenRequest, context: HandlerContext) {
+    const result = await this.tokenVerifier.verify({ token: request.token, audience: request.audience }, actorOf(context));
+    return {
+      verified: result.verified,
+      reason: TOKEN_REASON_TO_PROTO[result.reason],
+      message: result.message,
+      agentName: result.agentName ?? '',
+      status: statusToProto(result.status),
+      certFingerprint: result.fingerprint ?? '',
+      claims: result.claims,
+      expiresAt: timestamp(result.expiresAt),
     };
   }
 

@@ -3,8 +3,8 @@ import { DomainError } from '../errors.ts';
 import type { CertificateAuthority } from '../pki/ca.ts';
 import { isIssuedByRegistry } from '../pki/chain.ts';
 import { fingerprintOf } from '../pki/fingerprint.ts';
-import { type AgentStatus, type NewAuditEvent, statusOf } from '../registry/records.ts';
-import { newLogEntry } from '../tlog/entry.ts';
+import { type AgentStatus, statusOf } from '../registry/records.ts';
+import { auditVerification } from './verification-audit.ts';
 import type { RegistryStore } from '../registry/store.ts';
 
 export const MAX_CERTIFICATE_BYTES = 64 * 1024;
@@ -51,33 +51,7 @@ export class Verifier {
 
   async verify(input: { pem?: string | undefined; der?: Uint8Array | undefined }, actor: string): Promise<VerifyResult> {
     const result = await this.check(input);
-    const now = this.now();
-    const audit: NewAuditEvent = {
-      eventType: 'cert.verified',
-      actor,
-      agentName: result.agentName ?? '',
-      metadata: { verified: result.verified, reason: result.reason, fingerprint: result.fingerprint ?? '' },
-    };
-    const { store, log } = this.options;
-    if (!log) {
-      await store.appendAudit(audit, now);
-      return result;
-    }
-    const entry = newLogEntry({
-      event_type: audit.eventType,
-      agent_name: audit.agentName,
-      cert_fingerprint: result.fingerprint ?? '',
-      cert_serial: result.serial ?? '',
-      status: result.status ?? '',
-      reason: result.reason,
-      timestamp: now.toISOString(),
-      actor,
-    });
-    await store.transaction(async (tx) => {
-      await tx.appendAudit(audit, now);
-      await tx.appendLogEntry(entry, now);
-    });
-    log.notify();
+    await auditVerification(this.options, result, actor, {}, this.now());
     return result;
   }
 

@@ -152,6 +152,9 @@ describe('the error table', () => {
       ['log_entry_not_found', Code.NotFound, 404],
       ['log_not_ready', Code.FailedPrecondition, 409],
       ['log_disabled', Code.FailedPrecondition, 409],
+      ['certificate_superseded', Code.FailedPrecondition, 409],
+      ['unauthenticated', Code.Unauthenticated, 401],
+      ['permission_denied', Code.PermissionDenied, 403],
     ];
     expect(Object.keys(errorTable).sort()).toEqual(expected.map(([code]) => code).sort());
     for (const [code, connect, status] of expected) {

@@ -15,7 +15,105 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file atr/v1/registry.proto.
  */
 export const file_atr_v1_registry: GenFile = /*@__PURE__*/
-  fileDesc("ChVhdHIvdjEvcmVnaXN0cnkucHJvdG8SBmF0ci52MSKIAQoUUmVnaXN0ZXJBZ2VudFJlcXVlc3QSEgoKYWdlbnRfbmFtZRgBIAEoCRINCgVvd25lchgCIAEoCRIUCgxjYXBhYmlsaXRpZXMYAyADKAkSDwoHY3NyX3BlbRgEIAEoCRITCgtkZXNjcmlwdGlvbhgFIAEoCRIRCgllbmRwb2ludHMYBiADKAkimQEKFVJlZ2lzdGVyQWdlbnRSZXNwb25zZRIcCgVhZ2VudBgBIAEoCzINLmF0ci52MS5BZ2VudBIQCghjZXJ0X3BlbRgCIAEoCRIRCgljaGFpbl9wZW0YAyABKAkSFwoPcHJpdmF0ZV9rZXlfcGVtGAQgASgJEhYKCWxvZ19pbmRleBgFIAEoBEgAiAEBQgwKCl9sb2dfaW5kZXgiJQoPR2V0QWdlbnRSZXF1ZXN0EhIKCmFnZW50X25hbWUYASABKAkiMAoQR2V0QWdlbnRSZXNwb25zZRIcCgVhZ2VudBgBIAEoCzINLmF0ci52MS5BZ2VudCKhAQoRTGlzdEFnZW50c1JlcXVlc3QSDQoFb3duZXIYASABKAkSIwoGc3RhdHVzGAIgASgOMhMuYXRyLnYxLkFnZW50U3RhdHVzEhIKCmNhcGFiaWxpdHkYAyABKAkSEQoJcGFnZV9zaXplGAQgASgFEhIKCnBhZ2VfdG9rZW4YBSABKAkSDQoFbGltaXQYBiABKAUSDgoGb2Zmc2V0GAcgASgFInoKEkxpc3RBZ2VudHNSZXNwb25zZRIdCgZhZ2VudHMYASADKAsyDS5hdHIudjEuQWdlbnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJEg0KBXRvdGFsGAMgASgFEg0KBWxpbWl0GAQgASgFEg4KBm9mZnNldBgFIAEoBSIwChpHZXRBZ2VudENlcnRpZmljYXRlUmVxdWVzdBISCgphZ2VudF9uYW1lGAEgASgJIuQBChtHZXRBZ2VudENlcnRpZmljYXRlUmVzcG9uc2USEgoKYWdlbnRfbmFtZRgBIAEoCRIQCghjZXJ0X3BlbRgCIAEoCRIRCgljaGFpbl9wZW0YAyABKAkSGAoQY2VydF9maW5nZXJwcmludBgEIAEoCRITCgtjZXJ0X3NlcmlhbBgFIAEoCRItCglpc3N1ZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCmV4cGlyZXNfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIlkKGFJvdGF0ZUNlcnRpZmljYXRlUmVxdWVzdBISCgphZ2VudF9uYW1lGAEgASgJEg8KB2Nzcl9wZW0YAiABKAkSGAoQZXhwZWN0ZWRfdmVyc2lvbhgDIAEoBSLAAQoZUm90YXRlQ2VydGlmaWNhdGVSZXNwb25zZRIcCgVhZ2VudBgBIAEoCzINLmF0ci52MS5BZ2VudBIQCghjZXJ0X3BlbRgCIAEoCRIRCgljaGFpbl9wZW0YAyABKAkSFwoPcHJpdmF0ZV9rZXlfcGVtGAQgASgJEiEKGXByZXZpb3VzX2NlcnRfZmluZ2VycHJpbnQYBSABKAkSFgoJbG9nX2luZGV4GAYgASgESACIAQFCDAoKX2xvZ19pbmRleCJSChJSZXZva2VBZ2VudFJlcXVlc3QSEgoKYWdlbnRfbmFtZRgBIAEoCRIOCgZyZWFzb24YAiABKAkSGAoQZXhwZWN0ZWRfdmVyc2lvbhgDIAEoBSJZChNSZXZva2VBZ2VudFJlc3BvbnNlEhwKBWFnZW50GAEgASgLMg0uYXRyLnYxLkFnZW50EhYKCWxvZ19pbmRleBgCIAEoBEgAiAEBQgwKCl9sb2dfaW5kZXgisQEKElVwZGF0ZUFnZW50UmVxdWVzdBISCgphZ2VudF9uYW1lGAEgASgJEhQKDGNhcGFiaWxpdGllcxgCIAMoCRITCgtkZXNjcmlwdGlvbhgDIAEoCRIRCgllbmRwb2ludHMYBCADKAkSLwoLdXBkYXRlX21hc2sYBSABKAsyGi5nb29nbGUucHJvdG9idWYuRmllbGRNYXNrEhgKEGV4cGVjdGVkX3ZlcnNpb24YBiABKAUiWQoTVXBkYXRlQWdlbnRSZXNwb25zZRIcCgVhZ2VudBgBIAEoCzINLmF0ci52MS5BZ2VudBIWCglsb2dfaW5kZXgYAiABKARIAIgBAUIMCgpfbG9nX2luZGV4IqkBCgpBdWRpdEV2ZW50EgoKAmlkGAEgASgDEhIKCmV2ZW50X3R5cGUYAiABKAkSDQoFYWN0b3IYAyABKAkSEgoKYWdlbnRfbmFtZRgEIAEoCRIpCghtZXRhZGF0YRgFIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSLQoJdGltZXN0YW1wGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJfChZMaXN0QXVkaXRFdmVudHNSZXF1ZXN0EhIKCmFnZW50X25hbWUYASABKAkSEgoKZXZlbnRfdHlwZRgCIAEoCRINCgVsaW1pdBgDIAEoBRIOCgZvZmZzZXQYBCABKAUiawoXTGlzdEF1ZGl0RXZlbnRzUmVzcG9uc2USIgoGZXZlbnRzGAEgAygLMhIuYXRyLnYxLkF1ZGl0RXZlbnQSDQoFdG90YWwYAiABKAUSDQoFbGltaXQYAyABKAUSDgoGb2Zmc2V0GAQgASgFMqgHCg9SZWdpc3RyeVNlcnZpY2USbQoNUmVnaXN0ZXJBZ2VudBIcLmF0ci52MS5SZWdpc3RlckFnZW50UmVxdWVzdBodLmF0ci52MS5SZWdpc3RlckFnZW50UmVzcG9uc2UiH4LT5JMCGTIBKkIFYWdlbnRIyQESCi92MS9hZ2VudHMSZQoIR2V0QWdlbnQSFy5hdHIudjEuR2V0QWdlbnRSZXF1ZXN0GhguYXRyLnYxLkdldEFnZW50UmVzcG9uc2UiJoLT5JMCIDoFYWdlbnQKFy92MS9hZ2VudHMve2FnZW50X25hbWV9ElcKCkxpc3RBZ2VudHMSGS5hdHIudjEuTGlzdEFnZW50c1JlcXVlc3QaGi5hdHIudjEuTGlzdEFnZW50c1Jlc3BvbnNlIhKC0+STAgwKCi92MS9hZ2VudHMShAEKE0dldEFnZW50Q2VydGlmaWNhdGUSIi5hdHIudjEuR2V0QWdlbnRDZXJ0aWZpY2F0ZVJlcXVlc3QaIy5hdHIudjEuR2V0QWdlbnRDZXJ0aWZpY2F0ZVJlc3BvbnNlIiSC0+STAh4KHC92MS9hZ2VudHMve2FnZW50X25hbWV9L2NlcnQSigEKEVJvdGF0ZUNlcnRpZmljYXRlEiAuYXRyLnYxLlJvdGF0ZUNlcnRpZmljYXRlUmVxdWVzdBohLmF0ci52MS5Sb3RhdGVDZXJ0aWZpY2F0ZVJlc3BvbnNlIjCC0+STAioyASpCBWFnZW50Eh4vdjEvYWdlbnRzL3thZ2VudF9uYW1lfS9yb3RhdGUSeAoLUmV2b2tlQWdlbnQSGi5hdHIudjEuUmV2b2tlQWdlbnRSZXF1ZXN0GhsuYXRyLnYxLlJldm9rZUFnZW50UmVzcG9uc2UiMILT5JMCKjIBKkIFYWdlbnQSHi92MS9hZ2VudHMve2FnZW50X25hbWV9L3Jldm9rZRJxCgtVcGRhdGVBZ2VudBIaLmF0ci52MS5VcGRhdGVBZ2VudFJlcXVlc3QaGy5hdHIudjEuVXBkYXRlQWdlbnRSZXNwb25zZSIpgtPkkwIjMgEqQgVhZ2VudCIXL3YxL2FnZW50cy97YWdlbnRfbmFtZX0SZQoPTGlzdEF1ZGl0RXZlbnRzEh4uYXRyLnYxLkxpc3RBdWRpdEV2ZW50c1JlcXVlc3QaHy5hdHIudjEuTGlzdEF1ZGl0RXZlbnRzUmVzcG9uc2UiEYLT5JMCCwoJL3YxL2F1ZGl0YgZwcm90bzM", [file_atr_v1_agent, file_atr_v1_http, file_google_protobuf_field_mask, file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("ChVhdHIvdjEvcmVnaXN0cnkucHJvdG8SBmF0ci52MSIPCg1XaG9BbUlSZXF1ZXN0Il0KDldob0FtSVJlc3BvbnNlEhwKBWFnZW50GAEgASgLMg0uYXRyLnYxLkFnZW50EhgKEGNlcnRfZmluZ2VycHJpbnQYAiABKAkSEwoLY2VydF9zZXJpYWwYAyABKAkiKgoXUmVuZXdDZXJ0aWZpY2F0ZVJlcXVlc3QSDwoHY3NyX3BlbRgBIAEoCSKmAQoYUmVuZXdDZXJ0aWZpY2F0ZVJlc3BvbnNlEhwKBWFnZW50GAEgASgLMg0uYXRyLnYxLkFnZW50EhAKCGNlcnRfcGVtGAIgASgJEhEKCWNoYWluX3BlbRgDIAEoCRIhChlwcmV2aW91c19jZXJ0X2ZpbmdlcnByaW50GAQgASgJEhYKCWxvZ19pbmRleBgFIAEoBEgAiAEBQgwKCl9sb2dfaW5kZXgiiAEKFFJlZ2lzdGVyQWdlbnRSZXF1ZXN0EhIKCmFnZW50X25hbWUYASABKAkSDQoFb3duZXIYAiABKAkSFAoMY2FwYWJpbGl0aWVzGAMgAygJEg8KB2Nzcl9wZW0YBCABKAkSEwoLZGVzY3JpcHRpb24YBSABKAkSEQoJZW5kcG9pbnRzGAYgAygJIpkBChVSZWdpc3RlckFnZW50UmVzcG9uc2USHAoFYWdlbnQYASABKAsyDS5hdHIudjEuQWdlbnQSEAoIY2VydF9wZW0YAiABKAkSEQoJY2hhaW5fcGVtGAMgASgJEhcKD3ByaXZhdGVfa2V5X3BlbRgEIAEoCRIWCglsb2dfaW5kZXgYBSABKARIAIgBAUIMCgpfbG9nX2luZGV4IiUKD0dldEFnZW50UmVxdWVzdBISCgphZ2VudF9uYW1lGAEgASgJIjAKEEdldEFnZW50UmVzcG9uc2USHAoFYWdlbnQYASABKAsyDS5hdHIudjEuQWdlbnQioQEKEUxpc3RBZ2VudHNSZXF1ZXN0Eg0KBW93bmVyGAEgASgJEiMKBnN0YXR1cxgCIAEoDjITLmF0ci52MS5BZ2VudFN0YXR1cxISCgpjYXBhYmlsaXR5GAMgASgJEhEKCXBhZ2Vfc2l6ZRgEIAEoBRISCgpwYWdlX3Rva2VuGAUgASgJEg0KBWxpbWl0GAYgASgFEg4KBm9mZnNldBgHIAEoBSJ6ChJMaXN0QWdlbnRzUmVzcG9uc2USHQoGYWdlbnRzGAEgAygLMg0uYXRyLnYxLkFnZW50EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCRINCgV0b3RhbBgDIAEoBRINCgVsaW1pdBgEIAEoBRIOCgZvZmZzZXQYBSABKAUiMAoaR2V0QWdlbnRDZXJ0aWZpY2F0ZVJlcXVlc3QSEgoKYWdlbnRfbmFtZRgBIAEoCSLkAQobR2V0QWdlbnRDZXJ0aWZpY2F0ZVJlc3BvbnNlEhIKCmFnZW50X25hbWUYASABKAkSEAoIY2VydF9wZW0YAiABKAkSEQoJY2hhaW5fcGVtGAMgASgJEhgKEGNlcnRfZmluZ2VycHJpbnQYBCABKAkSEwoLY2VydF9zZXJpYWwYBSABKAkSLQoJaXNzdWVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpleHBpcmVzX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJZChhSb3RhdGVDZXJ0aWZpY2F0ZVJlcXVlc3QSEgoKYWdlbnRfbmFtZRgBIAEoCRIPCgdjc3JfcGVtGAIgASgJEhgKEGV4cGVjdGVkX3ZlcnNpb24YAyABKAUiwAEKGVJvdGF0ZUNlcnRpZmljYXRlUmVzcG9uc2USHAoFYWdlbnQYASABKAsyDS5hdHIudjEuQWdlbnQSEAoIY2VydF9wZW0YAiABKAkSEQoJY2hhaW5fcGVtGAMgASgJEhcKD3ByaXZhdGVfa2V5X3BlbRgEIAEoCRIhChlwcmV2aW91c19jZXJ0X2ZpbmdlcnByaW50GAUgASgJEhYKCWxvZ19pbmRleBgGIAEoBEgAiAEBQgwKCl9sb2dfaW5kZXgiUgoSUmV2b2tlQWdlbnRSZXF1ZXN0EhIKCmFnZW50X25hbWUYASABKAkSDgoGcmVhc29uGAIgASgJEhgKEGV4cGVjdGVkX3ZlcnNpb24YAyABKAUiWQoTUmV2b2tlQWdlbnRSZXNwb25zZRIcCgVhZ2VudBgBIAEoCzINLmF0ci52MS5BZ2VudBIWCglsb2dfaW5kZXgYAiABKARIAIgBAUIMCgpfbG9nX2luZGV4IrEBChJVcGRhdGVBZ2VudFJlcXVlc3QSEgoKYWdlbnRfbmFtZRgBIAEoCRIUCgxjYXBhYmlsaXRpZXMYAiADKAkSEwoLZGVzY3JpcHRpb24YAyABKAkSEQoJZW5kcG9pbnRzGAQgAygJEi8KC3VwZGF0ZV9tYXNrGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzaxIYChBleHBlY3RlZF92ZXJzaW9uGAYgASgFIlkKE1VwZGF0ZUFnZW50UmVzcG9uc2USHAoFYWdlbnQYASABKAsyDS5hdHIudjEuQWdlbnQSFgoJbG9nX2luZGV4GAIgASgESACIAQFCDAoKX2xvZ19pbmRleCKpAQoKQXVkaXRFdmVudBIKCgJpZBgBIAEoAxISCgpldmVudF90eXBlGAIgASgJEg0KBWFjdG9yGAMgASgJEhIKCmFnZW50X25hbWUYBCABKAkSKQoIbWV0YWRhdGEYBSABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0Ei0KCXRpbWVzdGFtcBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiXwoWTGlzdEF1ZGl0RXZlbnRzUmVxdWVzdBISCgphZ2VudF9uYW1lGAEgASgJEhIKCmV2ZW50X3R5cGUYAiABKAkSDQoFbGltaXQYAyABKAUSDgoGb2Zmc2V0GAQgASgFImsKF0xpc3RBdWRpdEV2ZW50c1Jlc3BvbnNlEiIKBmV2ZW50cxgBIAMoCzISLmF0ci52MS5BdWRpdEV2ZW50Eg0KBXRvdGFsGAIgASgFEg0KBWxpbWl0GAMgASgFEg4KBm9mZnNldBgEIAEoBTLwCAoPUmVnaXN0cnlTZXJ2aWNlEm0KDVJlZ2lzdGVyQWdlbnQSHC5hdHIudjEuUmVnaXN0ZXJBZ2VudFJlcXVlc3QaHS5hdHIudjEuUmVnaXN0ZXJBZ2VudFJlc3BvbnNlIh+C0+STAhkyASpCBWFnZW50SMkBEgovdjEvYWdlbnRzEmUKCEdldEFnZW50EhcuYXRyLnYxLkdldEFnZW50UmVxdWVzdBoYLmF0ci52MS5HZXRBZ2VudFJlc3BvbnNlIiaC0+STAiA6BWFnZW50ChcvdjEvYWdlbnRzL3thZ2VudF9uYW1lfRJXCgpMaXN0QWdlbnRzEhkuYXRyLnYxLkxpc3RBZ2VudHNSZXF1ZXN0GhouYXRyLnYxLkxpc3RBZ2VudHNSZXNwb25zZSISgtPkkwIMCgovdjEvYWdlbnRzEoQBChNHZXRBZ2VudENlcnRpZmljYXRlEiIuYXRyLnYxLkdldEFnZW50Q2VydGlmaWNhdGVSZXF1ZXN0GiMuYXRyLnYxLkdldEFnZW50Q2VydGlmaWNhdGVSZXNwb25zZSIkgtPkkwIeChwvdjEvYWdlbnRzL3thZ2VudF9uYW1lfS9jZXJ0EooBChFSb3RhdGVDZXJ0aWZpY2F0ZRIgLmF0ci52MS5Sb3RhdGVDZXJ0aWZpY2F0ZVJlcXVlc3QaIS5hdHIudjEuUm90YXRlQ2VydGlmaWNhdGVSZXNwb25zZSIwgtPkkwIqMgEqQgVhZ2VudBIeL3YxL2FnZW50cy97YWdlbnRfbmFtZX0vcm90YXRlEngKC1Jldm9rZUFnZW50EhouYXRyLnYxLlJldm9rZUFnZW50UmVxdWVzdBobLmF0ci52MS5SZXZva2VBZ2VudFJlc3BvbnNlIjCC0+STAioyASpCBWFnZW50Eh4vdjEvYWdlbnRzL3thZ2VudF9uYW1lfS9yZXZva2UScQoLVXBkYXRlQWdlbnQSGi5hdHIudjEuVXBkYXRlQWdlbnRSZXF1ZXN0GhsuYXRyLnYxLlVwZGF0ZUFnZW50UmVzcG9uc2UiKYLT5JMCIzIBKkIFYWdlbnQiFy92MS9hZ2VudHMve2FnZW50X25hbWV9EmUKD0xpc3RBdWRpdEV2ZW50cxIeLmF0ci52MS5MaXN0QXVkaXRFdmVudHNSZXF1ZXN0Gh8uYXRyLnYxLkxpc3RBdWRpdEV2ZW50c1Jlc3BvbnNlIhGC0+STAgsKCS92MS9hdWRpdBJSCgZXaG9BbUkSFS5hdHIudjEuV2hvQW1JUmVxdWVzdBoWLmF0ci52MS5XaG9BbUlSZXNwb25zZSIZgtPkkwITOgVhZ2VudAoKL3YxL3dob2FtaRJyChBSZW5ld0NlcnRpZmljYXRlEh8uYXRyLnYxLlJlbmV3Q2VydGlmaWNhdGVSZXF1ZXN0GiAuYXRyLnYxLlJlbmV3Q2VydGlmaWNhdGVSZXNwb25zZSIbgtPkkwIVMgEqQgVhZ2VudBIJL3YxL3JlbmV3YgZwcm90bzM", [file_atr_v1_agent, file_atr_v1_http, file_google_protobuf_field_mask, file_google_protobuf_struct, file_google_protobuf_timestamp]);
+
+/**
+ * @generated from message atr.v1.WhoAmIRequest
+ */
+export type WhoAmIRequest = Message<"atr.v1.WhoAmIRequest"> & {
+};
+
+/**
+ * Describes the message atr.v1.WhoAmIRequest.
+ * Use `create(WhoAmIRequestSchema)` to create a new message.
+ */
+export const WhoAmIRequestSchema: GenMessage<WhoAmIRequest> = /*@__PURE__*/
+  messageDesc(file_atr_v1_registry, 0);
+
+/**
+ * @generated from message atr.v1.WhoAmIResponse
+ */
+export type WhoAmIResponse = Message<"atr.v1.WhoAmIResponse"> & {
+  /**
+   * @generated from field: atr.v1.Agent agent = 1;
+   */
+  agent?: Agent | undefined;
+
+  /**
+   * The certificate the agent connected with.
+   *
+   * @generated from field: string cert_fingerprint = 2;
+   */
+  certFingerprint: string;
+
+  /**
+   * @generated from field: string cert_serial = 3;
+   */
+  certSerial: string;
+};
+
+/**
+ * Describes the message atr.v1.WhoAmIResponse.
+ * Use `create(WhoAmIResponseSchema)` to create a new message.
+ */
+export const WhoAmIResponseSchema: GenMessage<WhoAmIResponse> = /*@__PURE__*/
+  messageDesc(file_atr_v1_registry, 1);
+
+/**
+ * @generated from message atr.v1.RenewCertificateRequest
+ */
+export type RenewCertificateRequest = Message<"atr.v1.RenewCertificateRequest"> & {
+  /**
+   * PKCS#10 request for the new key (required: the registry never makes keys for renewals).
+   *
+   * @generated from field: string csr_pem = 1;
+   */
+  csrPem: string;
+};
+
+/**
+ * Describes the message atr.v1.RenewCertificateRequest.
+ * Use `create(RenewCertificateRequestSchema)` to create a new message.
+ */
+export const RenewCertificateRequestSchema: GenMessage<RenewCertificateRequest> = /*@__PURE__*/
+  messageDesc(file_atr_v1_registry, 2);
+
+/**
+ * @generated from message atr.v1.RenewCertificateResponse
+ */
+export type RenewCertificateResponse = Message<"atr.v1.RenewCertificateResponse"> & {
+  /**
+   * @generated from field: atr.v1.Agent agent = 1;
+   */
+  agent?: Agent | undefined;
+
+  /**
+   * @generated from field: string cert_pem = 2;
+   */
+  certPem: string;
+
+  /**
+   * @generated from field: string chain_pem = 3;
+   */
+  chainPem: string;
+
+  /**
+   * @generated from field: string previous_cert_fingerprint = 4;
+   */
+  previousCertFingerprint: string;
+
+  /**
+   * @generated from field: optional uint64 log_index = 5;
+   */
+  logIndex?: bigint | undefined;
+};
+
+/**
+ * Describes the message atr.v1.RenewCertificateResponse.
+ * Use `create(RenewCertificateResponseSchema)` to create a new message.
+ */
+export const RenewCertificateResponseSchema: GenMessage<RenewCertificateResponse> = /*@__PURE__*/
+  messageDesc(file_atr_v1_registry, 3);
 
 /**
  * @generated from message atr.v1.RegisterAgentRequest
@@ -60,7 +158,7 @@ export type RegisterAgentRequest = Message<"atr.v1.RegisterAgentRequest"> & {
  * Use `create(RegisterAgentRequestSchema)` to create a new message.
  */
 export const RegisterAgentRequestSchema: GenMessage<RegisterAgentRequest> = /*@__PURE__*/
-  messageDesc(file_atr_v1_registry, 0);
+  messageDesc(file_atr_v1_registry, 4);
 
 /**
  * @generated from message atr.v1.RegisterAgentResponse
@@ -103,7 +201,7 @@ export type RegisterAgentResponse = Message<"atr.v1.RegisterAgentResponse"> & {
  * Use `create(RegisterAgentResponseSchema)` to create a new message.
  */
 export const RegisterAgentResponseSchema: GenMessage<RegisterAgentResponse> = /*@__PURE__*/
-  messageDesc(file_atr_v1_registry, 1);
+  messageDesc(file_atr_v1_registry, 5);
 
 /**
  * @generated from message atr.v1.GetAgentRequest
@@ -120,7 +218,7 @@ export type GetAgentRequest = Message<"atr.v1.GetAgentRequest"> & {
  * Use `create(GetAgentRequestSchema)` to create a new message.
  */
 export const GetAgentRequestSchema: GenMessage<GetAgentRequest> = /*@__PURE__*/
-  messageDesc(file_atr_v1_registry, 2);
+  messageDesc(file_atr_v1_registry, 6);
 
 /**
  * @generated from message atr.v1.GetAgentResponse
@@ -137,7 +235,7 @@ export type GetAgentResponse = Message<"atr.v1.GetAgentResponse"> & {
  * Use `create(GetAgentResponseSchema)` to create a new message.
  */
 export const GetAgentResponseSchema: GenMessage<GetAgentResponse> = /*@__PURE__*/
-  messageDesc(file_atr_v1_registry, 3);
+  messageDesc(file_atr_v1_registry, 7);
 
 /**
  * @generated from message atr.v1.ListAgentsRequest
@@ -190,7 +288,7 @@ export type ListAgentsRequest = Message<"atr.v1.ListAgentsRequest"> & {
  * Use `create(ListAgentsRequestSchema)` to create a new message.
  */
 export const ListAgentsRequestSchema: GenMessage<ListAgentsRequest> = /*@__PURE__*/
-  messageDesc(file_atr_v1_registry, 4);
+  messageDesc(file_atr_v1_registry, 8);
 
 /**
  * @generated from message atr.v1.ListAgentsResponse
@@ -229,7 +327,7 @@ export type ListAgentsResponse = Message<"atr.v1.ListAgentsResponse"> & {
  * Use `create(ListAgentsResponseSchema)` to create a new message.
  */
 export const ListAgentsResponseSchema: GenMessage<ListAgentsResponse> = /*@__PURE__*/
-  messageDesc(file_atr_v1_registry, 5);
+  messageDesc(file_atr_v1_registry, 9);
 
 /**
  * @generated from message atr.v1.GetAgentCertificateRequest
@@ -246,7 +344,7 @@ export type GetAgentCertificateRequest = Message<"atr.v1.GetAgentCertificateRequ
  * Use `create(GetAgentCertificateRequestSchema)` to create a new message.
  */
 export const GetAgentCertificateRequestSchema: GenMessage<GetAgentCertificateRequest> = /*@__PURE__*/
-  messageDesc(file_atr_v1_registry, 6);
+  messageDesc(file_atr_v1_registry, 10);
 
 /**
  * @generated from message atr.v1.GetAgentCertificateResponse
@@ -293,7 +391,7 @@ export type GetAgentCertificateResponse = Message<"atr.v1.GetAgentCertificateRes
  * Use `create(GetAgentCertificateResponseSchema)` to create a new message.
  */
 export const GetAgentCertificateResponseSchema: GenMessage<GetAgentCertificateResponse> = /*@__PURE__*/
-  messageDesc(file_atr_v1_registry, 7);
+  messageDesc(file_atr_v1_registry, 11);
 
 /**
  * @generated from message atr.v1.RotateCertificateRequest
@@ -324,7 +422,7 @@ export type RotateCertificateRequest = Message<"atr.v1.RotateCertificateRequest"
  * Use `create(RotateCertificateRequestSchema)` to create a new message.
  */
 export const RotateCertificateRequestSchema: GenMessage<RotateCertificateRequest> = /*@__PURE__*/
-  messageDesc(file_atr_v1_registry, 8);
+  messageDesc(file_atr_v1_registry, 12);
 
 /**
  * @generated from message atr.v1.RotateCertificateResponse
@@ -368,7 +466,7 @@ export type RotateCertificateResponse = Message<"atr.v1.RotateCertificateRespons
  * Use `create(RotateCertificateResponseSchema)` to create a new message.
  */
 export const RotateCertificateResponseSchema: GenMessage<RotateCertificateResponse> = /*@__PURE__*/
-  messageDesc(file_atr_v1_registry, 9);
+  messageDesc(file_atr_v1_registry, 13);
 
 /**
  * @generated from message atr.v1.RevokeAgentRequest
@@ -398,7 +496,7 @@ export type RevokeAgentRequest = Message<"atr.v1.RevokeAgentRequest"> & {
  * Use `create(RevokeAgentRequestSchema)` to create a new message.
  */
 export const RevokeAgentRequestSchema: GenMessage<RevokeAgentRequest> = /*@__PURE__*/
-  messageDesc(file_atr_v1_registry, 10);
+  messageDesc(file_atr_v1_registry, 14);
 
 /**
  * @generated from message atr.v1.RevokeAgentResponse
@@ -420,7 +518,7 @@ export type RevokeAgentResponse = Message<"atr.v1.RevokeAgentResponse"> & {
  * Use `create(RevokeAgentResponseSchema)` to create a new message.
  */
 export const RevokeAgentResponseSchema: GenMessage<RevokeAgentResponse> = /*@__PURE__*/
-  messageDesc(file_atr_v1_registry, 11);
+  messageDesc(file_atr_v1_registry, 15);
 
 /**
  * @generated from message atr.v1.UpdateAgentRequest
@@ -464,7 +562,7 @@ export type UpdateAgentRequest = Message<"atr.v1.UpdateAgentRequest"> & {
  * Use `create(UpdateAgentRequestSchema)` to create a new message.
  */
 export const UpdateAgentRequestSchema: GenMessage<UpdateAgentRequest> = /*@__PURE__*/
-  messageDesc(file_atr_v1_registry, 12);
+  messageDesc(file_atr_v1_registry, 16);
 
 /**
  * @generated from message atr.v1.UpdateAgentResponse
@@ -486,7 +584,7 @@ export type UpdateAgentResponse = Message<"atr.v1.UpdateAgentResponse"> & {
  * Use `create(UpdateAgentResponseSchema)` to create a new message.
  */
 export const UpdateAgentResponseSchema: GenMessage<UpdateAgentResponse> = /*@__PURE__*/
-  messageDesc(file_atr_v1_registry, 13);
+  messageDesc(file_atr_v1_registry, 17);
 
 /**
  * @generated from message atr.v1.AuditEvent
@@ -530,7 +628,7 @@ export type AuditEvent = Message<"atr.v1.AuditEvent"> & {
  * Use `create(AuditEventSchema)` to create a new message.
  */
 export const AuditEventSchema: GenMessage<AuditEvent> = /*@__PURE__*/
-  messageDesc(file_atr_v1_registry, 14);
+  messageDesc(file_atr_v1_registry, 18);
 
 /**
  * @generated from message atr.v1.ListAuditEventsRequest
@@ -562,7 +660,7 @@ export type ListAuditEventsRequest = Message<"atr.v1.ListAuditEventsRequest"> & 
  * Use `create(ListAuditEventsRequestSchema)` to create a new message.
  */
 export const ListAuditEventsRequestSchema: GenMessage<ListAuditEventsRequest> = /*@__PURE__*/
-  messageDesc(file_atr_v1_registry, 15);
+  messageDesc(file_atr_v1_registry, 19);
 
 /**
  * @generated from message atr.v1.ListAuditEventsResponse
@@ -594,7 +692,7 @@ export type ListAuditEventsResponse = Message<"atr.v1.ListAuditEventsResponse"> 
  * Use `create(ListAuditEventsResponseSchema)` to create a new message.
  */
 export const ListAuditEventsResponseSchema: GenMessage<ListAuditEventsResponse> = /*@__PURE__*/
-  messageDesc(file_atr_v1_registry, 16);
+  messageDesc(file_atr_v1_registry, 20);
 
 /**
  * RegistryService manages the agent lifecycle: register, rotate, revoke, update, and the audit trail.
@@ -671,6 +769,27 @@ export const RegistryService: GenService<{
     methodKind: "unary";
     input: typeof ListAuditEventsRequestSchema;
     output: typeof ListAuditEventsResponseSchema;
+  },
+  /**
+   * Over the mTLS listener: the calling agent's own record, from the certificate it connected with.
+   *
+   * @generated from rpc atr.v1.RegistryService.WhoAmI
+   */
+  whoAmI: {
+    methodKind: "unary";
+    input: typeof WhoAmIRequestSchema;
+    output: typeof WhoAmIResponseSchema;
+  },
+  /**
+   * Over the mTLS listener: a new certificate for the calling agent from a CSR, authenticated by its current
+   * certificate (the step-ca renew model); the certificate it connected with becomes superseded.
+   *
+   * @generated from rpc atr.v1.RegistryService.RenewCertificate
+   */
+  renewCertificate: {
+    methodKind: "unary";
+    input: typeof RenewCertificateRequestSchema;
+    output: typeof RenewCertificateResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_atr_v1_registry, 0);

@@ -8,14 +8,14 @@ import type { AgentStatus } from "./agent_pb.js";
 import { file_atr_v1_agent } from "./agent_pb.js";
 import { file_atr_v1_http } from "./http_pb.js";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
-import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
-import type { Message } from "@bufbuild/protobuf";
+import { file_google_protobuf_struct, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { JsonObject, Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file atr/v1/verify.proto.
  */
 export const file_atr_v1_verify: GenFile = /*@__PURE__*/
-  fileDesc("ChNhdHIvdjEvdmVyaWZ5LnByb3RvEgZhdHIudjEiPgoYVmVyaWZ5Q2VydGlmaWNhdGVSZXF1ZXN0EhAKCGNlcnRfcGVtGAEgASgJEhAKCGNlcnRfZGVyGAIgASgMIvwBChlWZXJpZnlDZXJ0aWZpY2F0ZVJlc3BvbnNlEhAKCHZlcmlmaWVkGAEgASgIEhIKCmFnZW50X25hbWUYAiABKAkSIwoGc3RhdHVzGAMgASgOMhMuYXRyLnYxLkFnZW50U3RhdHVzEi4KCmV4cGlyZXNfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiQKBnJlYXNvbhgFIAEoDjIULmF0ci52MS5WZXJpZnlSZWFzb24SDwoHbWVzc2FnZRgGIAEoCRIYChBjZXJ0X2ZpbmdlcnByaW50GAcgASgJEhMKC2NlcnRfc2VyaWFsGAggASgJIhcKFUdldFRydXN0QnVuZGxlUmVxdWVzdCKFAQoWR2V0VHJ1c3RCdW5kbGVSZXNwb25zZRIYChB0cnVzdF9idW5kbGVfcGVtGAEgASgJEhAKCHJvb3RfcGVtGAIgASgJEhgKEGludGVybWVkaWF0ZV9wZW0YAyABKAkSDwoHY3JsX2RlchgEIAEoDBIUCgx0cnVzdF9kb21haW4YBSABKAkqoAIKDFZlcmlmeVJlYXNvbhIdChlWRVJJRllfUkVBU09OX1VOU1BFQ0lGSUVEEAASGgoWVkVSSUZZX1JFQVNPTl9WRVJJRklFRBABEhsKF1ZFUklGWV9SRUFTT05fTUFMRk9STUVEEAISIgoeVkVSSUZZX1JFQVNPTl9VTlRSVVNURURfSVNTVUVSEAMSGQoVVkVSSUZZX1JFQVNPTl9FWFBJUkVEEAQSHwobVkVSSUZZX1JFQVNPTl9OT1RfWUVUX1ZBTElEEAUSHwobVkVSSUZZX1JFQVNPTl9VTktOT1dOX0FHRU5UEAYSGQoVVkVSSUZZX1JFQVNPTl9SRVZPS0VEEAcSHAoYVkVSSUZZX1JFQVNPTl9TVVBFUlNFREVEEAgy1gEKDVZlcmlmeVNlcnZpY2USdAoRVmVyaWZ5Q2VydGlmaWNhdGUSIC5hdHIudjEuVmVyaWZ5Q2VydGlmaWNhdGVSZXF1ZXN0GiEuYXRyLnYxLlZlcmlmeUNlcnRpZmljYXRlUmVzcG9uc2UiGoLT5JMCFDIBKhIPL3YxL3ZlcmlmeS9jZXJ0Ek8KDkdldFRydXN0QnVuZGxlEh0uYXRyLnYxLkdldFRydXN0QnVuZGxlUmVxdWVzdBoeLmF0ci52MS5HZXRUcnVzdEJ1bmRsZVJlc3BvbnNlYgZwcm90bzM", [file_atr_v1_agent, file_atr_v1_http, file_google_protobuf_timestamp]);
+  fileDesc("ChNhdHIvdjEvdmVyaWZ5LnByb3RvEgZhdHIudjEiPgoYVmVyaWZ5Q2VydGlmaWNhdGVSZXF1ZXN0EhAKCGNlcnRfcGVtGAEgASgJEhAKCGNlcnRfZGVyGAIgASgMIvwBChlWZXJpZnlDZXJ0aWZpY2F0ZVJlc3BvbnNlEhAKCHZlcmlmaWVkGAEgASgIEhIKCmFnZW50X25hbWUYAiABKAkSIwoGc3RhdHVzGAMgASgOMhMuYXRyLnYxLkFnZW50U3RhdHVzEi4KCmV4cGlyZXNfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiQKBnJlYXNvbhgFIAEoDjIULmF0ci52MS5WZXJpZnlSZWFzb24SDwoHbWVzc2FnZRgGIAEoCRIYChBjZXJ0X2ZpbmdlcnByaW50GAcgASgJEhMKC2NlcnRfc2VyaWFsGAggASgJIjUKElZlcmlmeVRva2VuUmVxdWVzdBINCgV0b2tlbhgBIAEoCRIQCghhdWRpZW5jZRgCIAEoCSKKAgoTVmVyaWZ5VG9rZW5SZXNwb25zZRIQCgh2ZXJpZmllZBgBIAEoCBIkCgZyZWFzb24YAiABKA4yFC5hdHIudjEuVmVyaWZ5UmVhc29uEg8KB21lc3NhZ2UYAyABKAkSEgoKYWdlbnRfbmFtZRgEIAEoCRIjCgZzdGF0dXMYBSABKA4yEy5hdHIudjEuQWdlbnRTdGF0dXMSGAoQY2VydF9maW5nZXJwcmludBgGIAEoCRInCgZjbGFpbXMYByABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0Ei4KCmV4cGlyZXNfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIhcKFUdldFRydXN0QnVuZGxlUmVxdWVzdCKFAQoWR2V0VHJ1c3RCdW5kbGVSZXNwb25zZRIYChB0cnVzdF9idW5kbGVfcGVtGAEgASgJEhAKCHJvb3RfcGVtGAIgASgJEhgKEGludGVybWVkaWF0ZV9wZW0YAyABKAkSDwoHY3JsX2RlchgEIAEoDBIUCgx0cnVzdF9kb21haW4YBSABKAkqoAMKDFZlcmlmeVJlYXNvbhIdChlWRVJJRllfUkVBU09OX1VOU1BFQ0lGSUVEEAASGgoWVkVSSUZZX1JFQVNPTl9WRVJJRklFRBABEhsKF1ZFUklGWV9SRUFTT05fTUFMRk9STUVEEAISIgoeVkVSSUZZX1JFQVNPTl9VTlRSVVNURURfSVNTVUVSEAMSGQoVVkVSSUZZX1JFQVNPTl9FWFBJUkVEEAQSHwobVkVSSUZZX1JFQVNPTl9OT1RfWUVUX1ZBTElEEAUSHwobVkVSSUZZX1JFQVNPTl9VTktOT1dOX0FHRU5UEAYSGQoVVkVSSUZZX1JFQVNPTl9SRVZPS0VEEAcSHAoYVkVSSUZZX1JFQVNPTl9TVVBFUlNFREVEEAgSHwobVkVSSUZZX1JFQVNPTl9JTlZBTElEX1RPS0VOEAkSHwobVkVSSUZZX1JFQVNPTl9CQURfU0lHTkFUVVJFEAoSIAocVkVSSUZZX1JFQVNPTl9XUk9OR19BVURJRU5DRRALEhoKFlZFUklGWV9SRUFTT05fUkVQTEFZRUQQDDK7AgoNVmVyaWZ5U2VydmljZRJ0ChFWZXJpZnlDZXJ0aWZpY2F0ZRIgLmF0ci52MS5WZXJpZnlDZXJ0aWZpY2F0ZVJlcXVlc3QaIS5hdHIudjEuVmVyaWZ5Q2VydGlmaWNhdGVSZXNwb25zZSIagtPkkwIUMgEqEg8vdjEvdmVyaWZ5L2NlcnQSYwoLVmVyaWZ5VG9rZW4SGi5hdHIudjEuVmVyaWZ5VG9rZW5SZXF1ZXN0GhsuYXRyLnYxLlZlcmlmeVRva2VuUmVzcG9uc2UiG4LT5JMCFTIBKhIQL3YxL3ZlcmlmeS90b2tlbhJPCg5HZXRUcnVzdEJ1bmRsZRIdLmF0ci52MS5HZXRUcnVzdEJ1bmRsZVJlcXVlc3QaHi5hdHIudjEuR2V0VHJ1c3RCdW5kbGVSZXNwb25zZWIGcHJvdG8z", [file_atr_v1_agent, file_atr_v1_http, file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
  * @generated from message atr.v1.VerifyCertificateRequest
@@ -96,6 +96,86 @@ export const VerifyCertificateResponseSchema: GenMessage<VerifyCertificateRespon
   messageDesc(file_atr_v1_verify, 1);
 
 /**
+ * @generated from message atr.v1.VerifyTokenRequest
+ */
+export type VerifyTokenRequest = Message<"atr.v1.VerifyTokenRequest"> & {
+  /**
+   * Compact JWS: header.payload.signature, 64 KiB at most.
+   *
+   * @generated from field: string token = 1;
+   */
+  token: string;
+
+  /**
+   * The audience the caller expects; the token's aud must contain it.
+   *
+   * @generated from field: string audience = 2;
+   */
+  audience: string;
+};
+
+/**
+ * Describes the message atr.v1.VerifyTokenRequest.
+ * Use `create(VerifyTokenRequestSchema)` to create a new message.
+ */
+export const VerifyTokenRequestSchema: GenMessage<VerifyTokenRequest> = /*@__PURE__*/
+  messageDesc(file_atr_v1_verify, 2);
+
+/**
+ * @generated from message atr.v1.VerifyTokenResponse
+ */
+export type VerifyTokenResponse = Message<"atr.v1.VerifyTokenResponse"> & {
+  /**
+   * @generated from field: bool verified = 1;
+   */
+  verified: boolean;
+
+  /**
+   * @generated from field: atr.v1.VerifyReason reason = 2;
+   */
+  reason: VerifyReason;
+
+  /**
+   * @generated from field: string message = 3;
+   */
+  message: string;
+
+  /**
+   * @generated from field: string agent_name = 4;
+   */
+  agentName: string;
+
+  /**
+   * @generated from field: atr.v1.AgentStatus status = 5;
+   */
+  status: AgentStatus;
+
+  /**
+   * @generated from field: string cert_fingerprint = 6;
+   */
+  certFingerprint: string;
+
+  /**
+   * The token's claims, once its signature verified.
+   *
+   * @generated from field: google.protobuf.Struct claims = 7;
+   */
+  claims?: JsonObject | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp expires_at = 8;
+   */
+  expiresAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message atr.v1.VerifyTokenResponse.
+ * Use `create(VerifyTokenResponseSchema)` to create a new message.
+ */
+export const VerifyTokenResponseSchema: GenMessage<VerifyTokenResponse> = /*@__PURE__*/
+  messageDesc(file_atr_v1_verify, 3);
+
+/**
  * @generated from message atr.v1.GetTrustBundleRequest
  */
 export type GetTrustBundleRequest = Message<"atr.v1.GetTrustBundleRequest"> & {
@@ -106,7 +186,7 @@ export type GetTrustBundleRequest = Message<"atr.v1.GetTrustBundleRequest"> & {
  * Use `create(GetTrustBundleRequestSchema)` to create a new message.
  */
 export const GetTrustBundleRequestSchema: GenMessage<GetTrustBundleRequest> = /*@__PURE__*/
-  messageDesc(file_atr_v1_verify, 2);
+  messageDesc(file_atr_v1_verify, 4);
 
 /**
  * @generated from message atr.v1.GetTrustBundleResponse
@@ -147,7 +227,7 @@ export type GetTrustBundleResponse = Message<"atr.v1.GetTrustBundleResponse"> & 
  * Use `create(GetTrustBundleResponseSchema)` to create a new message.
  */
 export const GetTrustBundleResponseSchema: GenMessage<GetTrustBundleResponse> = /*@__PURE__*/
-  messageDesc(file_atr_v1_verify, 3);
+  messageDesc(file_atr_v1_verify, 5);
 
 /**
  * VerifyReason says why a verification passed or failed. Checks run in the order of the values below.
@@ -199,6 +279,34 @@ export enum VerifyReason {
    * @generated from enum value: VERIFY_REASON_SUPERSEDED = 8;
    */
   SUPERSEDED = 8,
+
+  /**
+   * Tokens only: the JWS is not well formed, or uses an algorithm or header that is not accepted.
+   *
+   * @generated from enum value: VERIFY_REASON_INVALID_TOKEN = 9;
+   */
+  INVALID_TOKEN = 9,
+
+  /**
+   * Tokens only: the signature does not verify with the key of the certificate the header names.
+   *
+   * @generated from enum value: VERIFY_REASON_BAD_SIGNATURE = 10;
+   */
+  BAD_SIGNATURE = 10,
+
+  /**
+   * Tokens only: aud does not include the audience the verifier asked for.
+   *
+   * @generated from enum value: VERIFY_REASON_WRONG_AUDIENCE = 11;
+   */
+  WRONG_AUDIENCE = 11,
+
+  /**
+   * Tokens only: this jti was already presented within the token's lifetime.
+   *
+   * @generated from enum value: VERIFY_REASON_REPLAYED = 12;
+   */
+  REPLAYED = 12,
 }
 
 /**
@@ -220,6 +328,16 @@ export const VerifyService: GenService<{
     methodKind: "unary";
     input: typeof VerifyCertificateRequestSchema;
     output: typeof VerifyCertificateResponseSchema;
+  },
+  /**
+   * Verifies a compact JWS signed by an agent's key (ES256, EdDSA or RS256) against the registry's state.
+   *
+   * @generated from rpc atr.v1.VerifyService.VerifyToken
+   */
+  verifyToken: {
+    methodKind: "unary";
+    input: typeof VerifyTokenRequestSchema;
+    output: typeof VerifyTokenResponseSchema;
   },
   /**
    * The root and intermediate CA certificates and the intermediate's current CRL.
