@@ -1,6 +1,8 @@
 // Every setting the server and CLI read, in one place: environment name, default, meaning and how it is
 // parsed. The README's configuration table is rendered from this list (test/unit/config.test.ts keeps it so).
 
+import { isIP } from 'node:net';
+
 export interface Setting<T> {
   readonly env: string;
   readonly default: string | undefined;
@@ -85,9 +87,28 @@ const url = (env: string, doc: string): Setting<string | undefined> => ({
   },
 });
 
+const hostnames: Setting<readonly string[]> = {
+  env: 'MTLS_HOSTNAMES',
+  default: 'localhost,127.0.0.1',
+  doc: 'Comma-separated DNS names and IP addresses the mTLS listener\'s server certificate is issued for',
+  parse: (raw) => {
+    const names = raw.split(',').map((name) => name.trim().toLowerCase()).filter((name) => name !== '');
+    const valid = (name: string) => isIP(name) !== 0 || /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(name);
+    const bad = names.find((name) => !valid(name));
+    if (names.length === 0 || bad !== undefined) {
+      throw new Error(`must be DNS names or IP addresses separated by commas${bad === undefined ? '' : ` (not ${JSON.stringify(bad)})`}`);
+    }
+    return names;
+  },
+};
+
 export const settings = {
   host: text('HOST', '127.0.0.1', 'Address of the public listener'),
   port: integer('PORT', 8000, 0, 65535, 'Port of the public listener (HTTP/1.1 and h2c: gRPC, gRPC-Web, Connect, REST)'),
+  mtlsEnabled: flag('MTLS_ENABLED', true, 'Serve the mTLS listener, where agents authenticate with their registry certificates'),
+  mtlsHost: text('MTLS_HOST', undefined, 'Address of the mTLS listener (default HOST)'),
+  mtlsPort: integer('MTLS_PORT', 8443, 0, 65535, 'Port of the mTLS listener (TLS with agent certificates: gRPC, gRPC-Web, Connect, REST)'),
+  mtlsHostnames: hostnames,
   databaseUrl,
   pkiRootDir: text('PKI_ROOT_DIR', './var/pki', 'Where the root and intermediate CA keys (mode 0600) and certificates live'),
   caKeyPassphrase: text('CA_KEY_PASSPHRASE', undefined, 'When set, CA private keys are stored encrypted with it', true),
@@ -109,6 +130,10 @@ export const settings = {
 export interface Config {
   readonly host: string;
   readonly port: number;
+  readonly mtlsEnabled: boolean;
+  readonly mtlsHost: string | undefined;
+  readonly mtlsPort: number;
+  readonly mtlsHostnames: readonly string[];
   readonly databaseUrl: string;
   readonly pkiRootDir: string;
   readonly caKeyPassphrase: string | undefined;

@@ -11,6 +11,7 @@ import type {
   Page,
   RegistryStore,
   RegistryTx,
+  RetiredCertificate,
 } from '../registry/store.ts';
 import { AgentSchema, AuditEventSchema, CertificateSchema } from './entities.ts';
 import { GroupCommit } from './group-commit.ts';
@@ -129,6 +130,21 @@ export class SqlRegistryStore implements RegistryStore {
       .where('not_after', '>', now)
       .orderBy('id');
     return (rows as Row[]).map((row) => toCertificateRecord(row));
+  }
+
+  async listRetiredSince(since: Date): Promise<RetiredCertificate[]> {
+    const rows = await this.knex('certificates as c')
+      .join('agents as a', 'a.id', 'c.agent_id')
+      .where('c.revoked_at', '>=', since)
+      .orderBy([{ column: 'c.revoked_at' }, { column: 'c.id' }])
+      .select('a.name', 'c.fingerprint', 'c.serial', 'c.revocation_reason', 'c.revoked_at');
+    return (rows as Row[]).map((row) => ({
+      agentName: String(row['name']),
+      fingerprint: String(row['fingerprint']),
+      serial: String(row['serial']),
+      reason: text(row['revocation_reason']) ?? 'unspecified',
+      revokedAt: date(row['revoked_at']),
+    }));
   }
 
   async listAuditEvents(filter: AuditFilter, page: Page): Promise<{ events: AuditEventRecord[]; total: number }> {

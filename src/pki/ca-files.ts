@@ -29,12 +29,12 @@ export const CERT_FILE_MODE = 0o644;
  * Replaces `path` with `data` so that readers see the old file or the whole new one, never part of it: the data
  * goes to a private temporary file in the same directory, is flushed, then renamed over `path`.
  */
-export function writeFileAtomic(path: string, data: string, mode: number): void {
+export function writeFileAtomic(path: string, data: string | Uint8Array, mode: number): void {
   const temp = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
   try {
     const fd = openSync(temp, 'wx', mode);
     try {
-      writeSync(fd, data);
+      writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
       fsyncSync(fd);
     } finally {
       closeSync(fd);

@@ -62,6 +62,16 @@ export interface RegistryTx {
   appendLogEntry(entry: NewLogEntry, at: Date): Promise<number>;
 }
 
+/** A certificate that stopped being valid (revoked or superseded), as the revocation feed reports it. */
+export interface RetiredCertificate {
+  readonly agentName: string;
+  readonly fingerprint: string;
+  readonly serial: string;
+  /** RFC 5280 reason name; superseded for rotations and renewals. */
+  readonly reason: string;
+  readonly revokedAt: Date;
+}
+
 /** The registry's storage: one implementation per database family, one test suite for all. */
 export interface RegistryStore {
   transaction<T>(work: (tx: RegistryTx) => Promise<T>): Promise<T>;
@@ -71,6 +81,8 @@ export interface RegistryStore {
   findCertificate(fingerprint: string): Promise<{ certificate: CertificateRecord; agent: AgentRecord } | undefined>;
   /** Certificates that are revoked or superseded and not yet expired: the CRL's entries. */
   listRetiredCertificates(now: Date): Promise<CertificateRecord[]>;
+  /** Certificates retired at or after `since`, expired ones included, ordered by retirement time then id. */
+  listRetiredSince(since: Date): Promise<RetiredCertificate[]>;
   listAuditEvents(filter: AuditFilter, page: Page): Promise<{ events: AuditEventRecord[]; total: number }>;
   appendAudit(event: NewAuditEvent, at: Date): Promise<void>;
   /** Throws when the database cannot be reached. */

@@ -6,3 +6,12 @@ export * from '../../gen/atr/v1/resolve_pb.js';
 export * from '../../gen/atr/v1/verify_pb.js';
 export * from '../../gen/atr/v1/transparency_log_pb.js';
 export { type SignTokenOptions, MAX_TOKEN_TTL_SECONDS, decodeToken, signToken } from './token.ts';
+export { type AgentTlsFiles, type AgentTlsOptions, agentTlsOptions } from './tls-options.ts';
+export {
+  type PeerRefusal,
+  type PeerVerdict,
+  type PeerVerifier,
+  type PeerVerifierOptions,
+  createPeerVerifier,
+  tlsAuthorizer,
+} from './peer-verifier.ts';

@@ -8,6 +8,7 @@ import { createNoteSigner } from '../tlog/note.ts';
 import { SqlRegistryStore } from '../db/registry-store.ts';
 import { type CertificateAuthority, loadOrCreateCa } from '../pki/ca.ts';
 import { Registry } from '../registry/registry.ts';
+import { RevocationFeed } from '../registry/revocation-feed.ts';
 import { RevocationList } from '../registry/revocation-list.ts';
 import type { RegistryStore } from '../registry/store.ts';
 import { TokenVerifier } from '../verify/token.ts';
@@ -23,6 +24,8 @@ export interface App {
   /** One instance for every listener: it remembers the jti of every live token it accepted. */
   readonly tokenVerifier: TokenVerifier;
   readonly revocationList: RevocationList;
+  /** Every revoke or rotation made by any process on this database, within about one poll interval. */
+  readonly revocations: RevocationFeed;
   /** The transparency log; undefined when TRANSPARENCY_LOG_ENABLED=false. */
   readonly log: TransparencyLog | undefined;
   readiness(): Promise<{ ready: boolean; checks: Record<string, string> }>;
@@ -42,11 +45,18 @@ export async function createApp(config: Config): Promise<App> {
   const log = config.transparencyLogEnabled ? await openLog(config, database) : undefined;
   const verificationLog = config.transparencyLogVerifyEvents ? log : undefined;
   const revocationList = new RevocationList(store, ca);
+  const revocations = new RevocationFeed({ store });
+  // Changes made by other processes reach this one through the feed.
+  revocations.subscribe(() => revocationList.invalidate());
+  revocations.start();
   const registry = new Registry({
     store,
     ca,
     certValidityDays: config.certValidityDays,
-    onCertificatesChanged: () => revocationList.invalidate(),
+    onCertificatesChanged: () => {
+      revocationList.invalidate();
+      void revocations.poll();
+    },
     log,
   });
   return {
@@ -57,6 +67,7 @@ export async function createApp(config: Config): Promise<App> {
     verifier: new Verifier({ ca, store, log: verificationLog }),
     tokenVerifier: new TokenVerifier({ ca, store, log: verificationLog }),
     revocationList,
+    revocations,
     log,
     async readiness() {
       try {
@@ -67,6 +78,7 @@ export async function createApp(config: Config): Promise<App> {
       }
     },
     async close() {
+      await revocations.stop();
       await log?.stop();
       await store.close();
     },

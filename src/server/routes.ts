@@ -17,7 +17,7 @@ export const apiServices: DescService[] = [RegistryService, VerifyService, Resol
 export function routes(app: App) {
   return (router: ConnectRouter): void => {
     router.service(RegistryService, new RegistryServiceImpl(app.registry, app.ca));
-    router.service(VerifyService, new VerifyServiceImpl(app.verifier, app.ca, app.revocationList, app.tokenVerifier));
+    router.service(VerifyService, new VerifyServiceImpl(app.verifier, app.ca, app.revocationList, app.tokenVerifier, app.revocations));
     router.service(ResolveService, new ResolveServiceImpl(app.registry, app.ca));
     router.service(TransparencyLogService, new TransparencyLogServiceImpl(app.log));
   };

@@ -2,17 +2,23 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import { createContextValues } from '@connectrpc/connect';
 import type { Config } from '../config/schema.ts';
-import { clientAddressKey } from '../services/context.ts';
+import { clientAddressKey, peerAgentKey } from '../services/context.ts';
+import { agentAccessInterceptor } from './agent-access.ts';
 import { type App, createApp } from './app.ts';
 import { errorInterceptor } from './errors.ts';
-import { createHttpHandler } from './http-handler.ts';
+import { createHttpHandler, type HttpHandlerOptions } from './http-handler.ts';
 import { type HttpHandler, listen } from './listener.ts';
+import { type MtlsListener, peerAgentOfRequest, startMtlsListener } from './mtls-listener.ts';
 import { apiServices, routes } from './routes.ts';
 import { tileRoutes } from './tiles.ts';
 
 export interface RunningServer {
   readonly url: string;
   readonly port: number;
+  /** The mTLS listener's https:// URL and port; undefined when MTLS_ENABLED=false. */
+  readonly mtlsUrl: string | undefined;
+  readonly mtlsPort: number | undefined;
+  readonly mtls: MtlsListener | undefined;
   readonly app: App;
   close(): Promise<void>;
 }
@@ -22,7 +28,8 @@ type Response = ServerResponse | Http2ServerResponse;
 
 /**
  * Starts the registry: the public listener (HTTP/1.1 and h2c on one port) first, so that with PORT=0 the
- * certificates' CRL distribution point names the port actually bound; then the database and the CA behind it.
+ * certificates' CRL distribution point names the port actually bound; then the database and the CA behind it;
+ * then the mTLS listener, which serves the same API to agents authenticated by their certificates.
  */
 export async function startServer(config: Config): Promise<RunningServer> {
   let handle: HttpHandler = (_req, res) => {
@@ -42,24 +49,47 @@ export async function startServer(config: Config): Promise<RunningServer> {
     res.writeHead(200, { 'content-type': type, 'cache-control': 'no-cache' });
     res.end(content);
   };
-  handle = createHttpHandler({
+  const clientAddress = (req: Request) => createContextValues().set(clientAddressKey, req.socket.remoteAddress ?? 'unknown');
+  const shared: Omit<HttpHandlerOptions, 'interceptors' | 'contextValues'> = {
     routes: routes(app),
     services: apiServices,
-    interceptors: [errorInterceptor],
     readiness: () => app.readiness(),
-    contextValues: (req) => createContextValues().set(clientAddressKey, req.socket.remoteAddress ?? 'unknown'),
     extraRoutes: {
       '/v1/trust-bundle': pem(() => app.ca.trustBundlePem, 'application/x-pem-file'),
       '/v1/crl': pem(() => app.revocationList.current(), 'application/pkix-crl'),
     },
     ...(app.log && { prefixRoutes: { '/log/': tileRoutes(app.log) } }),
-  });
+  };
+  handle = createHttpHandler({ ...shared, interceptors: [errorInterceptor], contextValues: clientAddress });
+  let mtls: MtlsListener | undefined;
+  try {
+    mtls = config.mtlsEnabled
+      ? await startMtlsListener({
+          host: config.mtlsHost ?? config.host,
+          port: config.mtlsPort,
+          hostnames: config.mtlsHostnames,
+          app,
+          handler: createHttpHandler({
+            ...shared,
+            interceptors: [errorInterceptor, agentAccessInterceptor],
+            contextValues: (req) => clientAddress(req).set(peerAgentKey, peerAgentOfRequest(req)),
+          }),
+        })
+      : undefined;
+  } catch (error) {
+    await listener.close();
+    await app.close();
+    throw error;
+  }
   return {
     url: listener.url,
     port: listener.port,
+    mtlsUrl: mtls?.url,
+    mtlsPort: mtls?.port,
+    mtls,
     app,
     async close() {
-      await listener.close();
+      await Promise.all([listener.close(), mtls?.close()]);
       await app.close();
     },
   };

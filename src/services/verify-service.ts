@@ -4,13 +4,19 @@ import {
   VerifyReason,
   type VerifyService,
   type VerifyTokenRequest,
+  type WatchRevocationsRequest,
 } from '../../gen/atr/v1/verify_pb.js';
+import { invalidArgument } from '../errors.ts';
 import type { CertificateAuthority } from '../pki/ca.ts';
+import type { RevocationFeed } from '../registry/revocation-feed.ts';
 import type { RevocationList } from '../registry/revocation-list.ts';
 import type { TokenVerifier, TokenVerifyReason } from '../verify/token.ts';
 import type { VerifyReason as DomainReason, Verifier } from '../verify/verify.ts';
 import { actorOf } from './context.ts';
 import { statusToProto, timestamp } from './convert.ts';
+
+/** How far back WatchRevocations catches up: a day, the CRL's own lifetime. */
+const MAX_WATCH_SINCE_SECONDS = 86_400;
 
 const REASON_TO_PROTO: Record<DomainReason, VerifyReason> = {
   verified: VerifyReason.VERIFIED,
@@ -38,6 +44,7 @@ export class VerifyServiceImpl implements ServiceImpl<typeof VerifyService> {
     private readonly revocationList: RevocationList,
     /** Token verification holds replay state, so one TokenVerifier must serve every listener of the process. */
     private readonly tokenVerifier: TokenVerifier,
+    private readonly revocations: RevocationFeed,
   ) {}
 
   async verifyCertificate(request: VerifyCertificateRequest, context: HandlerContext) {
@@ -76,5 +83,20 @@ export class VerifyServiceImpl implements ServiceImpl<typeof VerifyService> {
       crlDer: await this.revocationList.current(),
       trustDomain: this.ca.trustDomain,
     };
+  }
+
+  async *watchRevocations(request: WatchRevocationsRequest, context: HandlerContext) {
+    if (request.sinceSeconds > MAX_WATCH_SINCE_SECONDS) {
+      throw invalidArgument('since_seconds', `must be at most ${MAX_WATCH_SINCE_SECONDS}`);
+    }
+    for await (const event of this.revocations.watch(request.sinceSeconds, context.signal)) {
+      yield {
+        agentName: event.agentName,
+        certFingerprint: event.fingerprint,
+        certSerial: event.serial,
+        reason: event.reason,
+        revokedAt: timestamp(event.revokedAt),
+      };
+    }
   }
 }

@@ -58,6 +58,7 @@ async function main(): Promise<void> {
     ...process.env,
     HOST: '127.0.0.1',
     PORT: '0',
+    MTLS_PORT: '0',
     PKI_ROOT_DIR: join(dir, 'pki'),
     DATABASE_URL: process.env['DATABASE_URL'] ?? `sqlite:///${join(dir, 'atr.db')}`,
   };

@@ -50,7 +50,7 @@ beforeAll(async () => {
   tmp = mkdtempSync(join(tmpdir(), 'atr-cli-'));
   keysDir = join(tmp, 'keys');
   server = await startServer(
-    configWith({ port: 0, databaseUrl: `sqlite:///${tmp}/atr.db`, pkiRootDir: `${tmp}/pki` }),
+    configWith({ port: 0, mtlsPort: 0, databaseUrl: `sqlite:///${tmp}/atr.db`, pkiRootDir: `${tmp}/pki` }),
   );
 });
 
@@ -193,6 +193,7 @@ describe.concurrent('commands that need no agent of their own', () => {
         ...process.env,
         HOST: '127.0.0.1',
         PORT: '0',
+        MTLS_PORT: '0',
         DATABASE_URL: `sqlite:///${dir}/atr.db`,
         PKI_ROOT_DIR: `${dir}/pki`,
         LOG_LEVEL: 'silent',

@@ -160,6 +160,7 @@ beforeAll(async () => {
   server = await startServer(
     configWith({
       port: 0,
+      mtlsPort: 0,
       databaseUrl: `sqlite:///${tmp}/atr.db`,
       pkiRootDir: pki,
       transparencyLogOrigin: ORIGIN,

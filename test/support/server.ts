@@ -24,6 +24,7 @@ export async function testEnvironment(dialect: Dialect, overrides: Partial<Confi
   const config = configWith({
     host: '127.0.0.1',
     port: 0,
+    mtlsPort: 0,
     databaseUrl: database.url,
     pkiRootDir: join(dir, 'pki'),
     keysRootDir: join(dir, 'keys'),

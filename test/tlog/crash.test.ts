@@ -60,6 +60,7 @@ describe.each(dialects)('a registry killed mid-stream on %s', (dialect) => {
       ...process.env,
       HOST: '127.0.0.1',
       PORT: '0',
+      MTLS_PORT: '0',
       DATABASE_URL: database.url,
       PKI_ROOT_DIR: join(dir, 'pki'),
       KEYS_ROOT_DIR: join(dir, 'keys'),

@@ -15,7 +15,65 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file atr/v1/verify.proto.
  */
 export const file_atr_v1_verify: GenFile = /*@__PURE__*/
-  fileDesc("ChNhdHIvdjEvdmVyaWZ5LnByb3RvEgZhdHIudjEiPgoYVmVyaWZ5Q2VydGlmaWNhdGVSZXF1ZXN0EhAKCGNlcnRfcGVtGAEgASgJEhAKCGNlcnRfZGVyGAIgASgMIvwBChlWZXJpZnlDZXJ0aWZpY2F0ZVJlc3BvbnNlEhAKCHZlcmlmaWVkGAEgASgIEhIKCmFnZW50X25hbWUYAiABKAkSIwoGc3RhdHVzGAMgASgOMhMuYXRyLnYxLkFnZW50U3RhdHVzEi4KCmV4cGlyZXNfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiQKBnJlYXNvbhgFIAEoDjIULmF0ci52MS5WZXJpZnlSZWFzb24SDwoHbWVzc2FnZRgGIAEoCRIYChBjZXJ0X2ZpbmdlcnByaW50GAcgASgJEhMKC2NlcnRfc2VyaWFsGAggASgJIjUKElZlcmlmeVRva2VuUmVxdWVzdBINCgV0b2tlbhgBIAEoCRIQCghhdWRpZW5jZRgCIAEoCSKKAgoTVmVyaWZ5VG9rZW5SZXNwb25zZRIQCgh2ZXJpZmllZBgBIAEoCBIkCgZyZWFzb24YAiABKA4yFC5hdHIudjEuVmVyaWZ5UmVhc29uEg8KB21lc3NhZ2UYAyABKAkSEgoKYWdlbnRfbmFtZRgEIAEoCRIjCgZzdGF0dXMYBSABKA4yEy5hdHIudjEuQWdlbnRTdGF0dXMSGAoQY2VydF9maW5nZXJwcmludBgGIAEoCRInCgZjbGFpbXMYByABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0Ei4KCmV4cGlyZXNfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIhcKFUdldFRydXN0QnVuZGxlUmVxdWVzdCKFAQoWR2V0VHJ1c3RCdW5kbGVSZXNwb25zZRIYChB0cnVzdF9idW5kbGVfcGVtGAEgASgJEhAKCHJvb3RfcGVtGAIgASgJEhgKEGludGVybWVkaWF0ZV9wZW0YAyABKAkSDwoHY3JsX2RlchgEIAEoDBIUCgx0cnVzdF9kb21haW4YBSABKAkqoAMKDFZlcmlmeVJlYXNvbhIdChlWRVJJRllfUkVBU09OX1VOU1BFQ0lGSUVEEAASGgoWVkVSSUZZX1JFQVNPTl9WRVJJRklFRBABEhsKF1ZFUklGWV9SRUFTT05fTUFMRk9STUVEEAISIgoeVkVSSUZZX1JFQVNPTl9VTlRSVVNURURfSVNTVUVSEAMSGQoVVkVSSUZZX1JFQVNPTl9FWFBJUkVEEAQSHwobVkVSSUZZX1JFQVNPTl9OT1RfWUVUX1ZBTElEEAUSHwobVkVSSUZZX1JFQVNPTl9VTktOT1dOX0FHRU5UEAYSGQoVVkVSSUZZX1JFQVNPTl9SRVZPS0VEEAcSHAoYVkVSSUZZX1JFQVNPTl9TVVBFUlNFREVEEAgSHwobVkVSSUZZX1JFQVNPTl9JTlZBTElEX1RPS0VOEAkSHwobVkVSSUZZX1JFQVNPTl9CQURfU0lHTkFUVVJFEAoSIAocVkVSSUZZX1JFQVNPTl9XUk9OR19BVURJRU5DRRALEhoKFlZFUklGWV9SRUFTT05fUkVQTEFZRUQQDDK7AgoNVmVyaWZ5U2VydmljZRJ0ChFWZXJpZnlDZXJ0aWZpY2F0ZRIgLmF0ci52MS5WZXJpZnlDZXJ0aWZpY2F0ZVJlcXVlc3QaIS5hdHIudjEuVmVyaWZ5Q2VydGlmaWNhdGVSZXNwb25zZSIagtPkkwIUMgEqEg8vdjEvdmVyaWZ5L2NlcnQSYwoLVmVyaWZ5VG9rZW4SGi5hdHIudjEuVmVyaWZ5VG9rZW5SZXF1ZXN0GhsuYXRyLnYxLlZlcmlmeVRva2VuUmVzcG9uc2UiG4LT5JMCFTIBKhIQL3YxL3ZlcmlmeS90b2tlbhJPCg5HZXRUcnVzdEJ1bmRsZRIdLmF0ci52MS5HZXRUcnVzdEJ1bmRsZVJlcXVlc3QaHi5hdHIudjEuR2V0VHJ1c3RCdW5kbGVSZXNwb25zZWIGcHJvdG8z", [file_atr_v1_agent, file_atr_v1_http, file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("ChNhdHIvdjEvdmVyaWZ5LnByb3RvEgZhdHIudjEiMAoXV2F0Y2hSZXZvY2F0aW9uc1JlcXVlc3QSFQoNc2luY2Vfc2Vjb25kcxgBIAEoDSKdAQoYV2F0Y2hSZXZvY2F0aW9uc1Jlc3BvbnNlEhIKCmFnZW50X25hbWUYASABKAkSGAoQY2VydF9maW5nZXJwcmludBgCIAEoCRITCgtjZXJ0X3NlcmlhbBgDIAEoCRIOCgZyZWFzb24YBCABKAkSLgoKcmV2b2tlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiPgoYVmVyaWZ5Q2VydGlmaWNhdGVSZXF1ZXN0EhAKCGNlcnRfcGVtGAEgASgJEhAKCGNlcnRfZGVyGAIgASgMIvwBChlWZXJpZnlDZXJ0aWZpY2F0ZVJlc3BvbnNlEhAKCHZlcmlmaWVkGAEgASgIEhIKCmFnZW50X25hbWUYAiABKAkSIwoGc3RhdHVzGAMgASgOMhMuYXRyLnYxLkFnZW50U3RhdHVzEi4KCmV4cGlyZXNfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiQKBnJlYXNvbhgFIAEoDjIULmF0ci52MS5WZXJpZnlSZWFzb24SDwoHbWVzc2FnZRgGIAEoCRIYChBjZXJ0X2ZpbmdlcnByaW50GAcgASgJEhMKC2NlcnRfc2VyaWFsGAggASgJIjUKElZlcmlmeVRva2VuUmVxdWVzdBINCgV0b2tlbhgBIAEoCRIQCghhdWRpZW5jZRgCIAEoCSKKAgoTVmVyaWZ5VG9rZW5SZXNwb25zZRIQCgh2ZXJpZmllZBgBIAEoCBIkCgZyZWFzb24YAiABKA4yFC5hdHIudjEuVmVyaWZ5UmVhc29uEg8KB21lc3NhZ2UYAyABKAkSEgoKYWdlbnRfbmFtZRgEIAEoCRIjCgZzdGF0dXMYBSABKA4yEy5hdHIudjEuQWdlbnRTdGF0dXMSGAoQY2VydF9maW5nZXJwcmludBgGIAEoCRInCgZjbGFpbXMYByABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0Ei4KCmV4cGlyZXNfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIhcKFUdldFRydXN0QnVuZGxlUmVxdWVzdCKFAQoWR2V0VHJ1c3RCdW5kbGVSZXNwb25zZRIYChB0cnVzdF9idW5kbGVfcGVtGAEgASgJEhAKCHJvb3RfcGVtGAIgASgJEhgKEGludGVybWVkaWF0ZV9wZW0YAyABKAkSDwoHY3JsX2RlchgEIAEoDBIUCgx0cnVzdF9kb21haW4YBSABKAkqoAMKDFZlcmlmeVJlYXNvbhIdChlWRVJJRllfUkVBU09OX1VOU1BFQ0lGSUVEEAASGgoWVkVSSUZZX1JFQVNPTl9WRVJJRklFRBABEhsKF1ZFUklGWV9SRUFTT05fTUFMRk9STUVEEAISIgoeVkVSSUZZX1JFQVNPTl9VTlRSVVNURURfSVNTVUVSEAMSGQoVVkVSSUZZX1JFQVNPTl9FWFBJUkVEEAQSHwobVkVSSUZZX1JFQVNPTl9OT1RfWUVUX1ZBTElEEAUSHwobVkVSSUZZX1JFQVNPTl9VTktOT1dOX0FHRU5UEAYSGQoVVkVSSUZZX1JFQVNPTl9SRVZPS0VEEAcSHAoYVkVSSUZZX1JFQVNPTl9TVVBFUlNFREVEEAgSHwobVkVSSUZZX1JFQVNPTl9JTlZBTElEX1RPS0VOEAkSHwobVkVSSUZZX1JFQVNPTl9CQURfU0lHTkFUVVJFEAoSIAocVkVSSUZZX1JFQVNPTl9XUk9OR19BVURJRU5DRRALEhoKFlZFUklGWV9SRUFTT05fUkVQTEFZRUQQDDKUAwoNVmVyaWZ5U2VydmljZRJ0ChFWZXJpZnlDZXJ0aWZpY2F0ZRIgLmF0ci52MS5WZXJpZnlDZXJ0aWZpY2F0ZVJlcXVlc3QaIS5hdHIudjEuVmVyaWZ5Q2VydGlmaWNhdGVSZXNwb25zZSIagtPkkwIUMgEqEg8vdjEvdmVyaWZ5L2NlcnQSYwoLVmVyaWZ5VG9rZW4SGi5hdHIudjEuVmVyaWZ5VG9rZW5SZXF1ZXN0GhsuYXRyLnYxLlZlcmlmeVRva2VuUmVzcG9uc2UiG4LT5JMCFTIBKhIQL3YxL3ZlcmlmeS90b2tlbhJPCg5HZXRUcnVzdEJ1bmRsZRIdLmF0ci52MS5HZXRUcnVzdEJ1bmRsZVJlcXVlc3QaHi5hdHIudjEuR2V0VHJ1c3RCdW5kbGVSZXNwb25zZRJXChBXYXRjaFJldm9jYXRpb25zEh8uYXRyLnYxLldhdGNoUmV2b2NhdGlvbnNSZXF1ZXN0GiAuYXRyLnYxLldhdGNoUmV2b2NhdGlvbnNSZXNwb25zZTABYgZwcm90bzM", [file_atr_v1_agent, file_atr_v1_http, file_google_protobuf_struct, file_google_protobuf_timestamp]);
+
+/**
+ * @generated from message atr.v1.WatchRevocationsRequest
+ */
+export type WatchRevocationsRequest = Message<"atr.v1.WatchRevocationsRequest"> & {
+  /**
+   * Also send the certificates retired this many seconds before the call (at most 86400).
+   *
+   * @generated from field: uint32 since_seconds = 1;
+   */
+  sinceSeconds: number;
+};
+
+/**
+ * Describes the message atr.v1.WatchRevocationsRequest.
+ * Use `create(WatchRevocationsRequestSchema)` to create a new message.
+ */
+export const WatchRevocationsRequestSchema: GenMessage<WatchRevocationsRequest> = /*@__PURE__*/
+  messageDesc(file_atr_v1_verify, 0);
+
+/**
+ * @generated from message atr.v1.WatchRevocationsResponse
+ */
+export type WatchRevocationsResponse = Message<"atr.v1.WatchRevocationsResponse"> & {
+  /**
+   * @generated from field: string agent_name = 1;
+   */
+  agentName: string;
+
+  /**
+   * @generated from field: string cert_fingerprint = 2;
+   */
+  certFingerprint: string;
+
+  /**
+   * @generated from field: string cert_serial = 3;
+   */
+  certSerial: string;
+
+  /**
+   * RFC 5280 reason name; superseded for rotations and renewals.
+   *
+   * @generated from field: string reason = 4;
+   */
+  reason: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp revoked_at = 5;
+   */
+  revokedAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message atr.v1.WatchRevocationsResponse.
+ * Use `create(WatchRevocationsResponseSchema)` to create a new message.
+ */
+export const WatchRevocationsResponseSchema: GenMessage<WatchRevocationsResponse> = /*@__PURE__*/
+  messageDesc(file_atr_v1_verify, 1);
 
 /**
  * @generated from message atr.v1.VerifyCertificateRequest
@@ -39,7 +97,7 @@ export type VerifyCertificateRequest = Message<"atr.v1.VerifyCertificateRequest"
  * Use `create(VerifyCertificateRequestSchema)` to create a new message.
  */
 export const VerifyCertificateRequestSchema: GenMessage<VerifyCertificateRequest> = /*@__PURE__*/
-  messageDesc(file_atr_v1_verify, 0);
+  messageDesc(file_atr_v1_verify, 2);
 
 /**
  * @generated from message atr.v1.VerifyCertificateResponse
@@ -93,7 +151,7 @@ export type VerifyCertificateResponse = Message<"atr.v1.VerifyCertificateRespons
  * Use `create(VerifyCertificateResponseSchema)` to create a new message.
  */
 export const VerifyCertificateResponseSchema: GenMessage<VerifyCertificateResponse> = /*@__PURE__*/
-  messageDesc(file_atr_v1_verify, 1);
+  messageDesc(file_atr_v1_verify, 3);
 
 /**
  * @generated from message atr.v1.VerifyTokenRequest
@@ -119,7 +177,7 @@ export type VerifyTokenRequest = Message<"atr.v1.VerifyTokenRequest"> & {
  * Use `create(VerifyTokenRequestSchema)` to create a new message.
  */
 export const VerifyTokenRequestSchema: GenMessage<VerifyTokenRequest> = /*@__PURE__*/
-  messageDesc(file_atr_v1_verify, 2);
+  messageDesc(file_atr_v1_verify, 4);
 
 /**
  * @generated from message atr.v1.VerifyTokenResponse
@@ -173,7 +231,7 @@ export type VerifyTokenResponse = Message<"atr.v1.VerifyTokenResponse"> & {
  * Use `create(VerifyTokenResponseSchema)` to create a new message.
  */
 export const VerifyTokenResponseSchema: GenMessage<VerifyTokenResponse> = /*@__PURE__*/
-  messageDesc(file_atr_v1_verify, 3);
+  messageDesc(file_atr_v1_verify, 5);
 
 /**
  * @generated from message atr.v1.GetTrustBundleRequest
@@ -186,7 +244,7 @@ export type GetTrustBundleRequest = Message<"atr.v1.GetTrustBundleRequest"> & {
  * Use `create(GetTrustBundleRequestSchema)` to create a new message.
  */
 export const GetTrustBundleRequestSchema: GenMessage<GetTrustBundleRequest> = /*@__PURE__*/
-  messageDesc(file_atr_v1_verify, 4);
+  messageDesc(file_atr_v1_verify, 6);
 
 /**
  * @generated from message atr.v1.GetTrustBundleResponse
@@ -227,7 +285,7 @@ export type GetTrustBundleResponse = Message<"atr.v1.GetTrustBundleResponse"> & 
  * Use `create(GetTrustBundleResponseSchema)` to create a new message.
  */
 export const GetTrustBundleResponseSchema: GenMessage<GetTrustBundleResponse> = /*@__PURE__*/
-  messageDesc(file_atr_v1_verify, 5);
+  messageDesc(file_atr_v1_verify, 7);
 
 /**
  * VerifyReason says why a verification passed or failed. Checks run in the order of the values below.
@@ -348,6 +406,17 @@ export const VerifyService: GenService<{
     methodKind: "unary";
     input: typeof GetTrustBundleRequestSchema;
     output: typeof GetTrustBundleResponseSchema;
+  },
+  /**
+   * Every certificate that stops being valid (revoked or superseded), as it happens, after the ones retired in the
+   * last `since_seconds` (default 0): the feed a peer verifier keeps its cache fresh with.
+   *
+   * @generated from rpc atr.v1.VerifyService.WatchRevocations
+   */
+  watchRevocations: {
+    methodKind: "server_streaming";
+    input: typeof WatchRevocationsRequestSchema;
+    output: typeof WatchRevocationsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_atr_v1_verify, 0);

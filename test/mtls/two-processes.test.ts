@@ -1,0 +1,84 @@
+// A revoke on one registry process is enforced by another process's mTLS listener within a second: new
+// connections are refused at once (the state check reads the shared database) and open ones are closed (the
+// revocation feed reaches every process).
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import http2 from 'node:http2';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createClient } from '@connectrpc/connect';
+import { createConnectTransport } from '@connectrpc/connect-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RegistryService } from '../../gen/atr/v1/registry_pb.js';
+import { createTestDatabase, dialects, type TestDatabase } from '../support/databases.ts';
+
+const SERVE = join(import.meta.dirname, '..', 'bench', 'serve.ts');
+
+interface Process {
+  readonly url: string;
+  readonly mtlsUrl: string;
+  readonly child: ChildProcess;
+}
+
+async function serve(env: NodeJS.ProcessEnv): Promise<Process> {
+  const child = spawn(process.execPath, ['--import', 'tsx', SERVE], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+  const started = await new Promise<{ url: string; mtlsUrl: string }>((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
+    child.stdout?.once('data', (chunk: Buffer) => resolve(JSON.parse(chunk.toString()) as { url: string; mtlsUrl: string }));
+  });
+  return { ...started, child };
+}
+
+/** Opens an HTTP/2 session with the agent's certificate and resolves with the /healthz status, or the error. */
+function connect(url: string, tls: { ca: string; cert: string; key: string }) {
+  const session = http2.connect(url, tls);
+  session.on('error', () => {});
+  const status = new Promise<number | string>((resolve) => {
+    const stream = session.request({ ':path': '/healthz' });
+    stream.on('response', (headers) => resolve(Number(headers[':status'])));
+    stream.on('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? 'error'));
+    session.on('close', () => resolve('closed'));
+    stream.resume();
+  });
+  return { session, status };
+}
+
+describe.each(dialects)('two registry processes on one %s database', (dialect) => {
+  let database: TestDatabase;
+  let dir: string;
+  let a: Process;
+  let b: Process;
+
+  beforeAll(async () => {
+    database = await createTestDatabase(dialect);
+    dir = mkdtempSync(join(tmpdir(), 'atr-two-'));
+    const env = { ...process.env, HOST: '127.0.0.1', PORT: '0', MTLS_PORT: '0', DATABASE_URL: database.url, PKI_ROOT_DIR: join(dir, 'pki') };
+    a = await serve(env);
+    b = await serve(env);
+  }, 60_000);
+  afterAll(async () => {
+    for (const p of [a, b]) p?.child.kill('SIGTERM');
+    await database?.drop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('refuses a revoked agent on the other process within a second, new connections and open ones', async () => {
+    const registry = createClient(RegistryService, createConnectTransport({ baseUrl: a.url, httpVersion: '1.1' }));
+    const registered = await registry.registerAgent({ agentName: `two.${dialect}.example`, owner: 'o' });
+    const tls = { ca: registered.chainPem, cert: registered.certPem, key: registered.privateKeyPem };
+
+    const open = connect(b.mtlsUrl, tls);
+    expect(await open.status).toBe(200);
+    const closed = new Promise<number>((resolve) => open.session.once('close', () => resolve(Date.now())));
+
+    const revokedAt = Date.now();
+    await registry.revokeAgent({ agentName: `two.${dialect}.example`, reason: 'keyCompromise' });
+    const fresh = connect(b.mtlsUrl, tls);
+    expect(await fresh.status).not.toBe(200);
+    fresh.session.destroy();
+
+    const closedAfter = (await Promise.race([closed, new Promise<number>((resolve) => setTimeout(() => resolve(Infinity), 3_000))])) - revokedAt;
+    open.session.destroy();
+    expect(closedAfter).toBeLessThan(1_000);
+  });
+});
