@@ -13,6 +13,7 @@ const serve: Command = {
     const { startServer } = await import('../server/server.ts');
     const server = await startServer(config);
     out.line(`ATR listening on ${server.url}`);
+    if (server.mtlsUrl) out.line(`agents (mTLS) on ${server.mtlsUrl}`);
     const signal = await new Promise<NodeJS.Signals>((resolve) => {
       process.once('SIGINT', resolve);
       process.once('SIGTERM', resolve);
