@@ -87,6 +87,19 @@ const url = (env: string, doc: string): Setting<string | undefined> => ({
   },
 });
 
+const redisUrl: Setting<string | undefined> = {
+  env: 'REDIS_URL',
+  default: undefined,
+  doc: 'redis://[user:password@]host:port[/db] or rediss:// (TLS); when set, revocations reach every process at once through pub/sub',
+  secret: true,
+  parse: (raw) => {
+    if (!URL.canParse(raw)) throw new Error('must be a redis:// or rediss:// URL');
+    const parsed = new URL(raw);
+    if (!/^rediss?:$/.test(parsed.protocol) || parsed.hostname === '') throw new Error('must be a redis:// or rediss:// URL with a host');
+    return raw;
+  },
+};
+
 const hostnames: Setting<readonly string[]> = {
   env: 'MTLS_HOSTNAMES',
   default: 'localhost,127.0.0.1',
@@ -125,6 +138,14 @@ export const settings = {
   transparencyLogOrigin: origin,
   checkpointInterval: integer('CHECKPOINT_INTERVAL', 10, 1, 86400, 'Seconds between signed checkpoints (published only when the log grew)'),
   keysRootDir: text('KEYS_ROOT_DIR', './var/keys', 'Where `atr agents register` writes agent keys on the client side (mode 0600)'),
+  redisUrl,
+  revocationPollMs: integer(
+    'REVOCATION_POLL_MS',
+    250,
+    50,
+    60_000,
+    'Milliseconds between reads of the database for revocations made by other processes (with REDIS_URL it can be high, e.g. 5000)',
+  ),
 } as const;
 
 export interface Config {
@@ -146,4 +167,6 @@ export interface Config {
   readonly transparencyLogOrigin: string | undefined;
   readonly checkpointInterval: number;
   readonly keysRootDir: string;
+  readonly redisUrl: string | undefined;
+  readonly revocationPollMs: number;
 }

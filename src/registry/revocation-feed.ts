@@ -1,3 +1,4 @@
+import type { MessageBus } from '../cache/redis-bus.ts';
 import type { RegistryStore, RetiredCertificate } from './store.ts';
 
 export type RevocationEvent = RetiredCertificate;
@@ -12,15 +13,24 @@ export interface RevocationFeedOptions {
    * poll that would have seen them and clocks that differ between the processes writing retirement times.
    */
   readonly overlapMs?: number;
+  /**
+   * When set, a local change is announced on `<channelPrefix>revocations` and every process polls when the
+   * announcement arrives, so revocations spread at once and `intervalMs` only covers lost messages.
+   */
+  readonly bus?: Pick<MessageBus, 'publish' | 'subscribe'> | undefined;
+  /** Prefix of the bus channel; processes share revocations only when they use the same one. Default `atr:`. */
+  readonly channelPrefix?: string;
 }
+
+const pollMessage = 'poll';
 
 /**
  * Every certificate that stops being valid (revoked or superseded), emitted once to each subscriber.
  *
  * The feed polls the shared database rather than listening to this process's registry, so a revoke or rotation
  * made by ANY registry process on the same database reaches every process's feed within about one poll
- * interval: this is how revocation propagates between processes without Redis. Redis pub/sub can later make it
- * push-based; the database stays the source of truth either way.
+ * interval: this is how revocation propagates between processes without Redis. With a message bus (Redis pub/sub)
+ * a change also tells every process to poll at once; the database stays the source of truth either way.
  *
  * Each poll reads the retirements since (previous poll − overlap) and drops the fingerprints already emitted;
  * a fingerprint is forgotten once it falls out of that window, so memory stays bounded by the retirements of
@@ -37,20 +47,30 @@ export class RevocationFeed {
   private lastPollAt = Date.now();
   private timer: NodeJS.Timeout | undefined;
   private polling: Promise<void> | undefined;
+  /** The poll that runs after the one in flight, shared by every poll() call made meanwhile. */
+  private queued: Promise<void> | undefined;
+  private readonly bus: Pick<MessageBus, 'publish' | 'subscribe'> | undefined;
+  private readonly channel: string;
+  private unsubscribeBus: (() => void) | undefined;
 
   constructor(options: RevocationFeedOptions) {
     this.store = options.store;
     this.intervalMs = options.intervalMs ?? 250;
     this.overlapMs = options.overlapMs ?? 5_000;
+    this.bus = options.bus;
+    this.channel = `${options.channelPrefix ?? 'atr:'}revocations`;
   }
 
   get subscriberCount(): number {
     return this.listeners.size;
   }
 
-  /** Starts polling; the timer does not keep the process alive. */
+  /** Starts polling (and listening on the bus); the timer does not keep the process alive. */
   start(): void {
     if (this.timer || this.stopped.signal.aborted) return;
+    this.unsubscribeBus = this.bus?.subscribe(this.channel, (message) => {
+      if (message === pollMessage) void this.poll();
+    });
     const tick = () => {
       void this.poll().finally(() => {
         if (this.stopped.signal.aborted) return;
@@ -65,6 +85,8 @@ export class RevocationFeed {
   async stop(): Promise<void> {
     this.stopped.abort();
     clearTimeout(this.timer);
+    this.unsubscribeBus?.();
+    await this.queued;
     await this.polling;
   }
 
@@ -83,14 +105,31 @@ export class RevocationFeed {
   }
 
   /**
-   * Reads the database now (also done every interval). Called after a local change, so this process's own
-   * revocations reach subscribers without waiting for the timer.
+   * Called after a local change: reads the database now, so this process's own revocations reach subscribers
+   * without waiting for the timer, and tells the other processes on the bus to do the same. A bus failure
+   * only delays them until their next poll.
+   */
+  changed(): Promise<void> {
+    if (this.bus && !this.stopped.signal.aborted) void this.bus.publish(this.channel, pollMessage);
+    return this.poll();
+  }
+
+  /**
+   * Reads the database now (also done every interval). A poll in flight may have read before the caller's change
+   * committed, so a call made meanwhile queues one more poll after it; at most one runs and one waits.
    */
   poll(): Promise<void> {
-    this.polling ??= this.readOnce().finally(() => {
-      this.polling = undefined;
+    if (this.polling === undefined) {
+      this.polling = this.readOnce().finally(() => {
+        this.polling = undefined;
+      });
+      return this.polling;
+    }
+    this.queued ??= this.polling.then(() => {
+      this.queued = undefined;
+      return this.stopped.signal.aborted ? undefined : this.poll();
     });
-    return this.polling;
+    return this.queued;
   }
 
   /**

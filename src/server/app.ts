@@ -1,3 +1,4 @@
+import { RedisBus } from '../cache/redis-bus.ts';
 import { publicBaseUrl } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { type Database, openDatabase } from '../db/orm.ts';
@@ -45,7 +46,15 @@ export async function createApp(config: Config): Promise<App> {
   const log = config.transparencyLogEnabled ? await openLog(config, database) : undefined;
   const verificationLog = config.transparencyLogVerifyEvents ? log : undefined;
   const revocationList = new RevocationList(store, ca);
-  const revocations = new RevocationFeed({ store });
+  // Redis only speeds revocations up: the feed's database poll still delivers when it is down. The processes of
+  // one registry share its trust domain, so registries on one Redis do not wake each other.
+  const bus = config.redisUrl === undefined ? undefined : new RedisBus(config.redisUrl);
+  const revocations = new RevocationFeed({
+    store,
+    intervalMs: config.revocationPollMs,
+    bus,
+    channelPrefix: `atr:${config.trustDomain}:`,
+  });
   // Changes made by other processes reach this one through the feed.
   revocations.subscribe(() => revocationList.invalidate());
   revocations.start();
@@ -55,7 +64,7 @@ export async function createApp(config: Config): Promise<App> {
     certValidityDays: config.certValidityDays,
     onCertificatesChanged: () => {
       revocationList.invalidate();
-      void revocations.poll();
+      void revocations.changed();
     },
     log,
   });
@@ -79,6 +88,7 @@ export async function createApp(config: Config): Promise<App> {
     },
     async close() {
       await revocations.stop();
+      await bus?.close();
       await log?.stop();
       await store.close();
     },

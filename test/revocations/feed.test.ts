@@ -2,22 +2,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RevocationEvent } from '../../src/registry/revocation-feed.ts';
 import { type App, createApp } from '../../src/server/app.ts';
 import { dialects } from '../support/databases.ts';
+import { eventWithin } from '../support/revocations.ts';
 import { type TestEnvironment, testEnvironment } from '../support/server.ts';
 
 /** Resolves with the first event for `fingerprint`, or fails after `timeoutMs`. */
-function eventFor(app: App, fingerprint: string, timeoutMs = 5_000): Promise<RevocationEvent> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      unsubscribe();
-      reject(new Error(`no revocation event for ${fingerprint} within ${timeoutMs} ms`));
-    }, timeoutMs);
-    const unsubscribe = app.revocations.subscribe((event) => {
-      if (event.fingerprint !== fingerprint) return;
-      clearTimeout(timer);
-      unsubscribe();
-      resolve(event);
-    });
-  });
+async function eventFor(app: App, fingerprint: string, timeoutMs = 5_000): Promise<RevocationEvent> {
+  const event = await eventWithin(app, fingerprint, timeoutMs);
+  if (!event) throw new Error(`no revocation event for ${fingerprint} within ${timeoutMs} ms`);
+  return event;
 }
 
 describe.each(dialects)('revocation feed on %s', (dialect) => {
