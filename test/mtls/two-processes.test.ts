@@ -43,7 +43,14 @@ function connect(url: string, tls: { ca: string; cert: string; key: string }) {
   return { session, status };
 }
 
-describe.each(dialects)('two registry processes on one %s database', (dialect) => {
+// Through the database poll alone, and through Redis pub/sub with the poll slowed to a minute (so only Redis can
+// deliver in time).
+const paths = dialects.flatMap((dialect) => [
+  { dialect, via: 'database poll', env: {} },
+  { dialect, via: 'Redis', env: { REDIS_URL: 'redis://127.0.0.1:6379', REVOCATION_POLL_MS: '60000' } },
+]);
+
+describe.each(paths)('two registry processes on one $dialect database, revocations via $via', ({ dialect, env: extra }) => {
   let database: TestDatabase;
   let dir: string;
   let a: Process;
@@ -52,7 +59,17 @@ describe.each(dialects)('two registry processes on one %s database', (dialect) =
   beforeAll(async () => {
     database = await createTestDatabase(dialect);
     dir = mkdtempSync(join(tmpdir(), 'atr-two-'));
-    const env = { ...process.env, HOST: '127.0.0.1', PORT: '0', MTLS_PORT: '0', DATABASE_URL: database.url, PKI_ROOT_DIR: join(dir, 'pki') };
+    const env = {
+      ...process.env,
+      HOST: '127.0.0.1',
+      PORT: '0',
+      MTLS_PORT: '0',
+      DATABASE_URL: database.url,
+      PKI_ROOT_DIR: join(dir, 'pki'),
+      // Each run its own channel.
+      TRUST_DOMAIN: `two-${Math.random().toString(16).slice(2)}.test`,
+      ...extra,
+    };
     a = await serve(env);
     b = await serve(env);
   }, 60_000);
@@ -65,6 +82,8 @@ describe.each(dialects)('two registry processes on one %s database', (dialect) =
   it('refuses a revoked agent on the other process within a second, new connections and open ones', async () => {
     const registry = createClient(RegistryService, createConnectTransport({ baseUrl: a.url, httpVersion: '1.1' }));
     const registered = await registry.registerAgent({ agentName: `two.${dialect}.example`, owner: 'o' });
+    // Let both processes' feeds and subscriptions settle before measuring.
+    await new Promise((resolve) => setTimeout(resolve, 300));
     const tls = { ca: registered.chainPem, cert: registered.certPem, key: registered.privateKeyPem };
 
     const open = connect(b.mtlsUrl, tls);
