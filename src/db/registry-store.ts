@@ -16,7 +16,7 @@ import type {
 import { AgentSchema, AuditEventSchema, CertificateSchema } from './entities.ts';
 import { GroupCommit } from './group-commit.ts';
 import type { Database } from './orm.ts';
-import { sequenceLogEntries } from './tlog-store.ts';
+import { sequenceLogEntries, takeWriteLock } from './tlog-store.ts';
 import type { NewLogEntry } from '../tlog/store.ts';
 import { poolReader, type Row, type RowReader, sqliteReader } from './row-reader.ts';
 import type { Dialect } from './database-url.ts';
@@ -76,7 +76,11 @@ export class SqlRegistryStore implements RegistryStore {
   }
 
   transaction<T>(work: (tx: RegistryTx) => Promise<T>): Promise<T> {
-    return this.database.orm.em.fork().transactional((em) => work(new SqlRegistryTx(em, this.database.dialect)));
+    const { dialect } = this.database;
+    return this.database.orm.em.fork().transactional(async (em) => {
+      await takeWriteLock(em.getTransactionContext<Knex.Transaction>() ?? em.getKnex(), dialect);
+      return work(new SqlRegistryTx(em, dialect));
+    });
   }
 
   async findAgent(name: string): Promise<AgentRecord | undefined> {

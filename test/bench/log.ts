@@ -7,13 +7,10 @@
 //           and consistency proofs through TransparencyLog (the stored-node read plus the proof), a sample verified.
 // Beside them: one `select 1` (the storage round trip every read pays), and a naive log that keeps only its leaves
 // and rebuilds the tree for every proof, capped at NAIVE_TREE_SIZE leaves because its cost grows with the log.
+import { benchDialects, createBenchDatabase } from './databases.ts';
 import { generateKeyPairSync, randomBytes, randomInt } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Knex } from '@mikro-orm/knex';
-import pg from 'pg';
-import { type Dialect, parseDatabaseUrl } from '../../src/db/database-url.ts';
+import type { Dialect } from '../../src/db/database-url.ts';
 import { openDatabase } from '../../src/db/orm.ts';
 import { sequenceLogEntries, SqlTlogStore } from '../../src/db/tlog-store.ts';
 import { newLogEntry } from '../../src/tlog/entry.ts';
@@ -284,37 +281,3 @@ function latencyFigures(latencies: readonly number[], elapsedMs: number): Figure
 
 const rate = (count: number, fromMs: number, toMs: number) => (count / (toMs - fromMs)) * 1000;
 
-/** SQLite always; PostgreSQL when DATABASE_URL or ATR_TEST_POSTGRES_URL names a server. */
-function benchDialects(): Dialect[] {
-  return postgresServer() ? ['sqlite', 'postgresql'] : ['sqlite'];
-}
-
-function postgresServer(): string | undefined {
-  return [process.env['DATABASE_URL'], process.env['ATR_TEST_POSTGRES_URL']]
-    .filter((url): url is string => Boolean(url))
-    .map(parseDatabaseUrl)
-    .find((location) => location.dialect === 'postgresql')?.target;
-}
-
-/** A fresh database: a SQLite file in a temporary directory, or a new database on the PostgreSQL server. */
-async function createBenchDatabase(dialect: Dialect): Promise<{ url: string; drop(): Promise<void> }> {
-  if (dialect === 'sqlite') {
-    const dir = mkdtempSync(join(tmpdir(), 'atr-bench-log-'));
-    return { url: `sqlite:///${join(dir, 'log.db')}`, drop: async () => rmSync(dir, { recursive: true, force: true }) };
-  }
-  const server = postgresServer() ?? '';
-  const name = `atr_bench_${randomBytes(6).toString('hex')}`;
-  const admin = async (sql: string) => {
-    const client = new pg.Client({ connectionString: server });
-    await client.connect();
-    try {
-      await client.query(sql);
-    } finally {
-      await client.end();
-    }
-  };
-  await admin(`create database ${name}`);
-  const url = new URL(server);
-  url.pathname = `/${name}`;
-  return { url: url.toString(), drop: () => admin(`drop database if exists ${name} with (force)`) };
-}

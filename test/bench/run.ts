@@ -1,9 +1,10 @@
-// npm run bench [-- --json] [--seconds N] [--concurrency N] [--no-log]
+// npm run bench [-- --json] [--seconds N] [--concurrency N] [--no-log] [--no-mtls]
 //
 // Starts the registry (embedded SQLite, or DATABASE_URL) and an empty unary handler on the same stack, each as
 // its own process, and drives them from this process over gRPC (h2c). Each row stands beside its limit measured
 // in the same run: an empty handler for resolve, raw in-process verification for verify, raw in-process issuance
-// for register-with-CSR. The transparency log's rows (test/bench/log.ts) follow, measured in this process.
+// for register-with-CSR. The mTLS listener's rows (test/bench/mtls.ts) follow, against registry processes of their
+// own, then the transparency log's rows (test/bench/log.ts), measured in this process.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -22,6 +23,7 @@ import { issueAgentCertificate } from '../../src/pki/issue.ts';
 import { keyAndCsr } from '../support/keys.ts';
 import { GrpcLoad } from './grpc-load.ts';
 import { type LogRow, logTable, measureLog } from './log.ts';
+import { type MtlsRow, measureMtls, mtlsTable } from './mtls.ts';
 
 const { values: flags } = parseArgs({
   options: {
@@ -29,6 +31,7 @@ const { values: flags } = parseArgs({
     seconds: { type: 'string', default: '5' },
     concurrency: { type: 'string', default: '32' },
     'no-log': { type: 'boolean', default: false },
+    'no-mtls': { type: 'boolean', default: false },
   },
 });
 const seconds = Number(flags.seconds);
@@ -67,7 +70,8 @@ async function main(): Promise<void> {
   try {
     const rows = await measure(registryProcess.url, emptyProcess.url, join(dir, 'pki'));
     const logRows = flags['no-log'] ? [] : await measureLog();
-    print(rows, env.DATABASE_URL.split(':')[0] ?? '', logRows);
+    const mtlsRows = flags['no-mtls'] ? [] : await measureMtls();
+    print(rows, env.DATABASE_URL.split(':')[0] ?? '', logRows, mtlsRows);
   } finally {
     registryProcess.child.kill('SIGTERM');
     emptyProcess.child.kill('SIGTERM');
@@ -164,9 +168,9 @@ function summarise(latencies: number[], elapsedMs: number): Measured {
   return { ops: sorted.length, perSecond: (sorted.length / elapsedMs) * 1000, p50Ms: at(0.5), p99Ms: at(0.99) };
 }
 
-function print(rows: Row[], database: string, logRows: LogRow[]): void {
+function print(rows: Row[], database: string, logRows: LogRow[], mtlsRows: MtlsRow[]): void {
   if (flags.json) {
-    console.log(JSON.stringify({ database, concurrency, seconds, rows, log: logRows }, null, 2));
+    console.log(JSON.stringify({ database, concurrency, seconds, rows, log: logRows, mtls: mtlsRows }, null, 2));
     return;
   }
   const fixed = (n: number, digits = 0) => n.toFixed(digits);
@@ -185,6 +189,10 @@ function print(rows: Row[], database: string, logRows: LogRow[]): void {
   ];
   console.log(`database: ${database}, concurrency ${concurrency}, ${seconds} s per row, load over gRPC (h2c) from a separate process`);
   printTable(table);
+  if (mtlsRows.length > 0) {
+    console.log('\nmTLS listener: connections from this process to registry processes of its own (serve.ts), a fresh database per dialect');
+    printTable(mtlsTable(mtlsRows));
+  }
   if (logRows.length === 0) return;
   console.log('\ntransparency log: in process on SqlTlogStore + TransparencyLog, a fresh database per dialect');
   printTable(logTable(logRows));
