@@ -7,7 +7,6 @@
 //           and consistency proofs through TransparencyLog (the stored-node read plus the proof), a sample verified.
 // Beside them: one `select 1` (the storage round trip every read pays), and a naive log that keeps only its leaves
 // and rebuilds the tree for every proof, capped at NAIVE_TREE_SIZE leaves because its cost grows with the log.
-import { benchDialects, createBenchDatabase } from './databases.ts';
 import { generateKeyPairSync, randomBytes, randomInt } from 'node:crypto';
 import type { Knex } from '@mikro-orm/knex';
 import type { Dialect } from '../../src/db/database-url.ts';
@@ -22,6 +21,7 @@ import { rootAt } from '../../src/tlog/proof.ts';
 import type { NewLogEntry } from '../../src/tlog/store.ts';
 import { splitPoint } from '../../src/tlog/tree-math.ts';
 import { verifyConsistency, verifyInclusion } from '../../src/tlog/verify.ts';
+import { benchDialects, createBenchDatabase } from './databases.ts';
 
 const APPEND_ENTRIES = 20_000;
 const SEQUENCE_BATCH = 1000;

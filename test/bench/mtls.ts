@@ -10,10 +10,8 @@
 //               A, open an HTTP/2 mTLS connection to B (GET /healthz 200), revoke through A and time, from the moment
 //               the revoke is sent, until B closes that connection, and until a new connection to B is refused
 //               (attempted once the revoke has returned; one attempt is one full handshake).
-import { benchDialects, createBenchDatabase } from './databases.ts';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import http2 from 'node:http2';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tls from 'node:tls';
@@ -21,6 +19,8 @@ import { createClient } from '@connectrpc/connect';
 import { createConnectTransport } from '@connectrpc/connect-node';
 import { RegistryService } from '../../gen/atr/v1/registry_pb.js';
 import type { Dialect } from '../../src/db/database-url.ts';
+import { healthzOverMtls } from '../support/mtls.ts';
+import { benchDialects, createBenchDatabase } from './databases.ts';
 
 const HANDSHAKE_CONNECTORS = 16;
 const HANDSHAKE_WARM_UP_MS = 500;
@@ -213,7 +213,7 @@ async function measureRevocation(dialect: Dialect, registry: Registry, mtlsUrl: 
     const agentName = `revoke-${i}.${dialect}.bench.example`;
     const registered = await registry.registerAgent({ agentName, owner: 'bench' });
     const credentials = { ca: registered.chainPem, cert: registered.certPem, key: registered.privateKeyPem };
-    const open = connect(mtlsUrl, credentials);
+    const open = healthzOverMtls(mtlsUrl, credentials);
     const status = await open.status;
     if (status !== 200) throw new Error(`${agentName}: GET /healthz on B answered ${status} before the revoke`);
     const closed = new Promise<number>((resolve) => open.session.once('close', () => resolve(performance.now())));
@@ -223,7 +223,7 @@ async function measureRevocation(dialect: Dialect, registry: Registry, mtlsUrl: 
     revokeCalls.push(performance.now() - revokedAt);
     let refusedAt = Infinity;
     while (performance.now() - revokedAt < GIVE_UP_MS) {
-      const fresh = connect(mtlsUrl, credentials);
+      const fresh = healthzOverMtls(mtlsUrl, credentials);
       const freshStatus = await fresh.status;
       fresh.session.destroy();
       if (freshStatus !== 200) {
@@ -260,19 +260,6 @@ async function measureRevocation(dialect: Dialect, registry: Registry, mtlsUrl: 
   ];
 }
 
-/** Opens an HTTP/2 session with the agent's certificate and resolves with the /healthz status, or the error. */
-function connect(url: string, credentials: Credentials) {
-  const session = http2.connect(url, credentials);
-  session.on('error', () => {});
-  const status = new Promise<number | string>((resolve) => {
-    const stream = session.request({ ':path': '/healthz' });
-    stream.on('response', (headers) => resolve(Number(headers[':status'])));
-    stream.on('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? 'error'));
-    session.on('close', () => resolve('closed'));
-    stream.resume();
-  });
-  return { session, status };
-}
 
 function latencies(values: readonly number[]): Latencies {
   const sorted = [...values].sort((a, b) => a - b);

@@ -3,7 +3,6 @@
 // revocation feed reaches every process).
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import http2 from 'node:http2';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClient } from '@connectrpc/connect';
@@ -11,6 +10,7 @@ import { createConnectTransport } from '@connectrpc/connect-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RegistryService } from '../../gen/atr/v1/registry_pb.js';
 import { createTestDatabase, dialects, type TestDatabase } from '../support/databases.ts';
+import { healthzOverMtls } from '../support/mtls.ts';
 
 const SERVE = join(import.meta.dirname, '..', 'bench', 'serve.ts');
 
@@ -29,19 +29,6 @@ async function serve(env: NodeJS.ProcessEnv): Promise<Process> {
   return { ...started, child };
 }
 
-/** Opens an HTTP/2 session with the agent's certificate and resolves with the /healthz status, or the error. */
-function connect(url: string, tls: { ca: string; cert: string; key: string }) {
-  const session = http2.connect(url, tls);
-  session.on('error', () => {});
-  const status = new Promise<number | string>((resolve) => {
-    const stream = session.request({ ':path': '/healthz' });
-    stream.on('response', (headers) => resolve(Number(headers[':status'])));
-    stream.on('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? 'error'));
-    session.on('close', () => resolve('closed'));
-    stream.resume();
-  });
-  return { session, status };
-}
 
 // Through the database poll alone, and through Redis pub/sub with the poll slowed to a minute (so only Redis can
 // deliver in time).
@@ -86,13 +73,13 @@ describe.each(paths)('two registry processes on one $dialect database, revocatio
     await new Promise((resolve) => setTimeout(resolve, 300));
     const tls = { ca: registered.chainPem, cert: registered.certPem, key: registered.privateKeyPem };
 
-    const open = connect(b.mtlsUrl, tls);
+    const open = healthzOverMtls(b.mtlsUrl, tls);
     expect(await open.status).toBe(200);
     const closed = new Promise<number>((resolve) => open.session.once('close', () => resolve(Date.now())));
 
     const revokedAt = Date.now();
     await registry.revokeAgent({ agentName: `two.${dialect}.example`, reason: 'keyCompromise' });
-    const fresh = connect(b.mtlsUrl, tls);
+    const fresh = healthzOverMtls(b.mtlsUrl, tls);
     expect(await fresh.status).not.toBe(200);
     fresh.session.destroy();
 
