@@ -1,6 +1,6 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import http2, { type Http2ServerRequest, type Http2ServerResponse, type ServerHttp2Session } from 'node:http2';
-import type { Socket } from 'node:net';
+import type { Server as NetServer, Socket } from 'node:net';
 
 export type HttpHandler = (
   req: IncomingMessage | Http2ServerRequest,
@@ -80,27 +80,43 @@ export async function listen(options: ListenOptions): Promise<Listener> {
       resolve();
     });
   });
-  const bound = h1.address();
-  if (bound === null || typeof bound === 'string') throw new Error('listener is not bound to a TCP port');
-  const { address, port } = bound;
-  const host = address.includes(':') ? `[${address}]` : address;
-
+  const { host, port } = boundAddress(h1);
   const close = () => {
-    closing ??= new Promise<void>((resolve) => {
-      const closed = new Promise<void>((done) => h1.close(() => done()));
-      for (const session of sessions) session.close();
-      const deadline = setTimeout(() => {
-        for (const socket of sockets) socket.destroy();
-      }, options.graceMs ?? limits.graceMs);
-      deadline.unref();
-      void closed.then(() => {
-        clearTimeout(deadline);
-        resolve();
-      });
-    });
+    closing ??= closeGracefully(h1, sessions, sockets, options.graceMs ?? limits.graceMs);
     return closing;
   };
   return { port, url: `http://${host}:${port}`, close };
+}
+
+/** The port a server is bound to, and its host as it stands in a URL (IPv6 in brackets). */
+export function boundAddress(server: Pick<NetServer, 'address'>): { host: string; port: number } {
+  const bound = server.address();
+  if (bound === null || typeof bound === 'string') throw new Error('listener is not bound to a TCP port');
+  return { host: bound.address.includes(':') ? `[${bound.address}]` : bound.address, port: bound.port };
+}
+
+/**
+ * Stops accepting, sends GOAWAY to every HTTP/2 session so requests in flight can finish, and destroys whatever
+ * is still open after `graceMs`; resolves once the server has closed.
+ */
+export function closeGracefully(
+  server: { close(callback: () => void): unknown },
+  sessions: Iterable<{ close(): void }>,
+  sockets: Iterable<{ destroy(): void }>,
+  graceMs: number,
+): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const closed = new Promise<void>((done) => server.close(() => done()));
+    for (const session of sessions) session.close();
+    const deadline = setTimeout(() => {
+      for (const socket of sockets) socket.destroy();
+    }, graceMs);
+    deadline.unref();
+    void closed.then(() => {
+      clearTimeout(deadline);
+      resolve();
+    });
+  });
 }
 
 // Reads just enough of the first bytes to tell the HTTP/2 preface from anything else, then puts them back.

@@ -7,7 +7,7 @@ import { emptyRootCrl } from '../pki/root-crl.ts';
 import { type ServerCertificate, issueServerCertificate } from '../pki/server-certificate.ts';
 import type { PeerAgent } from '../services/context.ts';
 import type { App } from './app.ts';
-import type { HttpHandler } from './listener.ts';
+import { type HttpHandler, boundAddress, closeGracefully } from './listener.ts';
 import { checkPeer } from './peer-check.ts';
 import { RefusalAudit } from './refusal-audit.ts';
 
@@ -207,32 +207,21 @@ export async function startMtlsListener(options: MtlsListenOptions): Promise<Mtl
     unsubscribe();
     throw error;
   });
-  const bound = server.address();
-  if (bound === null || typeof bound === 'string') throw new Error('mTLS listener is not bound to a TCP port');
-  const host = bound.address.includes(':') ? `[${bound.address}]` : bound.address;
+  const { host, port } = boundAddress(server);
 
   let closing: Promise<void> | undefined;
   const close = () => {
-    closing ??= new Promise<void>((resolve) => {
+    if (!closing) {
       clearInterval(refreshTimer);
       clearTimeout(renewalTimer);
       unsubscribe();
-      const closed = new Promise<void>((done) => server.close(() => done()));
-      for (const session of sessions) session.close();
-      const deadline = setTimeout(() => {
-        for (const socket of open.keys()) socket.destroy();
-      }, options.graceMs ?? limits.graceMs);
-      deadline.unref();
-      void closed.then(() => {
-        clearTimeout(deadline);
-        resolve();
-      });
-    });
+      closing = closeGracefully(server, sessions, open.keys(), options.graceMs ?? limits.graceMs);
+    }
     return closing;
   };
   return {
-    port: bound.port,
-    url: `https://${host}:${bound.port}`,
+    port,
+    url: `https://${host}:${port}`,
     refusals: () => Object.fromEntries(refusals),
     close,
   };
