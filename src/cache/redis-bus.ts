@@ -1,4 +1,5 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import { Redis } from 'ioredis';
+import { redisConnectionOptions as connectionOptions } from './redis-client.ts';
 
 export type MessageHandler = (message: string) => void;
 
@@ -11,12 +12,6 @@ export interface MessageBus {
   close(): Promise<void>;
 }
 
-const connectionOptions: RedisOptions = {
-  lazyConnect: false,
-  // Exponential backoff from 100 ms to 5 s, for as long as the process runs.
-  retryStrategy: (attempt) => Math.min(100 * 2 ** Math.min(attempt - 1, 6), 5_000),
-  connectTimeout: 2_000,
-};
 
 /**
  * Pub/sub on Redis: one connection publishes, one subscribes (a subscribed RESP2 connection can do nothing else).

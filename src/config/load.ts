@@ -26,6 +26,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       problems.push(`${setting.env}=${setting.secret ? '(secret)' : JSON.stringify(raw)}: ${(error as Error).message}`);
     }
   }
+  if (values['environment'] === 'production' && values['apiKeyEnabled'] !== true) {
+    problems.push('ATR_ENV=production needs API_KEY_ENABLED=true: a production registry does not take anonymous writes');
+  }
   if (problems.length > 0) throw new ConfigError(`invalid configuration:\n  ${problems.join('\n  ')}`);
   return values as unknown as Config;
 }

@@ -87,10 +87,31 @@ const url = (env: string, doc: string): Setting<string | undefined> => ({
   },
 });
 
+const environment: Setting<'development' | 'production'> = {
+  env: 'ATR_ENV',
+  default: 'development',
+  doc: 'development or production; production refuses to start unless API_KEY_ENABLED=true',
+  parse: (raw) => {
+    const value = raw.trim().toLowerCase();
+    if (value !== 'development' && value !== 'production') throw new Error('must be development or production');
+    return value;
+  },
+};
+
+const headerName: Setting<string> = {
+  env: 'API_KEY_HEADER',
+  default: 'X-API-Key',
+  doc: 'Request header that carries an API key (`Authorization: Bearer <key>` is always accepted too)',
+  parse: (raw) => {
+    if (!/^[A-Za-z0-9][A-Za-z0-9-]*$/.test(raw.trim())) throw new Error('must be an HTTP header name (letters, digits, hyphens)');
+    return raw.trim().toLowerCase();
+  },
+};
+
 const redisUrl: Setting<string | undefined> = {
   env: 'REDIS_URL',
   default: undefined,
-  doc: 'redis://[user:password@]host:port[/db] or rediss:// (TLS); when set, revocations reach every process at once through pub/sub',
+  doc: 'redis://[user:password@]host:port[/db] or rediss:// (TLS): the shared cache, rate limits and pub/sub between processes',
   secret: true,
   parse: (raw) => {
     if (!URL.canParse(raw)) throw new Error('must be a redis:// or rediss:// URL');
@@ -122,6 +143,7 @@ export const settings = {
   mtlsHost: text('MTLS_HOST', undefined, 'Address of the mTLS listener (default HOST)'),
   mtlsPort: integer('MTLS_PORT', 8443, 0, 65535, 'Port of the mTLS listener (TLS with agent certificates: gRPC, gRPC-Web, Connect, REST)'),
   mtlsHostnames: hostnames,
+  mtlsCrlCheck: flag('MTLS_CRL_CHECK', true, 'Give OpenSSL the CRLs on the mTLS listener, so revoked certificates fail inside the handshake (the registry-state check refuses them right after it either way)'),
   databaseUrl,
   pkiRootDir: text('PKI_ROOT_DIR', './var/pki', 'Where the root and intermediate CA keys (mode 0600) and certificates live'),
   caKeyPassphrase: text('CA_KEY_PASSPHRASE', undefined, 'When set, CA private keys are stored encrypted with it', true),
@@ -138,7 +160,20 @@ export const settings = {
   transparencyLogOrigin: origin,
   checkpointInterval: integer('CHECKPOINT_INTERVAL', 10, 1, 86400, 'Seconds between signed checkpoints (published only when the log grew)'),
   keysRootDir: text('KEYS_ROOT_DIR', './var/keys', 'Where `atr agents register` writes agent keys on the client side (mode 0600)'),
+  environment,
+  apiKeyEnabled: flag('API_KEY_ENABLED', false, 'Require an API key for every call that is not a public read; off only for local development'),
+  apiKeyHeader: headerName,
+  adminKeyFile: text('ADMIN_KEY_FILE', './var/admin.key', 'Where the first start with API keys on writes the bootstrap admin key (mode 0600); the CLI reads it when no key is given'),
+  publicReads: flag('PUBLIC_READS', true, 'With API keys on, let anonymous callers resolve, verify, read the log, the trust bundle and the CRL'),
+  rateLimitEnabled: flag('RATE_LIMIT_ENABLED', false, 'Limit requests per client address and per API key or agent (health and metrics are exempt)'),
+  rateLimitPerMinute: integer('RATE_LIMIT_PER_MINUTE', 600, 1, 10_000_000, 'Requests a client address, and a key or agent, may make per minute'),
+  rateLimitPerHour: integer('RATE_LIMIT_PER_HOUR', 20_000, 1, 100_000_000, 'Requests a client address, and a key or agent, may make per hour'),
+  rateLimitRegisterPerMinute: integer('RATE_LIMIT_REGISTER_PER_MINUTE', 30, 1, 10_000_000, 'Registrations, rotations and renewals per minute, per client address and per key or agent'),
+  rateLimitRegisterPerHour: integer('RATE_LIMIT_REGISTER_PER_HOUR', 300, 1, 100_000_000, 'Registrations, rotations and renewals per hour, per client address and per key or agent'),
+  redisEnabled: flag('REDIS_ENABLED', true, 'Use REDIS_URL when it is set; false ignores it (everything runs in process)'),
   redisUrl,
+  cacheTtlSeconds: integer('CACHE_TTL_SECONDS', 300, 1, 86_400, 'How long resolve and verify lookups stay in the Redis cache (every change invalidates them at once)'),
+  cacheLocalTtlMs: integer('CACHE_LOCAL_TTL_MS', 1000, 0, 60_000, 'How long a process keeps a lookup in memory; bounds how stale it can be when an invalidation message is lost (0: no in-process cache)'),
   revocationPollMs: integer(
     'REVOCATION_POLL_MS',
     250,
@@ -155,6 +190,7 @@ export interface Config {
   readonly mtlsHost: string | undefined;
   readonly mtlsPort: number;
   readonly mtlsHostnames: readonly string[];
+  readonly mtlsCrlCheck: boolean;
   readonly databaseUrl: string;
   readonly pkiRootDir: string;
   readonly caKeyPassphrase: string | undefined;
@@ -167,6 +203,19 @@ export interface Config {
   readonly transparencyLogOrigin: string | undefined;
   readonly checkpointInterval: number;
   readonly keysRootDir: string;
+  readonly environment: 'development' | 'production';
+  readonly apiKeyEnabled: boolean;
+  readonly apiKeyHeader: string;
+  readonly adminKeyFile: string;
+  readonly publicReads: boolean;
+  readonly rateLimitEnabled: boolean;
+  readonly rateLimitPerMinute: number;
+  readonly rateLimitPerHour: number;
+  readonly rateLimitRegisterPerMinute: number;
+  readonly rateLimitRegisterPerHour: number;
+  readonly redisEnabled: boolean;
   readonly redisUrl: string | undefined;
+  readonly cacheTtlSeconds: number;
+  readonly cacheLocalTtlMs: number;
   readonly revocationPollMs: number;
 }

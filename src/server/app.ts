@@ -1,4 +1,7 @@
+import type { Redis } from 'ioredis';
+import { type RateLimits, createRateLimits } from '../auth/rate-limit.ts';
 import { RedisBus } from '../cache/redis-bus.ts';
+import { createCommandClient, redisHealth } from '../cache/redis-client.ts';
 import { publicBaseUrl } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { type Database, openDatabase } from '../db/orm.ts';
@@ -27,9 +30,14 @@ export interface App {
   readonly revocationList: RevocationList;
   /** Every revoke or rotation made by any process on this database, within about one poll interval. */
   readonly revocations: RevocationFeed;
+  /** Redis for commands (cache, rate limits) when REDIS_URL is set and REDIS_ENABLED; never the source of truth. */
+  readonly redis: Redis | undefined;
+  /** Request budgets; undefined when RATE_LIMIT_ENABLED=false. */
+  readonly rateLimits: RateLimits | undefined;
   /** The transparency log; undefined when TRANSPARENCY_LOG_ENABLED=false. */
   readonly log: TransparencyLog | undefined;
-  readiness(): Promise<{ ready: boolean; checks: Record<string, string> }>;
+  /** Ready when the database answers; degraded (still ready) while Redis does not. */
+  readiness(): Promise<{ ready: boolean; degraded?: boolean; checks: Record<string, string> }>;
   close(): Promise<void>;
 }
 
@@ -48,7 +56,10 @@ export async function createApp(config: Config): Promise<App> {
   const revocationList = new RevocationList(store, ca);
   // Redis only speeds revocations up: the feed's database poll still delivers when it is down. The processes of
   // one registry share its trust domain, so registries on one Redis do not wake each other.
-  const bus = config.redisUrl === undefined ? undefined : new RedisBus(config.redisUrl);
+  const redisUrl = config.redisEnabled ? config.redisUrl : undefined;
+  const bus = redisUrl === undefined ? undefined : new RedisBus(redisUrl);
+  const redis = redisUrl === undefined ? undefined : createCommandClient(redisUrl);
+  const rateLimits = createRateLimits(config, redis);
   const revocations = new RevocationFeed({
     store,
     intervalMs: config.revocationPollMs,
@@ -77,18 +88,23 @@ export async function createApp(config: Config): Promise<App> {
     tokenVerifier: new TokenVerifier({ ca, store, log: verificationLog }),
     revocationList,
     revocations,
+    redis,
+    rateLimits,
     log,
     async readiness() {
-      try {
-        await store.ping();
-        return { ready: true, checks: { database: 'ok' } };
-      } catch {
-        return { ready: false, checks: { database: 'unreachable' } };
-      }
+      const database = await store.ping().then(
+        () => 'ok',
+        () => 'unreachable',
+      );
+      const checks: Record<string, string> = { database };
+      if (redis !== undefined) checks['redis'] = redisHealth(redis);
+      return { ready: database === 'ok', degraded: checks['redis'] === 'unavailable', checks };
     },
     async close() {
       await revocations.stop();
+      await rateLimits?.close();
       await bus?.close();
+      redis?.disconnect();
       await log?.stop();
       await store.close();
     },

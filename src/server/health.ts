@@ -11,6 +11,8 @@ import { type HttpRequest, type JsonResponse, sendJson } from './rest.ts';
 
 export interface Readiness {
   ready: boolean;
+  // Serving, but without an optional dependency (Redis): slower, not wrong.
+  degraded?: boolean;
   // What was checked and how it went, e.g. { database: 'ok' }; shown on /readyz.
   checks: Record<string, string>;
 }
@@ -76,8 +78,8 @@ export function createHealthService(options: HealthOptions): HealthService {
       sendJson(res, 200, { status: 'ok' });
     },
     async readyz(_req, res) {
-      const { ready, checks } = await readiness();
-      sendJson(res, ready ? 200 : 503, { status: ready ? 'ready' : 'unavailable', checks });
+      const { ready, degraded, checks } = await readiness();
+      sendJson(res, ready ? 200 : 503, { status: ready ? (degraded ? 'degraded' : 'ready') : 'unavailable', checks });
     },
   };
 }

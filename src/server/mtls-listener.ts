@@ -54,8 +54,12 @@ export function peerAgentOfRequest(req: IncomingMessage | Http2ServerRequest): P
  */
 export async function startMtlsListener(options: MtlsListenOptions): Promise<MtlsListener> {
   const { app } = options;
-  const rootCrl = await emptyRootCrl(app.ca, app.config.pkiRootDir, app.config.caKeyPassphrase);
-  if (rootCrl === undefined) {
+  // MTLS_CRL_CHECK=false leaves revocation to the registry-state check alone: OpenSSL's CRL checks (Node turns on
+  // CRL_CHECK_ALL, so both CRLs are looked up and their signatures verified on every handshake) cost handshake rate.
+  const rootCrl = app.config.mtlsCrlCheck
+    ? await emptyRootCrl(app.ca, app.config.pkiRootDir, app.config.caKeyPassphrase)
+    : undefined;
+  if (rootCrl === undefined && app.config.mtlsCrlCheck) {
     console.warn('mTLS listener: root.key is not in PKI_ROOT_DIR, so OpenSSL gets no CRLs; the registry check alone refuses revoked certificates');
   }
   const issue = () => issueServerCertificate(app.ca, { hostnames: options.hostnames, validityDays: SERVER_CERTIFICATE_DAYS });

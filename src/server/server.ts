@@ -3,10 +3,9 @@ import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import { createContextValues } from '@connectrpc/connect';
 import type { Config } from '../config/schema.ts';
 import { clientAddressKey, peerAgentKey } from '../services/context.ts';
-import { agentAccessInterceptor } from './agent-access.ts';
 import { type App, createApp } from './app.ts';
-import { errorInterceptor } from './errors.ts';
 import { createHttpHandler, type HttpHandlerOptions } from './http-handler.ts';
+import { apiInterceptors } from './interceptors.ts';
 import { type HttpHandler, listen } from './listener.ts';
 import { type MtlsListener, peerAgentOfRequest, startMtlsListener } from './mtls-listener.ts';
 import { apiServices, routes } from './routes.ts';
@@ -60,7 +59,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
     },
     ...(app.log && { prefixRoutes: { '/log/': tileRoutes(app.log) } }),
   };
-  handle = createHttpHandler({ ...shared, interceptors: [errorInterceptor], contextValues: clientAddress });
+  handle = createHttpHandler({ ...shared, interceptors: apiInterceptors(app, 'public'), contextValues: clientAddress });
   let mtls: MtlsListener | undefined;
   try {
     mtls = config.mtlsEnabled
@@ -71,7 +70,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
           app,
           handler: createHttpHandler({
             ...shared,
-            interceptors: [errorInterceptor, agentAccessInterceptor],
+            interceptors: apiInterceptors(app, 'mtls'),
             contextValues: (req) => clientAddress(req).set(peerAgentKey, peerAgentOfRequest(req)),
           }),
         })

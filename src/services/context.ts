@@ -13,6 +13,24 @@ export interface PeerAgent {
 
 export const peerAgentKey = createContextKey<PeerAgent | undefined>(undefined, { description: 'mTLS agent' });
 
+/** What an API key may do: admin everything, owner its own agents, reader the read APIs. */
+export type Role = 'admin' | 'owner' | 'reader';
+
+/** Who a request acts as, decided once per request by the authentication interceptor. */
+export type Principal =
+  | { readonly kind: 'key'; readonly keyId: string; readonly role: Role; readonly owner: string | undefined }
+  | { readonly kind: 'agent'; readonly name: string }
+  | { readonly kind: 'anonymous' };
+
+export const principalKey = createContextKey<Principal>({ kind: 'anonymous' }, { description: 'principal' });
+
+/** The principal as one stable string: `key:<id>`, `agent:<name>` or `anonymous`. */
+export function principalId(principal: Principal): string {
+  if (principal.kind === 'key') return `key:${principal.keyId}`;
+  if (principal.kind === 'agent') return `agent:${principal.name}`;
+  return 'anonymous';
+}
+
 /** The calling agent, or Unauthenticated when the request did not come over the mTLS listener. */
 export function peerAgentOf(context: HandlerContext): PeerAgent {
   const agent = context.values.get(peerAgentKey);
@@ -20,8 +38,11 @@ export function peerAgentOf(context: HandlerContext): PeerAgent {
   return agent;
 }
 
-/** Who is asking, as written into the audit trail: the mTLS agent, else anonymous until API keys arrive. */
+/** Who is asking, as written into the audit trail: the API key or mTLS agent, else anonymous@<client address>. */
 export function actorOf(context: HandlerContext): string {
   const agent = context.values.get(peerAgentKey);
-  return agent ? `agent:${agent.name}` : `anonymous@${context.values.get(clientAddressKey)}`;
+  if (agent) return `agent:${agent.name}`;
+  const principal = context.values.get(principalKey);
+  if (principal.kind !== 'anonymous') return principalId(principal);
+  return `anonymous@${context.values.get(clientAddressKey)}`;
 }

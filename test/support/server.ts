@@ -6,7 +6,7 @@ import { configWith } from '../../src/config/load.ts';
 import type { Config } from '../../src/config/schema.ts';
 import type { Dialect } from '../../src/db/database-url.ts';
 import { type App, createApp } from '../../src/server/app.ts';
-import { errorInterceptor } from '../../src/server/errors.ts';
+import { apiInterceptors } from '../../src/server/interceptors.ts';
 import { routes } from '../../src/server/routes.ts';
 import { type RunningServer, startServer } from '../../src/server/server.ts';
 import { createTestDatabase } from './databases.ts';
@@ -28,6 +28,7 @@ export async function testEnvironment(dialect: Dialect, overrides: Partial<Confi
     databaseUrl: database.url,
     pkiRootDir: join(dir, 'pki'),
     keysRootDir: join(dir, 'keys'),
+    adminKeyFile: join(dir, 'admin.key'),
     ...overrides,
   });
   return {
@@ -47,7 +48,7 @@ export async function inProcessApp(
 ): Promise<{ app: App; transport: Transport; cleanup(): Promise<void> }> {
   const environment = await testEnvironment(dialect, overrides);
   const app = await createApp(environment.config);
-  const transport = createRouterTransport(routes(app), { router: { interceptors: [errorInterceptor] } });
+  const transport = createRouterTransport(routes(app), { router: { interceptors: apiInterceptors(app, 'public') } });
   return {
     app,
     transport,
