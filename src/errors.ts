@@ -15,7 +15,9 @@ export type ErrorCode =
   | 'log_disabled'
   | 'certificate_superseded'
   | 'unauthenticated'
-  | 'permission_denied';
+  | 'permission_denied'
+  | 'key_not_found'
+  | 'rate_limited';
 
 export class DomainError extends Error {
   override readonly name = 'DomainError';
@@ -30,6 +32,15 @@ export class DomainError extends Error {
 
 export const invalidArgument = (field: string, rule: string) =>
   new DomainError('invalid_argument', `${field}: ${rule}`);
+
+/**
+ * A refused value as an error message shows it: JSON-quoted (control characters escaped) and cut to 64 characters,
+ * so a megabyte of input never comes back in a message or a gRPC trailer.
+ */
+export function quoted(value: string, max = 64): string {
+  const cut = [...value.slice(0, max + 1)];
+  return cut.length > max ? `${JSON.stringify(cut.slice(0, max).join(''))}…` : JSON.stringify(value);
+}
 
 export const agentNotFound = (name: string) => new DomainError('agent_not_found', `agent ${name} not found`);
 

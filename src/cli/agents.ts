@@ -35,7 +35,7 @@ const expectedVersion = {
 const register: Command = {
   name: 'agents register',
   synopsis:
-    '<name> --owner O [--capability C ...] [--description D] [--endpoint URL ...] [--server-keygen]',
+    '<name> [--owner O] [--capability C ...] [--description D] [--endpoint URL ...] [--server-keygen]',
   summary: 'register an agent; its key is made locally (CSR) unless --server-keygen, and written to KEYS_ROOT_DIR/<name>/',
   options: {
     owner: { type: 'string' },
@@ -48,7 +48,8 @@ const register: Command = {
   async run(invocation) {
     const { values } = invocation;
     const agentName = soleArgument(invocation);
-    const owner = requiredOption(values, 'owner');
+    // An owner API key registers under its own owner; every other caller names one.
+    const owner = stringOption(values, 'owner') ?? '';
     const { keysRootDir } = loadConfig();
     // Checked before the call, so an existing private key is never replaced by a registration.
     const existingKey = keyFile(resolve(keysRootDir, agentName));

@@ -1,4 +1,6 @@
+import { existsSync, readFileSync } from 'node:fs';
 import { Code, type ConnectError } from '@connectrpc/connect';
+import { settings } from '../config/schema.ts';
 import { PROTOCOLS, type Protocol, type RegistryClient, createRegistryClient } from '../sdk/client.ts';
 
 export { PROTOCOLS, type Protocol };
@@ -6,8 +8,19 @@ export type Clients = RegistryClient;
 
 export const DEFAULT_SERVER = 'http://127.0.0.1:8000';
 
-export function createClients(baseUrl: string, protocol: Protocol): Clients {
-  return createRegistryClient({ baseUrl, protocol });
+export function createClients(baseUrl: string, protocol: Protocol, apiKey: string | undefined): Clients {
+  return createRegistryClient({ baseUrl, protocol, apiKey });
+}
+
+/**
+ * The API key the CLI calls with: --api-key, else ATR_API_KEY, else the bootstrap admin key file a local server
+ * wrote (ADMIN_KEY_FILE, ./var/admin.key by default) when it exists; none otherwise.
+ */
+export function apiKeyFor(option: string | undefined, env: Record<string, string | undefined> = process.env): string | undefined {
+  if (option !== undefined && option !== '') return option;
+  if (env['ATR_API_KEY']) return env['ATR_API_KEY'];
+  const file = env[settings.adminKeyFile.env] || settings.adminKeyFile.default || '';
+  return file !== '' && existsSync(file) ? readFileSync(file, 'utf8').trim() : undefined;
 }
 
 const NETWORK_ERROR_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH']);

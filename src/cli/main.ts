@@ -1,8 +1,9 @@
 import { parseArgs } from 'node:util';
 import { ConnectError } from '@connectrpc/connect';
 import { agentCommands } from './agents.ts';
+import { apiKeyCommands } from './api-keys.ts';
 import { auditCommands } from './audit.ts';
-import { DEFAULT_SERVER, PROTOCOLS, createClients, describeCallError, type Clients } from './client.ts';
+import { DEFAULT_SERVER, PROTOCOLS, apiKeyFor, createClients, describeCallError, type Clients } from './client.ts';
 import { type Command, type OptionValues, UsageError, flagOption, oneOfOption, stringOption } from './command.ts';
 import { configCommands } from './config.ts';
 import { demoCommands } from './demo.ts';
@@ -21,12 +22,14 @@ const COMMANDS: readonly Command[] = [
   ...resolveCommands,
   ...auditCommands,
   ...logCommands,
+  ...apiKeyCommands,
   ...configCommands,
 ];
 
 const GLOBAL_OPTIONS = {
   server: { type: 'string' },
   protocol: { type: 'string' },
+  'api-key': { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -34,6 +37,7 @@ const GLOBAL_OPTIONS = {
 const GLOBAL_HELP = [
   ['--server URL', `registry to talk to (default ATR_SERVER, else ${DEFAULT_SERVER})`],
   ['--protocol P', `${PROTOCOLS.join(', ')} (default connect)`],
+  ['--api-key KEY', 'API key (default ATR_API_KEY, else the bootstrap key in ADMIN_KEY_FILE, ./var/admin.key)'],
   ['--json', 'print the response as proto JSON (field names as in the .proto)'],
   ['-h, --help', 'this help, or a command\'s with `atr <command> --help`'],
 ] as const;
@@ -61,7 +65,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       args,
       values,
       server,
-      clients: () => (clients ??= createClients(server, protocol)),
+      clients: () => (clients ??= createClients(server, protocol, apiKeyFor(stringOption(values, 'api-key')))),
       out: new Output(flagOption(values, 'json')),
     });
   } catch (error) {

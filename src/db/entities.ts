@@ -59,4 +59,23 @@ export const AuditEventSchema = defineEntity({
 });
 export type AuditEventEntity = InferEntity<typeof AuditEventSchema>;
 
-export const entities = [AgentSchema, CertificateSchema, AuditEventSchema];
+// API keys: only the SHA-256 of the secret is kept; the secret is shown once, at creation.
+export const ApiKeySchema = defineEntity({
+  name: 'ApiKey',
+  tableName: 'api_keys',
+  properties: (p) => ({
+    id: p.integer().primary().autoincrement(),
+    keyId: p.string().length(32).unique(),
+    secretHash: p.string().length(64),
+    role: p.string().length(16),
+    owner: p.string().length(255).nullable(),
+    description: p.string().length(255),
+    createdBy: p.string().length(255),
+    bootstrap: p.boolean(),
+    createdAt: p.datetime(),
+    revokedAt: p.datetime().nullable(),
+  }),
+});
+export type ApiKeyEntity = InferEntity<typeof ApiKeySchema>;
+
+export const entities = [AgentSchema, CertificateSchema, AuditEventSchema, ApiKeySchema];

@@ -1,6 +1,7 @@
 import { constants, type KeyObject, verify } from 'node:crypto';
 import { DomainError } from '../errors.ts';
 import { childrenOf, readElement, Tag } from './der.ts';
+import { derProblemOf, derRule } from './der-structure.ts';
 import { acceptKey, type RequestedKey } from './key-policy.ts';
 import { decodeOnePem } from './pem.ts';
 import { Pkcs10CertificateRequest } from './x509.ts';
@@ -40,23 +41,20 @@ export async function parseCsr(pem: string): Promise<RequestedKey> {
   return key;
 }
 
-/** @peculiar/x509 checks the structure; the DER reader finds the exact bytes the signature covers. */
+/**
+ * The DER walk bounds the structure (nesting, lengths, trailing bytes) before @peculiar/x509 parses it, and finds
+ * the exact bytes the signature covers.
+ */
 function parseRequest(der: Buffer): { csr: Pkcs10CertificateRequest; signedPart: Buffer } {
+  const problem = derProblemOf(der);
+  if (problem) throw refuse(derRule(problem, 'PKCS#10 certificate request', 'request'));
   const notARequest = refuse('is not a DER-encoded PKCS#10 certificate request');
-  let outerEnd: number;
-  let signedPart: Buffer;
+  const outer = readElement(der);
+  // Only a SEQUENCE has children to read; the walk above made reading them safe.
+  const [info] = outer.tag === Tag.sequence ? childrenOf(der, outer) : [];
+  if (info?.tag !== Tag.sequence) throw notARequest;
   try {
-    const outer = readElement(der);
-    const [info] = childrenOf(der, outer);
-    if (outer.tag !== Tag.sequence || info?.tag !== Tag.sequence) throw notARequest;
-    outerEnd = outer.end;
-    signedPart = der.subarray(info.start, info.end);
-  } catch {
-    throw notARequest;
-  }
-  if (outerEnd !== der.length) throw refuse('has data after the DER-encoded request');
-  try {
-    return { csr: new Pkcs10CertificateRequest(der), signedPart };
+    return { csr: new Pkcs10CertificateRequest(der), signedPart: der.subarray(info.start, info.end) };
   } catch {
     throw notARequest;
   }

@@ -1,23 +1,28 @@
 import { domainToASCII, domainToUnicode } from 'node:url';
-import { DomainError } from '../errors.ts';
+import { DomainError, quoted } from '../errors.ts';
 
 const MAX_NAME_LENGTH = 253;
 const MAX_LABEL_LENGTH = 63;
 const LDH_LABEL = /^[a-z0-9-]+$/;
+const NOT_ASCII = /[^\x20-\x7e]/u;
 
 /** Checks an agent name against the DNS name rules and throws the first rule it breaks. */
 export function validateAgentName(name: string): void {
   const broken = brokenNameRule(name);
-  if (broken) throw new DomainError('invalid_name', `agent_name ${JSON.stringify(name)}: ${broken}`);
+  if (broken) throw new DomainError('invalid_name', `agent_name: ${broken} (${quoted(name)})`);
 }
 
 /** The first DNS name rule that the name breaks, or undefined when it is a valid agent name. */
 export function brokenNameRule(name: string): string | undefined {
   if (name.length === 0) return 'must not be empty';
   // Checked before anything else so that the message names the real problem, not a symptom of it.
-  if (/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u.test(name)) return 'must not contain control or format characters';
+  if (/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]/u.test(name)) return 'must not contain control or format characters';
   if (/\s/u.test(name)) return 'must not contain whitespace';
   if (name.length > MAX_NAME_LENGTH) return `must be at most ${MAX_NAME_LENGTH} characters`;
+  // Look-alikes (Cyrillic а, fullwidth ａ, ...) are refused here, before case folding could make them pass for
+  // something else; internationalised names are written in their xn-- form.
+  const foreign = NOT_ASCII.exec(name)?.[0];
+  if (foreign !== undefined) return `must be ASCII (write internationalised labels as xn--); ${codePoint(foreign)} is not`;
   if (name !== name.toLowerCase()) return 'must be lowercase';
   const labels = name.split('.');
   for (const label of labels) {
@@ -29,7 +34,7 @@ export function brokenNameRule(name: string): string | undefined {
 
 function brokenLabelRule(label: string): string | undefined {
   if (label.length === 0) return 'labels must not be empty (no leading, trailing or double dots)';
-  if (label.length > MAX_LABEL_LENGTH) return `label "${label}" is longer than ${MAX_LABEL_LENGTH} characters`;
+  if (label.length > MAX_LABEL_LENGTH) return `label ${quoted(label)} is longer than ${MAX_LABEL_LENGTH} characters`;
   if (!LDH_LABEL.test(label)) return `label "${label}" may contain only a-z, 0-9 and hyphens`;
   if (label.startsWith('-') || label.endsWith('-')) return `label "${label}" must not start or end with a hyphen`;
   if (label.slice(2, 4) === '--') {
@@ -42,4 +47,10 @@ function brokenLabelRule(label: string): string | undefined {
 function isValidPunycode(label: string): boolean {
   const unicode = domainToUnicode(label);
   return unicode !== '' && unicode !== label && domainToASCII(unicode) === label;
+}
+
+/** "а" (U+0430): the character and its code point, so an invisible or look-alike character can be found. */
+export function codePoint(character: string): string {
+  const hex = (character.codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, '0');
+  return /[\p{L}\p{N}\p{P}\p{S}]/u.test(character) ? `${JSON.stringify(character)} (U+${hex})` : `U+${hex}`;
 }

@@ -47,7 +47,10 @@ export type AuditEventType =
   | 'agent.renewed'
   | 'agent.revoked'
   | 'agent.updated'
-  | 'cert.verified';
+  | 'cert.verified'
+  | 'key.created'
+  | 'key.revoked'
+  | 'auth.denied';
 
 export interface NewAuditEvent {
   readonly eventType: AuditEventType;

@@ -4,7 +4,15 @@ import { parseCsr, type RequestedKey } from '../pki/csr.ts';
 import { type IssuedCertificate, issueAgentCertificate } from '../pki/issue.ts';
 import { generateAgentKey } from '../pki/keys.ts';
 import { parseRevocationReason } from '../pki/revocation-reason.ts';
-import { checkCapabilities, checkDescription, checkEndpoints, checkExpectedVersion, checkOwner } from './fields.ts';
+import {
+  checkAgentFilter,
+  checkAuditFilter,
+  checkCapabilities,
+  checkDescription,
+  checkEndpoints,
+  checkExpectedVersion,
+  checkOwner,
+} from './fields.ts';
 import { validateAgentName } from './names.ts';
 import { newLogEntry } from '../tlog/entry.ts';
 import { type AgentRecord, type AuditEventRecord, type AuditEventType, statusOf } from './records.ts';
@@ -53,6 +61,9 @@ export interface UpdateInput {
 /** Who asked for a change, as recorded in the audit trail. */
 export type Actor = string;
 
+/** Confines a change to one owner's agents (an owner API key); undefined lets it touch any agent. */
+export type OwnerScope = { readonly owner: string } | undefined;
+
 /** The agent lifecycle: register, rotate, revoke, update. Each change and its audit event commit together. */
 export class Registry {
   private readonly store: RegistryStore;
@@ -63,9 +74,9 @@ export class Registry {
     this.now = options.now ?? (() => new Date());
   }
 
-  async register(input: RegisterInput, actor: Actor): Promise<Issued> {
+  async register(input: RegisterInput, actor: Actor, scope?: OwnerScope): Promise<Issued> {
     validateAgentName(input.agentName);
-    const owner = checkOwner(input.owner);
+    const owner = checkOwner(ownerFor(input.owner, scope));
     const capabilities = checkCapabilities(input.capabilities);
     const description = checkDescription(input.description ?? '');
     const endpoints = checkEndpoints(input.endpoints ?? []);
@@ -89,15 +100,19 @@ export class Registry {
   }
 
   list(filter: AgentFilter, page: Page): Promise<{ agents: AgentRecord[]; total: number }> {
-    return this.store.listAgents(filter, page, this.now());
+    return this.store.listAgents(checkAgentFilter(filter), page, this.now());
   }
 
   /** Issues a new certificate; the previous one is superseded (in the CRL with reason superseded). */
   async rotate(
     input: { agentName: string; csrPem?: string | undefined; expectedVersion?: number | undefined },
     actor: Actor,
+    scope?: OwnerScope,
   ): Promise<Issued & { previousFingerprint: string }> {
-    return this.reissue(input, actor, 'agent.rotated');
+    validateAgentName(input.agentName);
+    // Refused before a certificate is signed; the check inside the transaction is the one that counts.
+    if (scope) checkScope((await this.store.findAgent(input.agentName)) ?? missing(input.agentName), scope);
+    return this.reissue(input, actor, 'agent.rotated', undefined, scope);
   }
 
   /**
@@ -117,6 +132,7 @@ export class Registry {
     actor: Actor,
     eventType: 'agent.rotated' | 'agent.renewed',
     presentedFingerprint?: string,
+    scope?: OwnerScope,
   ): Promise<Issued & { previousFingerprint: string }> {
     validateAgentName(input.agentName);
     const expectedVersion = checkExpectedVersion(input.expectedVersion ?? 0);
@@ -125,6 +141,7 @@ export class Registry {
     const certificate = await this.issue(input.agentName, key, now);
     const result = await this.change(async (tx) => {
       const before = await this.mustLock(tx.lockAgent(input.agentName), input.agentName);
+      checkScope(before, scope);
       this.checkChangeable(before, expectedVersion);
       if (presentedFingerprint !== undefined && before.certificate?.fingerprint !== presentedFingerprint) {
         throw new DomainError('certificate_superseded', `the presented certificate is no longer ${before.name}'s current one`);
@@ -144,6 +161,7 @@ export class Registry {
   async revoke(
     input: { agentName: string; reason?: string | undefined; expectedVersion?: number | undefined },
     actor: Actor,
+    scope?: OwnerScope,
   ): Promise<Recorded> {
     validateAgentName(input.agentName);
     const reason = parseRevocationReason(input.reason ?? '');
@@ -151,6 +169,7 @@ export class Registry {
     const now = this.now();
     const recorded = await this.change(async (tx) => {
       const before = await this.mustLock(tx.lockAgent(input.agentName), input.agentName);
+      checkScope(before, scope);
       this.checkChangeable(before, expectedVersion);
       await tx.updateAgent(before, { state: 'revoked', revokedAt: now, revocationReason: reason }, now);
       if (before.certificate) await tx.retireCertificate(before.certificate.id, reason, now);
@@ -162,7 +181,7 @@ export class Registry {
     return recorded;
   }
 
-  async update(input: UpdateInput, actor: Actor): Promise<Recorded> {
+  async update(input: UpdateInput, actor: Actor, scope?: OwnerScope): Promise<Recorded> {
     validateAgentName(input.agentName);
     const changes = {
       ...(input.capabilities && { capabilities: checkCapabilities(input.capabilities) }),
@@ -173,6 +192,7 @@ export class Registry {
     const now = this.now();
     return this.change(async (tx) => {
       const before = await this.mustLock(tx.lockAgent(input.agentName), input.agentName);
+      checkScope(before, scope);
       this.checkChangeable(before, expectedVersion);
       await tx.updateAgent(before, changes, now);
       const agent = await this.mustLock(tx.lockAgent(before.name), before.name);
@@ -212,7 +232,7 @@ export class Registry {
   }
 
   auditEvents(filter: AuditFilter, page: Page): Promise<{ events: AuditEventRecord[]; total: number }> {
-    return this.store.listAuditEvents(filter, page);
+    return this.store.listAuditEvents(checkAuditFilter(filter), page);
   }
 
   private checkChangeable(agent: AgentRecord, expectedVersion: number | undefined): void {
@@ -244,4 +264,20 @@ export class Registry {
       now,
     });
   }
+}
+
+/** The owner a registration is made under: an owner key's own, whether the request names it or leaves it empty. */
+function ownerFor(requested: string, scope: OwnerScope): string {
+  if (scope === undefined || requested === '' || requested === scope.owner) return scope?.owner ?? requested;
+  throw new DomainError('permission_denied', `owner: this key registers agents only under owner ${JSON.stringify(scope.owner)}`);
+}
+
+function checkScope(agent: AgentRecord, scope: OwnerScope): void {
+  if (scope !== undefined && agent.owner !== scope.owner) {
+    throw new DomainError('permission_denied', `agent ${agent.name} belongs to another owner; this key manages only ${JSON.stringify(scope.owner)}'s agents`);
+  }
+}
+
+function missing(agentName: string): never {
+  throw agentNotFound(agentName);
 }

@@ -1,5 +1,9 @@
 import type { Redis } from 'ioredis';
+import { ApiKeys } from '../auth/api-keys.ts';
 import { type RateLimits, createRateLimits } from '../auth/rate-limit.ts';
+import { type Metrics, createMetrics } from './metrics.ts';
+import { SqlApiKeyStore } from '../db/api-key-store.ts';
+import { CachedRegistryStore } from '../cache/cached-store.ts';
 import { RedisBus } from '../cache/redis-bus.ts';
 import { createCommandClient, redisHealth } from '../cache/redis-client.ts';
 import { publicBaseUrl } from '../config/load.ts';
@@ -22,7 +26,15 @@ import { Verifier } from '../verify/verify.ts';
 export interface App {
   readonly config: Config;
   readonly ca: CertificateAuthority;
+  /** The registry's storage: the database, behind the lookup cache when there is one; every component uses this. */
   readonly store: RegistryStore;
+  /**
+   * The database without the cache, for the one decision that must see the latest commit of every process: whether
+   * an mTLS connection may open (a revoked agent's new connection is refused at once, not a cache lifetime later).
+   */
+  readonly databaseStore: RegistryStore;
+  /** The lookup cache (also `store`), for its counters; undefined without Redis and with CACHE_LOCAL_TTL_MS=0. */
+  readonly cache: CachedRegistryStore | undefined;
   readonly registry: Registry;
   readonly verifier: Verifier;
   /** One instance for every listener: it remembers the jti of every live token it accepted. */
@@ -32,6 +44,10 @@ export interface App {
   readonly revocations: RevocationFeed;
   /** Redis for commands (cache, rate limits) when REDIS_URL is set and REDIS_ENABLED; never the source of truth. */
   readonly redis: Redis | undefined;
+  /** API keys: created, listed and revoked by admins; checked on every call that presents one. */
+  readonly apiKeys: ApiKeys;
+  /** Prometheus metrics: calls by method and code, refusals, rate limits, the cache; served at /metrics. */
+  readonly metrics: Metrics;
   /** Request budgets; undefined when RATE_LIMIT_ENABLED=false. */
   readonly rateLimits: RateLimits | undefined;
   /** The transparency log; undefined when TRANSPARENCY_LOG_ENABLED=false. */
@@ -50,24 +66,38 @@ export async function createApp(config: Config): Promise<App> {
     crlUrl: `${publicBaseUrl(config)}/v1/crl`,
   });
   const database = await openDatabase(config.databaseUrl);
-  const store = await SqlRegistryStore.open(database);
-  const log = config.transparencyLogEnabled ? await openLog(config, database) : undefined;
-  const verificationLog = config.transparencyLogVerifyEvents ? log : undefined;
-  const revocationList = new RevocationList(store, ca);
-  // Redis only speeds revocations up: the feed's database poll still delivers when it is down. The processes of
-  // one registry share its trust domain, so registries on one Redis do not wake each other.
+  // Redis only speeds revocations and lookups up: the feed's database poll still delivers and lookups read the
+  // database when it is down. The processes of one registry share its trust domain, so registries on one Redis do
+  // not wake each other or share entries.
   const redisUrl = config.redisEnabled ? config.redisUrl : undefined;
   const bus = redisUrl === undefined ? undefined : new RedisBus(redisUrl);
   const redis = redisUrl === undefined ? undefined : createCommandClient(redisUrl);
+  const channelPrefix = `atr:${config.trustDomain}:`;
+  const sqlStore = await SqlRegistryStore.open(database);
+  const cache =
+    redis !== undefined || config.cacheLocalTtlMs > 0
+      ? new CachedRegistryStore(sqlStore, {
+          redis,
+          bus,
+          prefix: channelPrefix,
+          ttlSeconds: config.cacheTtlSeconds,
+          localTtlMs: config.cacheLocalTtlMs,
+        })
+      : undefined;
+  const store: RegistryStore = cache ?? sqlStore;
+  const log = config.transparencyLogEnabled ? await openLog(config, database) : undefined;
+  const verificationLog = config.transparencyLogVerifyEvents ? log : undefined;
+  const revocationList = new RevocationList(store, ca);
   const rateLimits = createRateLimits(config, redis);
   const revocations = new RevocationFeed({
     store,
     intervalMs: config.revocationPollMs,
     bus,
-    channelPrefix: `atr:${config.trustDomain}:`,
+    channelPrefix,
   });
   // Changes made by other processes reach this one through the feed.
   revocations.subscribe(() => revocationList.invalidate());
+  if (cache) revocations.subscribe((event) => void cache.invalidate([event.agentName]));
   revocations.start();
   const registry = new Registry({
     store,
@@ -83,13 +113,17 @@ export async function createApp(config: Config): Promise<App> {
     config,
     ca,
     store,
+    databaseStore: sqlStore,
+    cache,
     registry,
     verifier: new Verifier({ ca, store, log: verificationLog }),
     tokenVerifier: new TokenVerifier({ ca, store, log: verificationLog }),
     revocationList,
     revocations,
     redis,
+    apiKeys: new ApiKeys(new SqlApiKeyStore(database)),
     rateLimits,
+    metrics: createMetrics({ rateLimited: () => rateLimits?.limitedCount(), cache: () => cacheCounters(cache) }),
     log,
     async readiness() {
       const database = await store.ping().then(
@@ -123,4 +157,15 @@ async function openLog(config: Config, database: Database): Promise<Transparency
   });
   log.start();
   return log;
+}
+
+/** The cache's counters as flat `<tier>:<counter>` pairs for the metrics. */
+function cacheCounters(cache: CachedRegistryStore | undefined): Record<string, number> | undefined {
+  if (cache === undefined) return undefined;
+  const { local, redis } = cache.stats();
+  const flat: Record<string, number> = {};
+  for (const [tier, counters] of Object.entries({ local, redis })) {
+    for (const [name, value] of Object.entries(counters ?? {})) if (typeof value === 'number') flat[`${tier}:${name}`] = value;
+  }
+  return flat;
 }

@@ -19,6 +19,8 @@ export const errorTable: Readonly<Record<ErrorCode, { readonly connect: Code; re
   certificate_superseded: { connect: Code.FailedPrecondition, status: 409 },
   unauthenticated: { connect: Code.Unauthenticated, status: 401 },
   permission_denied: { connect: Code.PermissionDenied, status: 403 },
+  key_not_found: { connect: Code.NotFound, status: 404 },
+  rate_limited: { connect: Code.ResourceExhausted, status: 429 },
 };
 
 export const errorCodeHeader = 'atr-error-code';
@@ -48,8 +50,19 @@ export interface RestError {
   body: { detail: string; code: string };
 }
 
+// gRPC carries the message in a trailer, and HTTP/2 peers refuse header blocks past 16 KiB (or less): a message
+// that echoes a huge input would turn a refusal into a broken stream. Rules name values through quoted(); this
+// is the backstop.
+const maxMessageLength = 1024;
+
 function connectErrorFromDomain(error: DomainError): ConnectError {
-  return new ConnectError(error.message, errorTable[error.code].connect, { [errorCodeHeader]: error.code }, [], error);
+  return new ConnectError(bounded(error.message), errorTable[error.code].connect, { [errorCodeHeader]: error.code }, [], error);
+}
+
+function bounded(message: string): string {
+  if (message.length <= maxMessageLength) return message;
+  // Never half a surrogate pair: the gRPC trailer percent-encodes the message, which throws on one.
+  return `${message.slice(0, maxMessageLength).replace(/[\ud800-\udbff]$/, '')}…`;
 }
 
 // Anything that is neither a domain error nor already a Connect error is a bug or an outage: the caller learns

@@ -9,6 +9,7 @@ import { ServerReflection as ServerReflectionV1alpha } from '../../gen/grpc/refl
 import { errorInterceptor, restError, toConnectError } from './errors.ts';
 import { type Readiness, createHealthService } from './health.ts';
 import { createInProcessTransports } from './in-process-transport.ts';
+import { MAX_REQUEST_BYTES, screenRequests } from './input-limits.ts';
 import type { HttpHandler } from './listener.ts';
 import { createReflectionService } from './reflection.ts';
 import { createRestHandler, sendJson } from './rest.ts';
@@ -36,8 +37,9 @@ export interface HttpHandlerOptions {
   healthPollMs?: number;
 }
 
-// gRPC's default message limit; REST bodies have their own, smaller one.
-const maxMessageBytes = 4 << 20;
+// connect-es's own limit stays as a backstop; the request screen refuses more than MAX_REQUEST_BYTES first, as
+// InvalidArgument naming the rule, where connect-es would answer ResourceExhausted.
+const maxMessageBytes = MAX_REQUEST_BYTES;
 
 // The services every listener serves besides the API: health and both reflection versions.
 export const infrastructureServices: readonly DescService[] = [Health, ServerReflectionV1, ServerReflectionV1alpha];
@@ -63,6 +65,7 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
     router.service(Health, health.impl);
     router.service(ServerReflectionV1, reflection.v1);
     router.service(ServerReflectionV1alpha, reflection.v1alpha);
+    screenRequests(router);
   };
   const interceptors = [errorInterceptor, ...options.interceptors.filter((i) => i !== errorInterceptor)];
   const transportFor = createInProcessTransports(routes, { interceptors, readMaxBytes: maxMessageBytes });

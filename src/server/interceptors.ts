@@ -1,16 +1,19 @@
 import type { Interceptor } from '@connectrpc/connect';
-import { agentAccessInterceptor } from './agent-access.ts';
+import { authenticationInterceptor } from '../auth/authenticate.ts';
 import type { App } from './app.ts';
 import { errorInterceptor } from './errors.ts';
 
 /**
  * The interceptors every API call passes, in order, on every protocol (REST calls through them too): errors are
- * mapped outermost; then who the caller is and whether it may call this method; then its request budget.
+ * mapped outermost; every call is counted and timed; then the client address's request budget (so guessed keys are counted); then who the caller
+ * is and whether it may call this method; then that principal's budget.
  */
 export function apiInterceptors(app: App, listener: 'public' | 'mtls'): Interceptor[] {
   return [
     errorInterceptor,
-    ...(listener === 'mtls' ? [agentAccessInterceptor] : []),
-    ...(app.rateLimits ? [app.rateLimits.interceptor] : []),
+    app.metrics.interceptor,
+    ...(app.rateLimits ? [app.rateLimits.byAddress] : []),
+    authenticationInterceptor({ config: app.config, apiKeys: app.apiKeys, store: app.store }, listener),
+    ...(app.rateLimits ? [app.rateLimits.byPrincipal] : []),
   ];
 }

@@ -9,7 +9,7 @@ import type { PeerAgent } from '../services/context.ts';
 import type { App } from './app.ts';
 import { type HttpHandler, boundAddress, closeGracefully } from './listener.ts';
 import { checkPeer } from './peer-check.ts';
-import { RefusalAudit } from './refusal-audit.ts';
+import { RefusalAudit } from '../audit/refusal-audit.ts';
 
 export interface MtlsListenOptions {
   readonly host: string;
@@ -99,17 +99,22 @@ export async function startMtlsListener(options: MtlsListenOptions): Promise<Mtl
   h2.on('sessionError', () => {});
 
   const refusals = new Map<string, number>();
-  const audit = new RefusalAudit(app.store);
+  const audit = new RefusalAudit(app.store, 'mTLS connection');
   const count = (reason: string) => refusals.set(reason, (refusals.get(reason) ?? 0) + 1);
   // Accepted connections with the certificate they were accepted for, re-checked whenever the CRL changes.
   const open = new Map<TLSSocket, X509Certificate>();
 
   const admit = async (socket: TLSSocket, certificate: X509Certificate): Promise<boolean> => {
-    const result = await checkPeer(app.store, certificate);
+    const result = await checkPeer(app.databaseStore, certificate);
     if (result.accepted) return Reflect.set(socket, peerAgentSymbol, result.agent);
     count(result.reason);
     const { reason, fingerprint, agentName } = result;
-    audit.record({ reason, fingerprint, agentName, clientAddress: socket.remoteAddress ?? 'unknown' });
+    audit.record(`${reason}\u0000${fingerprint}`, {
+      eventType: 'cert.verified',
+      actor: `mtls@${socket.remoteAddress ?? 'unknown'}`,
+      agentName,
+      metadata: { kind: 'mtls', verified: false, reason, fingerprint },
+    });
     const session = sessionOf.get(socket);
     if (session) {
       // GOAWAY: no new streams; the ones in flight complete, then the session and its socket close.

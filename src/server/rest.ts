@@ -20,6 +20,7 @@ import { ConnectError, type Transport } from '@connectrpc/connect';
 import { http } from '../../gen/atr/v1/http_pb.js';
 import { DomainError } from '../errors.ts';
 import { errorCodeHeader, restError, restErrorFromDomain, toConnectError } from './errors.ts';
+import { jsonTextOf, readRequestBody } from './input-limits.ts';
 
 export type HttpRequest = IncomingMessage | Http2ServerRequest;
 
@@ -41,8 +42,6 @@ export interface RestOptions {
   transportFor: (req: HttpRequest) => Transport;
 }
 
-const maxBodyBytes = 1 << 20;
-const maxJsonDepth = 32;
 
 type Segment = { literal: string } | { field: DescField };
 
@@ -269,50 +268,20 @@ function decodeSegment(segment: string): string {
 }
 
 async function readJsonBody(req: HttpRequest): Promise<JsonValue | undefined> {
-  if (Number(req.headers['content-length']) > maxBodyBytes) throw tooLarge();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  const body: AsyncIterable<Uint8Array> = req;
+  let bytes: Buffer;
   try {
-    for await (const chunk of body) {
-      size += chunk.byteLength;
-      if (size > maxBodyBytes) throw tooLarge();
-      chunks.push(chunk);
-    }
+    bytes = await readRequestBody(req, req.headers['content-length']);
   } catch (error) {
     throw error instanceof DomainError ? error : invalid('the request body ended early');
   }
-  let text: string;
-  try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(Buffer.concat(chunks));
-  } catch {
-    throw invalid('the request body is not valid UTF-8');
-  }
+  const text = jsonTextOf(bytes);
   if (text.trim() === '') return undefined;
-  if (jsonDepth(text) > maxJsonDepth) throw invalid(`the request body nests deeper than ${maxJsonDepth} levels`);
   try {
     const parsed: JsonValue = JSON.parse(text);
     return parsed;
   } catch (error) {
     throw invalid(`the request body is not valid JSON: ${error instanceof Error ? error.message : String(error)}`);
   }
-}
-
-// The deepest bracket nesting outside strings; checked before parsing so deep input never reaches a recursion.
-function jsonDepth(text: string): number {
-  let depth = 0;
-  let deepest = 0;
-  let inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (inString) {
-      if (c === '\\') i++;
-      else if (c === '"') inString = false;
-    } else if (c === '"') inString = true;
-    else if (c === '{' || c === '[') deepest = Math.max(deepest, ++depth);
-    else if (c === '}' || c === ']') depth--;
-  }
-  return deepest;
 }
 
 // Enum values may be given by full name (AGENT_STATUS_ACTIVE) or short name (active), anywhere in the body.
@@ -455,8 +424,4 @@ function mapElements(field: DescField, value: JsonValue, fn: (element: JsonValue
 
 function invalid(detail: string): DomainError {
   return new DomainError('invalid_argument', detail);
-}
-
-function tooLarge(): DomainError {
-  return new DomainError('input_too_large', `the request body exceeds ${maxBodyBytes} bytes`);
 }

@@ -1,9 +1,11 @@
 import type { ConnectRouter } from '@connectrpc/connect';
 import type { DescService } from '@bufbuild/protobuf';
+import { ApiKeyService } from '../../gen/atr/v1/api_key_pb.js';
 import { RegistryService } from '../../gen/atr/v1/registry_pb.js';
 import { ResolveService } from '../../gen/atr/v1/resolve_pb.js';
 import { TransparencyLogService } from '../../gen/atr/v1/transparency_log_pb.js';
 import { VerifyService } from '../../gen/atr/v1/verify_pb.js';
+import { ApiKeyServiceImpl } from '../services/api-key-service.ts';
 import { RegistryServiceImpl } from '../services/registry-service.ts';
 import { ResolveServiceImpl } from '../services/resolve-service.ts';
 import { TransparencyLogServiceImpl } from '../services/transparency-log-service.ts';
@@ -11,7 +13,13 @@ import { VerifyServiceImpl } from '../services/verify-service.ts';
 import type { App } from './app.ts';
 
 /** The registry's own services, served on every transport. Health and reflection are added by the HTTP handler. */
-export const apiServices: DescService[] = [RegistryService, VerifyService, ResolveService, TransparencyLogService];
+export const apiServices: DescService[] = [
+  RegistryService,
+  VerifyService,
+  ResolveService,
+  TransparencyLogService,
+  ApiKeyService,
+];
 
 /** The whole API surface in one place. */
 export function routes(app: App) {
@@ -20,5 +28,6 @@ export function routes(app: App) {
     router.service(VerifyService, new VerifyServiceImpl(app.verifier, app.ca, app.revocationList, app.tokenVerifier, app.revocations));
     router.service(ResolveService, new ResolveServiceImpl(app.registry, app.ca));
     router.service(TransparencyLogService, new TransparencyLogServiceImpl(app.log));
+    router.service(ApiKeyService, new ApiKeyServiceImpl(app.apiKeys));
   };
 }

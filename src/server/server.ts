@@ -1,6 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import { createContextValues } from '@connectrpc/connect';
+import { prepareAccess } from '../auth/bootstrap.ts';
+import { guardPublicReads } from '../auth/read-guard.ts';
 import type { Config } from '../config/schema.ts';
 import { clientAddressKey, peerAgentKey } from '../services/context.ts';
 import { type App, createApp } from './app.ts';
@@ -43,23 +45,39 @@ export async function startServer(config: Config): Promise<RunningServer> {
     await listener.close();
     throw error;
   }
+  try {
+    await prepareAccess(config, app.apiKeys);
+  } catch (error) {
+    await app.close();
+    await listener.close();
+    throw error;
+  }
   const pem = (body: () => string | Promise<string | Buffer>, type: string) => async (_req: Request, res: Response) => {
     const content = await body();
     res.writeHead(200, { 'content-type': type, 'cache-control': 'no-cache' });
     res.end(content);
   };
   const clientAddress = (req: Request) => createContextValues().set(clientAddressKey, req.socket.remoteAddress ?? 'unknown');
+  // The plain HTTP reads; on the public listener they need a key when PUBLIC_READS=false, agents have one anyway.
+  const reads = (guard: ReturnType<typeof guardPublicReads>) => ({
+    extraRoutes: {
+      '/v1/trust-bundle': guard(pem(() => app.ca.trustBundlePem, 'application/x-pem-file')),
+      '/v1/crl': guard(pem(() => app.revocationList.current(), 'application/pkix-crl')),
+      '/metrics': guard(app.metrics.handler),
+    },
+    ...(app.log && { prefixRoutes: { '/log/': guard(tileRoutes(app.log)) } }),
+  });
   const shared: Omit<HttpHandlerOptions, 'interceptors' | 'contextValues'> = {
     routes: routes(app),
     services: apiServices,
     readiness: () => app.readiness(),
-    extraRoutes: {
-      '/v1/trust-bundle': pem(() => app.ca.trustBundlePem, 'application/x-pem-file'),
-      '/v1/crl': pem(() => app.revocationList.current(), 'application/pkix-crl'),
-    },
-    ...(app.log && { prefixRoutes: { '/log/': tileRoutes(app.log) } }),
   };
-  handle = createHttpHandler({ ...shared, interceptors: apiInterceptors(app, 'public'), contextValues: clientAddress });
+  handle = createHttpHandler({
+    ...shared,
+    ...reads(guardPublicReads(config, app.apiKeys)),
+    interceptors: apiInterceptors(app, 'public'),
+    contextValues: clientAddress,
+  });
   let mtls: MtlsListener | undefined;
   try {
     mtls = config.mtlsEnabled
@@ -70,6 +88,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
           app,
           handler: createHttpHandler({
             ...shared,
+            ...reads((route) => route),
             interceptors: apiInterceptors(app, 'mtls'),
             contextValues: (req) => clientAddress(req).set(peerAgentKey, peerAgentOfRequest(req)),
           }),
@@ -80,6 +99,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
     await app.close();
     throw error;
   }
+  if (mtls) app.metrics.addSources({ mtlsRefusals: mtls.refusals });
   return {
     url: listener.url,
     port: listener.port,

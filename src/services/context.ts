@@ -1,5 +1,7 @@
 import { createContextKey, type HandlerContext } from '@connectrpc/connect';
+import type { Role } from '../auth/api-keys.ts';
 import { DomainError } from '../errors.ts';
+import type { OwnerScope } from '../registry/registry.ts';
 
 /** The client's network address, set by the listener for every request (REST included). */
 export const clientAddressKey = createContextKey<string>('unknown', { description: 'client address' });
@@ -12,9 +14,6 @@ export interface PeerAgent {
 }
 
 export const peerAgentKey = createContextKey<PeerAgent | undefined>(undefined, { description: 'mTLS agent' });
-
-/** What an API key may do: admin everything, owner its own agents, reader the read APIs. */
-export type Role = 'admin' | 'owner' | 'reader';
 
 /** Who a request acts as, decided once per request by the authentication interceptor. */
 export type Principal =
@@ -45,4 +44,10 @@ export function actorOf(context: HandlerContext): string {
   const principal = context.values.get(principalKey);
   if (principal.kind !== 'anonymous') return principalId(principal);
   return `anonymous@${context.values.get(clientAddressKey)}`;
+}
+
+/** The owner an owner key confines its caller to; undefined for admins, agents and anonymous callers. */
+export function ownerScopeOf(context: HandlerContext): OwnerScope {
+  const principal = context.values.get(principalKey);
+  return principal.kind === 'key' && principal.role === 'owner' ? { owner: principal.owner ?? '' } : undefined;
 }

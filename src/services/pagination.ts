@@ -2,6 +2,8 @@ import { invalidArgument } from '../errors.ts';
 
 export const DEFAULT_PAGE_SIZE = 50;
 export const MAX_PAGE_SIZE = 500;
+/** base64url of "after:" and 15 digits. */
+const MAX_PAGE_TOKEN_LENGTH = 28;
 
 /** A page size from a request: 0 means the default; more than the maximum is refused. */
 export function pageSize(field: string, requested: number): number {
@@ -21,7 +23,11 @@ export function encodePageToken(lastId: number): string {
 
 export function decodePageToken(token: string): number | undefined {
   if (token === '') return undefined;
-  const match = /^after:(\d{1,15})$/.exec(Buffer.from(token, 'base64url').toString());
-  if (!match) throw invalidArgument('page_token', 'is not a token this server issued');
+  // Buffer's base64url decoder skips characters it does not know; only the exact form encodePageToken writes counts.
+  const text = token.length <= MAX_PAGE_TOKEN_LENGTH ? Buffer.from(token, 'base64url').toString() : '';
+  const match = /^after:(\d{1,15})$/.exec(text);
+  if (!match || encodePageToken(Number(match[1])) !== token) {
+    throw invalidArgument('page_token', 'is not a token this server issued');
+  }
   return Number(match[1]);
 }

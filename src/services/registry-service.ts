@@ -9,8 +9,8 @@ import type {
 } from '../../gen/atr/v1/registry_pb.js';
 import type { CertificateAuthority } from '../pki/ca.ts';
 import type { Recorded, Registry, UpdateInput } from '../registry/registry.ts';
-import { invalidArgument } from '../errors.ts';
-import { actorOf, peerAgentOf } from './context.ts';
+import { invalidArgument, quoted } from '../errors.ts';
+import { actorOf, ownerScopeOf, peerAgentOf } from './context.ts';
 import { agentToProto, statusFromProto, timestamp } from './convert.ts';
 import { decodePageToken, encodePageToken, offsetOf, pageSize } from './pagination.ts';
 
@@ -36,6 +36,7 @@ export class RegistryServiceImpl implements ServiceImpl<typeof RegistryService> 
         endpoints: request.endpoints,
       },
       actorOf(context),
+      ownerScopeOf(context),
     );
     return {
       agent: this.agent(issued.agent),
@@ -95,7 +96,7 @@ export class RegistryServiceImpl implements ServiceImpl<typeof RegistryService> 
     request: { agentName: string; csrPem: string; expectedVersion: number },
     context: HandlerContext,
   ) {
-    const rotated = await this.registry.rotate(request, actorOf(context));
+    const rotated = await this.registry.rotate(request, actorOf(context), ownerScopeOf(context));
     return {
       agent: this.agent(rotated.agent),
       certPem: rotated.certPem,
@@ -107,12 +108,12 @@ export class RegistryServiceImpl implements ServiceImpl<typeof RegistryService> 
   }
 
   async revokeAgent(request: { agentName: string; reason: string; expectedVersion: number }, context: HandlerContext) {
-    const revoked = await this.registry.revoke(request, actorOf(context));
+    const revoked = await this.registry.revoke(request, actorOf(context), ownerScopeOf(context));
     return { agent: this.agent(revoked.agent), logIndex: logIndexOf(revoked) };
   }
 
   async updateAgent(request: UpdateAgentRequest, context: HandlerContext) {
-    const updated = await this.registry.update(updateInput(request), actorOf(context));
+    const updated = await this.registry.update(updateInput(request), actorOf(context), ownerScopeOf(context));
     return { agent: this.agent(updated.agent), logIndex: logIndexOf(updated) };
   }
 
@@ -172,7 +173,7 @@ function updateInput(request: UpdateAgentRequest): UpdateInput {
   const paths = request.updateMask?.paths ?? [];
   for (const path of paths) {
     if (!(UPDATABLE_FIELDS as readonly string[]).includes(path)) {
-      throw invalidArgument('update_mask', `${JSON.stringify(path)} is not one of ${UPDATABLE_FIELDS.join(', ')}`);
+      throw invalidArgument('update_mask', `${quoted(path)} is not one of ${UPDATABLE_FIELDS.join(', ')}`);
     }
   }
   const replaces = (field: (typeof UPDATABLE_FIELDS)[number], isSet: boolean) =>

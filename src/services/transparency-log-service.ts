@@ -6,6 +6,7 @@ import type {
   TransparencyLogService,
 } from '../../gen/atr/v1/transparency_log_pb.js';
 import { DomainError, invalidArgument } from '../errors.ts';
+import { checkAuditFilter } from '../registry/fields.ts';
 import { decodeLeaf } from '../tlog/leaf.ts';
 import type { TransparencyLog } from '../tlog/log.ts';
 import type { LogEntry, StoredCheckpoint } from '../tlog/store.ts';
@@ -41,7 +42,7 @@ export class TransparencyLogServiceImpl implements ServiceImpl<typeof Transparen
   async listEntries(request: ListEntriesRequest) {
     const limit = pageSize('page_size', request.pageSize);
     const entries = await this.log.listEntries(
-      { agentName: request.agentName || undefined, eventType: request.eventType || undefined },
+      checkAuditFilter({ agentName: request.agentName || undefined, eventType: request.eventType || undefined }),
       decodePageToken(request.pageToken),
       limit,
     );

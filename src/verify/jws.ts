@@ -1,6 +1,7 @@
 // Compact JWS (RFC 7515) as agents' tokens use it: parsing, the accepted algorithms, and the signature math on
 // node:crypto. Pure functions: no registry state, no clock. Anything not understood is refused, never skipped.
 import { createHash, sign, verify, type KeyObject } from 'node:crypto';
+import { jsonDepth, MAX_JSON_DEPTH } from '../json-depth.ts';
 
 export type JwsAlgorithm = 'ES256' | 'EdDSA' | 'RS256';
 
@@ -57,6 +58,8 @@ const ALGORITHMS: readonly JwsAlgorithm[] = ['ES256', 'EdDSA', 'RS256'];
 const REFUSED_HEADERS = ['jku', 'x5u', 'jwk', 'crit', 'b64'] as const;
 /** The range of a JavaScript Date, in seconds: every time claim converts to a valid Date. */
 const MAX_DATE_SECONDS = 8.64e12;
+/** iss, sub and jti: a name is at most 253 characters, an id needs far fewer. */
+const MAX_CLAIM_LENGTH = 256;
 const BASE64URL = /^[A-Za-z0-9_-]*$/;
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
@@ -163,6 +166,10 @@ function claimsOf(payload: JsonObject): TokenClaims {
   const text = (name: string): string => {
     const value = payload[name];
     if (typeof value !== 'string' || value === '') throw new JwsError(`claim ${name} is required and must be a string`);
+    // jti is stored in the audit trail, and iss/sub are compared with names: printable, well-formed and short.
+    if (value.length > MAX_CLAIM_LENGTH || /[\p{Cc}\p{Cf}\p{Cs}]/u.test(value)) {
+      throw new JwsError(`claim ${name} must be at most ${MAX_CLAIM_LENGTH} characters, without control characters`);
+    }
     return value;
   };
   const seconds = (name: string): number => {
@@ -191,7 +198,10 @@ function claimsOf(payload: JsonObject): TokenClaims {
 function jsonObjectOf(part: string, what: string): JsonObject {
   let value: unknown;
   try {
-    value = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(fromBase64url(part, what)));
+    const text = new TextDecoder('utf-8', { fatal: true }).decode(fromBase64url(part, what));
+    // The claims come back as a protobuf Struct, whose converters recurse: bound the depth before anything does.
+    if (jsonDepth(text) > MAX_JSON_DEPTH) throw new JwsError(`${what} nests deeper than ${MAX_JSON_DEPTH} levels`);
+    value = JSON.parse(text);
   } catch (error) {
     if (error instanceof JwsError) throw error;
     throw new JwsError(`${what} is not UTF-8 JSON`);

@@ -9,6 +9,7 @@ import { auditVerification } from './verification-audit.ts';
 import type { VerifierOptions, VerifyReason, VerifyResult } from './verify.ts';
 
 export const MAX_TOKEN_BYTES = 64 * 1024;
+export const MAX_AUDIENCE_LENGTH = 1024;
 /** How far ahead of ours a signer's clock may run (iat, nbf). */
 export const CLOCK_SKEW_SECONDS = 60;
 
@@ -146,6 +147,10 @@ function checkInput(input: { token: string; audience: string }): void {
     throw new DomainError('input_too_large', `token: must be at most ${MAX_TOKEN_BYTES} bytes`);
   }
   if (!input.audience) throw invalidArgument('audience', 'is required: the audience this verifier expects');
+  // The audience is written to the audit trail with the verification.
+  if (input.audience.length > MAX_AUDIENCE_LENGTH || /[\p{Cc}\p{Cf}\p{Cs}]/u.test(input.audience)) {
+    throw invalidArgument('audience', `must be at most ${MAX_AUDIENCE_LENGTH} characters, without control characters`);
+  }
 }
 
 function refused(reason: TokenVerifyReason, message: string, details: Partial<TokenVerifyResult> = {}): TokenVerifyResult {

@@ -2,7 +2,9 @@ import { X509Certificate } from 'node:crypto';
 import { DomainError } from '../errors.ts';
 import type { CertificateAuthority } from '../pki/ca.ts';
 import { isIssuedByRegistry } from '../pki/chain.ts';
+import { derProblemOf, derRule } from '../pki/der-structure.ts';
 import { fingerprintOf } from '../pki/fingerprint.ts';
+import { decodeOnePem } from '../pki/pem.ts';
 import { type AgentStatus, statusOf } from '../registry/records.ts';
 import { auditVerification } from './verification-audit.ts';
 import type { RegistryStore } from '../registry/store.ts';
@@ -38,8 +40,6 @@ export interface VerifierOptions {
   readonly log?: { notify(): void } | undefined;
   readonly now?: () => Date;
 }
-
-const PEM_CERTIFICATE = /^\s*-----BEGIN CERTIFICATE-----\r?\n([A-Za-z0-9+/=\r\n]+)-----END CERTIFICATE-----\s*$/;
 
 /** Verifies certificates against the registry's CA (with OpenSSL) and the registry's state; audits every call. */
 export class Verifier {
@@ -98,18 +98,25 @@ function refused(reason: VerifyReason, message: string, details: Partial<VerifyR
   return { ...details, verified: false, reason, message };
 }
 
+/**
+ * The DER the request carries: exactly one of cert_pem (one CERTIFICATE block) or cert_der, at most 64 KiB, one
+ * well-formed DER value. Input that is not even that is a bad request (InvalidArgument, nothing audited); DER that
+ * is well formed but not a certificate OpenSSL can read is a verification that failed as malformed.
+ */
 function decodeInput(input: { pem?: string | undefined; der?: Uint8Array | undefined }): Uint8Array {
   const hasPem = Boolean(input.pem);
   const hasDer = Boolean(input.der && input.der.length > 0);
   if (hasPem === hasDer) throw new DomainError('invalid_argument', 'cert_pem, cert_der: exactly one must be set');
-  const size = hasPem ? Buffer.byteLength(input.pem ?? '') : (input.der?.length ?? 0);
-  if (size > MAX_CERTIFICATE_BYTES) {
-    throw new DomainError('input_too_large', `${hasPem ? 'cert_pem' : 'cert_der'}: must be at most ${MAX_CERTIFICATE_BYTES} bytes`);
+  const field = hasPem ? 'cert_pem' : 'cert_der';
+  const der = hasPem
+    ? decodeOnePem(input.pem ?? '', { field, labels: ['CERTIFICATE'], maxBytes: MAX_CERTIFICATE_BYTES, code: 'invalid_certificate' })
+    : (input.der ?? new Uint8Array());
+  if (der.length > MAX_CERTIFICATE_BYTES) {
+    throw new DomainError('input_too_large', `${field}: must be at most ${MAX_CERTIFICATE_BYTES} bytes`);
   }
-  if (hasDer) return input.der ?? new Uint8Array();
-  const match = PEM_CERTIFICATE.exec(input.pem ?? '');
-  // A PEM that is not exactly one CERTIFICATE block decodes to nothing, which the parser reports as malformed.
-  return match ? Buffer.from((match[1] ?? '').replace(/\s+/g, ''), 'base64') : new Uint8Array();
+  const problem = derProblemOf(der);
+  if (problem) throw new DomainError('invalid_certificate', `${field}: ${derRule(problem, 'X.509 certificate', 'certificate')}`);
+  return der;
 }
 
 /** The agent name a certificate claims, from its dNSName SAN, for messages about unknown certificates. */

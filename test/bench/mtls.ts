@@ -5,7 +5,7 @@
 //               HTTP/1.1 and counting the connection once the 200 arrives: an accepted connection. Beside it, in
 //               alternating slices of the same run, the same against a bare Node HTTPS server (test/bench/bare-tls.ts)
 //               with a server certificate from the same CA, the same trust anchors and the same client certificate,
-//               and no CRLs or registry check.
+//               and no CRLs or registry check; and against a registry listener with MTLS_CRL_CHECK=false.
 //   revocation: two registry processes A and B on one database; for each of REVOKED_AGENTS agents: register through
 //               A, open an HTTP/2 mTLS connection to B (GET /healthz 200), revoke through A and time, from the moment
 //               the revoke is sent, until B closes that connection, and until a new connection to B is refused
@@ -69,9 +69,10 @@ export async function measureMtls(): Promise<MtlsRow[]> {
     try {
       const a = await start('serve.ts', env, children);
       const b = await start('serve.ts', env, children);
+      const withoutCrls = await start('serve.ts', { ...env, MTLS_CRL_CHECK: 'false' }, children);
       const bare = await start('bare-tls.ts', env, children);
       const registry = createClient(RegistryService, createConnectTransport({ baseUrl: a.url, httpVersion: '1.1' }));
-      rows.push(...(await measureHandshakes(dialect, registry, b.mtlsUrl ?? '', bare.url)));
+      rows.push(...(await measureHandshakes(dialect, registry, { crls: b.mtlsUrl ?? '', registryOnly: withoutCrls.mtlsUrl ?? '', bare: bare.url })));
       rows.push(...(await measureRevocation(dialect, registry, b.mtlsUrl ?? '')));
     } finally {
       for (const child of children) child.kill('SIGTERM');
@@ -104,31 +105,28 @@ export function mtlsTable(rows: readonly MtlsRow[]): string[][] {
 
 type Registry = ReturnType<typeof createClient<typeof RegistryService>>;
 
-async function measureHandshakes(dialect: Dialect, registry: Registry, mtlsUrl: string, bareUrl: string): Promise<MtlsRow[]> {
+async function measureHandshakes(
+  dialect: Dialect,
+  registry: Registry,
+  urls: { crls: string; registryOnly: string; bare: string },
+): Promise<MtlsRow[]> {
   const registered = await registry.registerAgent({ agentName: `handshake.${dialect}.bench.example`, owner: 'bench' });
   const credentials = { ca: registered.chainPem, cert: registered.certPem, key: registered.privateKeyPem };
-  const bareTarget = handshakeTarget(bareUrl, credentials);
-  const checkedTarget = handshakeTarget(mtlsUrl, credentials);
-  await bareTarget.run(HANDSHAKE_WARM_UP_MS, false);
-  await checkedTarget.run(HANDSHAKE_WARM_UP_MS, false);
+  const targets = [handshakeTarget(urls.bare, credentials), handshakeTarget(urls.crls, credentials), handshakeTarget(urls.registryOnly, credentials)];
+  for (const target of targets) await target.run(HANDSHAKE_WARM_UP_MS, false);
   for (let round = 0; round < HANDSHAKE_ROUNDS; round++) {
-    await bareTarget.run(HANDSHAKE_SLICE_MS, true);
-    await checkedTarget.run(HANDSHAKE_SLICE_MS, true);
+    for (const target of targets) await target.run(HANDSHAKE_SLICE_MS, true);
   }
-  const bare = bareTarget.result();
-  const checked = checkedTarget.result();
-  const ratio = checked.perSecond / bare.perSecond;
+  const [bare, crls, registryOnly] = targets.map((target) => target.result()) as [HandshakeLoad, HandshakeLoad, HandshakeLoad];
   const how = (what: string, load: HandshakeLoad) =>
     `${what}; ${HANDSHAKE_CONNECTORS} connectors, handshake alone p50 ${load.handshakeP50Ms.toFixed(2)} ms${load.failures ? `, ${load.failures} failed` : ''}`;
+  const checked = (scenario: string, load: HandshakeLoad, what: string): MtlsRow => {
+    const ratio = load.perSecond / bare.perSecond;
+    return { database: dialect, scenario, ...load, target: '>= 0.9 of bare', met: ratio >= 0.9, note: how(`${ratio.toFixed(2)} of bare; ${what}`, load) };
+  };
   return [
-    {
-      database: dialect,
-      scenario: 'handshake + GET /healthz, registry listener',
-      ...checked,
-      target: '>= 0.9 of bare',
-      met: ratio >= 0.9,
-      note: how(`${ratio.toFixed(2)} of bare; CRLs and the registry-state check`, checked),
-    },
+    checked('handshake + GET /healthz, registry listener', crls, 'OpenSSL CRL checks and the registry-state check (MTLS_CRL_CHECK=true, the default)'),
+    checked('handshake + GET /healthz, registry listener, MTLS_CRL_CHECK=false', registryOnly, 'the registry-state check alone'),
     { database: dialect, scenario: 'handshake + GET /healthz, bare TLS', ...bare, target: 'limit', note: how('https.createServer, same CA and client certificate, no checks', bare) },
   ];
 }

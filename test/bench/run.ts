@@ -1,10 +1,11 @@
-// npm run bench [-- --json] [--seconds N] [--concurrency N] [--no-log] [--no-mtls]
+// npm run bench [-- --json] [--seconds N] [--concurrency N] [--no-log] [--no-mtls] [--no-cache]
 //
 // Starts the registry (embedded SQLite, or DATABASE_URL) and an empty unary handler on the same stack, each as
 // its own process, and drives them from this process over gRPC (h2c). Each row stands beside its limit measured
 // in the same run: an empty handler for resolve, raw in-process verification for verify, raw in-process issuance
 // for register-with-CSR. The mTLS listener's rows (test/bench/mtls.ts) follow, against registry processes of their
-// own, then the transparency log's rows (test/bench/log.ts), measured in this process.
+// own, then the lookup cache's rows (test/bench/cache.ts: resolve and verify against registry processes with and
+// without the cache, same run), then the transparency log's rows (test/bench/log.ts), measured in this process.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -24,6 +25,7 @@ import { keyAndCsr } from '../support/keys.ts';
 import { GrpcLoad } from './grpc-load.ts';
 import { type LogRow, logTable, measureLog } from './log.ts';
 import { type MtlsRow, measureMtls, mtlsTable } from './mtls.ts';
+import { type CacheRow, cacheTable, measureCache } from './cache.ts';
 
 const { values: flags } = parseArgs({
   options: {
@@ -32,6 +34,7 @@ const { values: flags } = parseArgs({
     concurrency: { type: 'string', default: '32' },
     'no-log': { type: 'boolean', default: false },
     'no-mtls': { type: 'boolean', default: false },
+    'no-cache': { type: 'boolean', default: false },
   },
 });
 const seconds = Number(flags.seconds);
@@ -71,7 +74,8 @@ async function main(): Promise<void> {
     const rows = await measure(registryProcess.url, emptyProcess.url, join(dir, 'pki'));
     const logRows = flags['no-log'] ? [] : await measureLog();
     const mtlsRows = flags['no-mtls'] ? [] : await measureMtls();
-    print(rows, env.DATABASE_URL.split(':')[0] ?? '', logRows, mtlsRows);
+    const cacheRows = flags['no-cache'] ? [] : await measureCache({ seconds, concurrency });
+    print(rows, env.DATABASE_URL.split(':')[0] ?? '', logRows, mtlsRows, cacheRows);
   } finally {
     registryProcess.child.kill('SIGTERM');
     emptyProcess.child.kill('SIGTERM');
@@ -168,9 +172,9 @@ function summarise(latencies: number[], elapsedMs: number): Measured {
   return { ops: sorted.length, perSecond: (sorted.length / elapsedMs) * 1000, p50Ms: at(0.5), p99Ms: at(0.99) };
 }
 
-function print(rows: Row[], database: string, logRows: LogRow[], mtlsRows: MtlsRow[]): void {
+function print(rows: Row[], database: string, logRows: LogRow[], mtlsRows: MtlsRow[], cacheRows: CacheRow[]): void {
   if (flags.json) {
-    console.log(JSON.stringify({ database, concurrency, seconds, rows, log: logRows, mtls: mtlsRows }, null, 2));
+    console.log(JSON.stringify({ database, concurrency, seconds, rows, log: logRows, mtls: mtlsRows, cache: cacheRows }, null, 2));
     return;
   }
   const fixed = (n: number, digits = 0) => n.toFixed(digits);
@@ -192,6 +196,10 @@ function print(rows: Row[], database: string, logRows: LogRow[], mtlsRows: MtlsR
   if (mtlsRows.length > 0) {
     console.log('\nmTLS listener: connections from this process to registry processes of its own (serve.ts), a fresh database per dialect');
     printTable(mtlsTable(mtlsRows));
+  }
+  if (cacheRows.length > 0) {
+    console.log(`\nlookup cache: registry processes (serve.ts) differing only in their cache, one database per dialect, ${seconds} s each in alternating slices`);
+    printTable(cacheTable(cacheRows));
   }
   if (logRows.length === 0) return;
   console.log('\ntransparency log: in process on SqlTlogStore + TransparencyLog, a fresh database per dialect');

@@ -167,15 +167,22 @@ describe.concurrent('commands that need no agent of their own', () => {
     const { code, stdout, stderr } = await against('agents', 'register', 'Bad_Name.test', '--owner', 'x');
     expect(code).toBe(1);
     expect(stdout).toBe('');
-    expect(stderr).toMatch(/^error: \[invalid_argument\] agent_name .*Bad_Name\.test/);
+    expect(stderr).toMatch(/^error: \[invalid_argument\] agent_name: .*Bad_Name\.test/);
     expect(existsSync(join(keysDir, 'Bad_Name.test'))).toBe(false);
   });
 
   it('a usage mistake exits 2 with the usage line', async ({ expect }) => {
-    const { code, stderr } = await against('agents', 'register', 'no-owner.agents.test');
+    const { code, stderr } = await against('agents', 'register', 'no-owner.agents.test', '--expected-version', '1');
     expect(code).toBe(2);
-    expect(stderr).toContain('--owner is required');
-    expect(stderr).toContain('usage: atr agents register <name> --owner O');
+    expect(stderr).toContain("Unknown option '--expected-version'");
+    expect(stderr).toContain('usage: atr agents register <name> [--owner O]');
+  });
+
+  it('without --owner, an anonymous registration is refused by the server and writes nothing', async ({ expect }) => {
+    const { code, stderr } = await against('agents', 'register', 'no-owner.agents.test');
+    expect(code).toBe(1);
+    expect(stderr).toContain('owner: must not be empty');
+    expect((await against('agents', 'get', 'no-owner.agents.test')).code).toBe(1);
   });
 
   it('an unreachable server: exit 1 and how to start one', async ({ expect }) => {

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { Code, createClient } from '@connectrpc/connect';
 import { createConnectTransport, createGrpcTransport } from '@connectrpc/connect-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ApiKeyRole, ApiKeyService } from '../../gen/atr/v1/api_key_pb.js';
 import { RegistryService } from '../../gen/atr/v1/registry_pb.js';
 import { configWith } from '../../src/config/load.ts';
 import { loadOrCreateCa } from '../../src/pki/ca.ts';
@@ -182,9 +183,11 @@ describe('the mTLS listener', () => {
     const client = createClient(RegistryService, transports(agent).grpc);
     const registerError = await rpcError(client.registerAgent({ agentName: 'other.mtls.example', owner: 'mtls' }));
     expect(registerError.code).toBe(Code.PermissionDenied);
-    expect(registerError.rawMessage).toBe('administrative operations are not available to agent identities');
+    expect(registerError.rawMessage).toContain('administrative operations are not available to agent identities');
     expect((await rpcError(client.revokeAgent({ agentName: agent.name }))).code).toBe(Code.PermissionDenied);
     expect((await server.app.registry.get(agent.name)).state).toBe('active');
+    const keys = createClient(ApiKeyService, transports(agent).grpc);
+    expect((await rpcError(keys.createApiKey({ role: ApiKeyRole.ADMIN }))).code).toBe(Code.PermissionDenied);
 
     const rest = (method: string, path: string) =>
       new Promise<{ status: number; body: Record<string, unknown> }>((resolve, reject) => {

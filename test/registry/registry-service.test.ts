@@ -222,9 +222,12 @@ describe.each(dialects)('registry services on %s', (dialect) => {
   });
 
   it('verifies in the documented order: malformed, untrusted issuer, validity, unknown agent', async () => {
-    expect(await verify.verifyCertificate({ certPem: 'not a certificate' })).toMatchObject({ verified: false, reason: VerifyReason.MALFORMED });
+    // Input that is not one certificate's PEM or DER is a bad request; well-formed DER that is no certificate is malformed.
+    expect((await rpcError(verify.verifyCertificate({ certPem: 'not a certificate' }))).rawMessage).toBe('cert_pem: must be a PEM block labelled CERTIFICATE');
     const { certPem } = await registry.registerAgent({ agentName: nameFor('twice'), owner: 'o' });
-    expect(await verify.verifyCertificate({ certPem: certPem + certPem })).toMatchObject({ reason: VerifyReason.MALFORMED });
+    const twice = await rpcError(verify.verifyCertificate({ certPem: certPem + certPem }));
+    expect([twice.code, twice.rawMessage]).toEqual([Code.InvalidArgument, 'cert_pem: must be exactly one PEM block, found 2']);
+    expect(await verify.verifyCertificate({ certDer: Uint8Array.of(0x30, 0x03, 0x02, 0x01, 0x01) })).toMatchObject({ verified: false, reason: VerifyReason.MALFORMED });
     expect(await verify.verifyCertificate({ certDer: new X509Certificate(certPem).raw })).toMatchObject({ reason: VerifyReason.VERIFIED });
 
     const { loadOrCreateCa } = await import('../../src/pki/ca.ts');

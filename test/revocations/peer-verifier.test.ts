@@ -1,13 +1,9 @@
 import { X509Certificate } from 'node:crypto';
-import { Code, ConnectError, createClient, type Interceptor } from '@connectrpc/connect';
+import { Code, ConnectError, type Interceptor } from '@connectrpc/connect';
 import { createConnectTransport } from '@connectrpc/connect-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RegistryService } from '../../gen/atr/v1/registry_pb.js';
-import { ResolveService } from '../../gen/atr/v1/resolve_pb.js';
-import { TransparencyLogService } from '../../gen/atr/v1/transparency_log_pb.js';
-import { VerifyService } from '../../gen/atr/v1/verify_pb.js';
 import { createApp } from '../../src/server/app.ts';
-import { type RegistryClient, createRegistryClient } from '../../src/sdk/client.ts';
+import { type RegistryClient, createRegistryClient, registryClientOver } from '../../src/sdk/client.ts';
 import { type PeerVerdict, type PeerVerifier, createPeerVerifier } from '../../src/sdk/peer-verifier.ts';
 import { dialects } from '../support/databases.ts';
 import { runningServer, testEnvironment } from '../support/server.ts';
@@ -30,12 +26,7 @@ function clientWithBrokenStreams(baseUrl: string): RegistryClient {
     return next(request);
   };
   const transport = createConnectTransport({ baseUrl, httpVersion: '1.1', interceptors: [breakStreams] });
-  return {
-    registry: createClient(RegistryService, transport),
-    verify: createClient(VerifyService, transport),
-    resolve: createClient(ResolveService, transport),
-    log: createClient(TransparencyLogService, transport),
-  };
+  return registryClientOver(transport);
 }
 
 describe.each(dialects)('peer verifier against a running registry, %s', (dialect) => {

@@ -11,10 +11,11 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs `atr` as a user would: a child process in `cwd`, with ATR_SERVER unset unless `env` sets it. */
+/** Runs `atr` as a user would: a child process in `cwd`, with ATR_SERVER and ATR_API_KEY unset unless `env` sets them. */
 export async function runAtr(args: readonly string[], cwd: string, env: Record<string, string> = {}): Promise<CliResult> {
   const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
   if (!('ATR_SERVER' in env)) delete childEnv['ATR_SERVER'];
+  if (!('ATR_API_KEY' in env)) delete childEnv['ATR_API_KEY'];
   try {
     const { stdout, stderr } = await run(process.execPath, [bin, ...args], { cwd, env: childEnv });
     return { code: 0, stdout, stderr };

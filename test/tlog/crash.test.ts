@@ -1,11 +1,6 @@
 // Crash safety: a registry killed with SIGKILL while registrations stream in and checkpoints are being published
 // loses no acknowledged change, leaves no gap in its log, and after a restart signs a tree that is consistent with
 // every checkpoint it published before the crash.
-import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type Client, createClient } from '@connectrpc/connect';
 import { createConnectTransport } from '@connectrpc/connect-node';
@@ -17,20 +12,14 @@ import { leafHash } from '../../src/tlog/hash.ts';
 import { decodeLeaf } from '../../src/tlog/leaf.ts';
 import { openNote } from '../../src/tlog/note.ts';
 import { verifyConsistency, verifyInclusion } from '../../src/tlog/verify.ts';
-import { createTestDatabase, dialects, type TestDatabase } from '../support/databases.ts';
+import { dialects } from '../support/databases.ts';
+import { type ServerProcess, processEnvironment, serverProcess } from '../support/server-process.ts';
 
 const IN_FLIGHT = 8;
 // The kill comes once this many registrations are acknowledged and this many checkpoints of a growing tree were seen.
 const ACKNOWLEDGED_BEFORE_KILL = 150;
 const CHECKPOINTS_BEFORE_KILL = 3;
 const CHECKPOINT_POLL_MS = 200;
-const SERVE = join(import.meta.dirname, '..', 'bench', 'serve.ts');
-
-interface ServerProcess {
-  readonly url: string;
-  readonly child: ChildProcess;
-  readonly exited: Promise<unknown>;
-}
 
 interface Acknowledged {
   readonly agentName: string;
@@ -48,34 +37,20 @@ const unhex = (text: string) => new Uint8Array(Buffer.from(text, 'hex'));
 
 describe.each(dialects)('a registry killed mid-stream on %s', (dialect) => {
   const owner = `crash-${dialect}`;
-  let database: TestDatabase;
-  let dir: string;
   let env: NodeJS.ProcessEnv;
+  let cleanup: () => Promise<void>;
   const servers: ServerProcess[] = [];
 
   beforeAll(async () => {
-    database = await createTestDatabase(dialect);
-    dir = mkdtempSync(join(tmpdir(), 'atr-crash-'));
-    env = {
-      ...process.env,
-      HOST: '127.0.0.1',
-      PORT: '0',
-      MTLS_PORT: '0',
-      DATABASE_URL: database.url,
-      PKI_ROOT_DIR: join(dir, 'pki'),
-      KEYS_ROOT_DIR: join(dir, 'keys'),
-      CHECKPOINT_INTERVAL: '1',
-    };
+    ({ env, cleanup } = await processEnvironment(dialect, { CHECKPOINT_INTERVAL: '1' }));
   });
   afterAll(async () => {
-    for (const server of servers) server.child.kill('SIGTERM');
-    await Promise.all(servers.map((server) => server.exited));
-    await database?.drop();
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    await Promise.all(servers.map((server) => server.stop()));
+    await cleanup?.();
   });
 
   async function start(): Promise<ServerProcess> {
-    const server = await serve(env);
+    const server = await serverProcess(env);
     servers.push(server);
     return server;
   }
@@ -208,15 +183,4 @@ async function eachLimited<T>(items: readonly T[], work: (item: T) => Promise<vo
     while (next < items.length) await work(items[next++]!);
   };
   await Promise.all(Array.from({ length: IN_FLIGHT }, worker));
-}
-
-/** Starts test/bench/serve.ts as its own process, to be killed like a real server; resolves with its URL. */
-async function serve(env: NodeJS.ProcessEnv): Promise<ServerProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', SERVE], { env, stdio: ['ignore', 'pipe', 'inherit'] });
-  const exited = once(child, 'exit');
-  const url = await new Promise<string>((resolve, reject) => {
-    void exited.then(([code, signal]) => reject(new Error(`server exited (${code ?? signal}) before it listened`)));
-    child.stdout?.once('data', (chunk: Buffer) => resolve((JSON.parse(chunk.toString()) as { url: string }).url));
-  });
-  return { url, child, exited };
 }

@@ -192,7 +192,8 @@ describe('with verifications logged', () => {
       const log = createClient(TransparencyLogService, started.transport);
       const { certPem } = await registry.registerAgent({ agentName: 'watched.example', owner: 'o' });
       await verify.verifyCertificate({ certPem });
-      await verify.verifyCertificate({ certPem: 'garbage' });
+      // Well-formed DER, but not a certificate: a verification that fails as malformed.
+      await verify.verifyCertificate({ certDer: Uint8Array.of(0x30, 0x03, 0x02, 0x01, 0x01) });
       await log.publishCheckpoint({});
       const events = (await log.listEntries({ eventType: 'cert.verified' })).entries.map((e) => e.event);
       expect(events).toMatchObject([

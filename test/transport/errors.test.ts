@@ -155,6 +155,8 @@ describe('the error table', () => {
       ['certificate_superseded', Code.FailedPrecondition, 409],
       ['unauthenticated', Code.Unauthenticated, 401],
       ['permission_denied', Code.PermissionDenied, 403],
+      ['rate_limited', Code.ResourceExhausted, 429],
+      ['key_not_found', Code.NotFound, 404],
     ];
     expect(Object.keys(errorTable).sort()).toEqual(expected.map(([code]) => code).sort());
     for (const [code, connect, status] of expected) {

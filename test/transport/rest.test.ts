@@ -128,7 +128,7 @@ describe('REST transcoding', () => {
   it('rejects a body over 1 MiB', async () => {
     const res = await register({ agent_name: 'big.example', description: 'x'.repeat(1.1 * 1024 * 1024) });
     expect(res.status).toBe(400);
-    expect(res.json).toEqual({ detail: expect.stringContaining('exceeds'), code: 'input_too_large' });
+    expect(res.json).toEqual({ detail: 'request: must be at most 1048576 bytes', code: 'input_too_large' });
     expect(server.agents.has('big.example')).toBe(false);
   });
 

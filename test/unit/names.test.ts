@@ -29,7 +29,7 @@ describe('agent names', () => {
     ['billing-', 'must not start or end with a hyphen'],
     ['a.-b.c', 'must not start or end with a hyphen'],
     ['bill_ing', 'may contain only a-z, 0-9 and hyphens'],
-    ['bіlling', 'may contain only'], // Cyrillic і: a look-alike is not an LDH character
+    ['bіlling', 'must be ASCII'], // Cyrillic і: a look-alike is not an LDH character
     ['ab--cd', 'reserved for xn-- labels'],
     ['xn--zz', 'not valid punycode'],
     ['xn--abc-', 'must not start or end with a hyphen'],

@@ -89,7 +89,28 @@ class TransparencyLog extends Migration {
   }
 }
 
+// API keys. At most one bootstrap key can ever exist (the partial unique index), so processes starting together
+// on an empty table create one between them.
+class ApiKeys extends Migration {
+  override async up(): Promise<void> {
+    this.addSql(`create table api_keys (
+      id serial primary key,
+      key_id varchar(32) not null unique,
+      secret_hash varchar(64) not null,
+      role varchar(16) not null,
+      owner varchar(255) null,
+      description varchar(255) not null default '',
+      created_by varchar(255) not null,
+      bootstrap boolean not null default false,
+      created_at timestamptz not null,
+      revoked_at timestamptz null
+    )`);
+    this.addSql('create unique index api_keys_one_bootstrap on api_keys (bootstrap) where bootstrap = true');
+  }
+}
+
 export const postgresqlMigrations = [
   { name: '0001_initial_schema', class: InitialSchema },
   { name: '0002_transparency_log', class: TransparencyLog },
+  { name: '0003_api_keys', class: ApiKeys },
 ];

@@ -86,7 +86,28 @@ class TransparencyLog extends Migration {
   }
 }
 
+// API keys. At most one bootstrap key can ever exist (the partial unique index), so processes starting together
+// on an empty table create one between them.
+class ApiKeys extends Migration {
+  override async up(): Promise<void> {
+    this.addSql(`create table api_keys (
+      id integer primary key autoincrement,
+      key_id varchar(32) not null unique,
+      secret_hash varchar(64) not null,
+      role varchar(16) not null,
+      owner varchar(255) null,
+      description varchar(255) not null default '',
+      created_by varchar(255) not null,
+      bootstrap integer not null default 0,
+      created_at datetime not null,
+      revoked_at datetime null
+    )`);
+    this.addSql('create unique index api_keys_one_bootstrap on api_keys (bootstrap) where bootstrap = 1');
+  }
+}
+
 export const sqliteMigrations = [
   { name: '0001_initial_schema', class: InitialSchema },
   { name: '0002_transparency_log', class: TransparencyLog },
+  { name: '0003_api_keys', class: ApiKeys },
 ];

@@ -1,0 +1,90 @@
+import type { DescMethod } from '@bufbuild/protobuf';
+import { ApiKeyService } from '../../gen/atr/v1/api_key_pb.js';
+import { RegistryService } from '../../gen/atr/v1/registry_pb.js';
+import { ResolveService } from '../../gen/atr/v1/resolve_pb.js';
+import { TransparencyLogService } from '../../gen/atr/v1/transparency_log_pb.js';
+import { VerifyService } from '../../gen/atr/v1/verify_pb.js';
+import { Health } from '../../gen/grpc/health/v1/health_pb.js';
+import { ServerReflection as ServerReflectionV1 } from '../../gen/grpc/reflection/v1/reflection_pb.js';
+import { ServerReflection as ServerReflectionV1alpha } from '../../gen/grpc/reflection/v1alpha/reflection_pb.js';
+import type { Principal } from '../services/context.ts';
+
+/**
+ * What a method needs, from least to most:
+ * - public: the reads relying parties make (resolve, verify, the log, the trust bundle, health, reflection);
+ *   anonymous unless PUBLIC_READS=false.
+ * - self: an agent acting on itself over mTLS (the handler refuses anyone else).
+ * - read: the registry's records (agents, certificates, the audit trail): any key; an agent for its own record.
+ * - write: changes to agents: admin keys, and owner keys for their own owner's agents.
+ * - admin: keys and everything else; a method missing from this table is admin-only.
+ */
+export type Access = 'public' | 'self' | 'read' | 'write' | 'admin';
+
+const table = new Map<string, Access>();
+const grant = (access: Access, methods: readonly DescMethod[]) => {
+  for (const method of methods) table.set(keyOf(method.parent.typeName, method.name), access);
+};
+grant('public', [
+  ResolveService.method.resolveAgent,
+  VerifyService.method.verifyCertificate,
+  VerifyService.method.verifyToken,
+  VerifyService.method.getTrustBundle,
+  VerifyService.method.watchRevocations,
+  TransparencyLogService.method.getCheckpoint,
+  TransparencyLogService.method.getEntry,
+  TransparencyLogService.method.listEntries,
+  TransparencyLogService.method.getInclusionProof,
+  TransparencyLogService.method.getConsistencyProof,
+  ...[Health, ServerReflectionV1, ServerReflectionV1alpha].flatMap((service) => service.methods),
+]);
+grant('self', [RegistryService.method.whoAmI, RegistryService.method.renewCertificate]);
+grant('read', [
+  RegistryService.method.getAgent,
+  RegistryService.method.getAgentCertificate,
+  RegistryService.method.listAgents,
+  RegistryService.method.listAuditEvents,
+]);
+grant('write', [
+  RegistryService.method.registerAgent,
+  RegistryService.method.rotateCertificate,
+  RegistryService.method.revokeAgent,
+  RegistryService.method.updateAgent,
+  TransparencyLogService.method.publishCheckpoint,
+]);
+grant('admin', ApiKeyService.methods);
+
+function keyOf(service: string, method: string): string {
+  return `${service}/${method}`;
+}
+
+export function accessOf(service: string, method: string): Access {
+  return table.get(keyOf(service, method)) ?? 'admin';
+}
+
+// Reads an agent identity may make besides the public ones: its own record (and, being public data, any other's).
+const agentReads = new Set([RegistryService.method.getAgent, RegistryService.method.getAgentCertificate].map((m) => keyOf(m.parent.typeName, m.name)));
+
+/**
+ * Whether the principal may call the method; the answer for a refusal says why. Owner scoping of writes is the
+ * registry's (it knows whose agent it is); here an owner key may call every write method.
+ */
+export function mayCall(
+  principal: Principal,
+  service: string,
+  method: string,
+  policy: { readonly keysRequired: boolean; readonly publicReads: boolean },
+): 'allowed' | 'unauthenticated' | 'permission_denied' {
+  const access = accessOf(service, method);
+  switch (principal.kind) {
+    case 'agent':
+      return access === 'public' || access === 'self' || agentReads.has(keyOf(service, method)) ? 'allowed' : 'permission_denied';
+    case 'anonymous':
+      if (!policy.keysRequired || access === 'self' || (access === 'public' && policy.publicReads)) return 'allowed';
+      return 'unauthenticated';
+    case 'key':
+      if (access === 'public' || access === 'self' || principal.role === 'admin') return 'allowed';
+      if (access === 'read') return 'allowed';
+      if (access === 'write' && principal.role === 'owner') return 'allowed';
+      return 'permission_denied';
+  }
+}

@@ -1,0 +1,103 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { DomainError, invalidArgument } from '../errors.ts';
+import { checkOwner } from '../registry/fields.ts';
+import type { ApiKeyRecord, ApiKeyStore } from './api-key-store.ts';
+
+export type Role = 'admin' | 'owner' | 'reader';
+export const ROLES: readonly Role[] = ['admin', 'owner', 'reader'];
+
+/** A key as the caller gets it, once: `atr_<key id>_<secret>`. */
+export interface CreatedKey {
+  readonly key: string;
+  readonly record: ApiKeyRecord;
+}
+
+export interface NewKeyInput {
+  readonly role: Role;
+  readonly owner?: string | undefined;
+  readonly description?: string | undefined;
+}
+
+// 8 bytes of key id (public: it names the key in lists and the audit trail) and 32 bytes of secret, both hex so
+// the key splits on its underscores unambiguously and survives any shell or header.
+const KEY_FORMAT = /^atr_([0-9a-f]{16})_([0-9a-f]{64})$/;
+const KEY_ID_FORMAT = /^[0-9a-f]{16}$/;
+const MAX_DESCRIPTION = 255;
+
+// The secret is 256 random bits, so a plain SHA-256 is as strong as a slow password hash would be, and costs a
+// microsecond per request instead of tens of milliseconds.
+const hashOf = (secret: string) => createHash('sha256').update(secret, 'utf8').digest('hex');
+
+/** Key management and authentication. Keys are stored as hashes; a key is shown once, when it is created. */
+export class ApiKeys {
+  constructor(
+    private readonly store: ApiKeyStore,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  create(input: NewKeyInput, actor: string): Promise<CreatedKey> {
+    return this.insert(input, actor, false);
+  }
+
+  /** The first admin key, when the registry has never had a key; undefined when it has (or another process won). */
+  async bootstrap(): Promise<CreatedKey | undefined> {
+    if (await this.store.hasAny()) return undefined;
+    try {
+      return await this.insert({ role: 'admin', description: 'bootstrap admin key' }, 'bootstrap', true);
+    } catch (error) {
+      // Another process starting on the same database made it first (one bootstrap key, by a unique index).
+      if (await this.store.hasAny()) return undefined;
+      throw error;
+    }
+  }
+
+  list(includeRevoked: boolean): Promise<ApiKeyRecord[]> {
+    return this.store.list(includeRevoked);
+  }
+
+  async revoke(keyId: string, actor: string): Promise<ApiKeyRecord> {
+    if (!KEY_ID_FORMAT.test(keyId)) throw invalidArgument('key_id', 'must be 16 lowercase hex digits');
+    const revoked = await this.store.revoke(keyId, actor, this.now());
+    if (revoked === undefined) throw new DomainError('key_not_found', `API key ${keyId} not found`);
+    return revoked;
+  }
+
+  /** The active key a presented `atr_<id>_<secret>` names; Unauthenticated for anything else, with no detail of why. */
+  async authenticate(presented: string): Promise<ApiKeyRecord> {
+    const match = KEY_FORMAT.exec(presented);
+    const record = match?.[1] === undefined ? undefined : await this.store.find(match[1]);
+    const expected = Buffer.from(record?.secretHash ?? '0'.repeat(64), 'hex');
+    const actual = Buffer.from(hashOf(match?.[2] ?? ''), 'hex');
+    if (record === undefined || !timingSafeEqual(expected, actual) || record.revokedAt !== undefined) {
+      throw new DomainError('unauthenticated', 'the API key is not valid');
+    }
+    return record;
+  }
+
+  private async insert(input: NewKeyInput, actor: string, bootstrap: boolean): Promise<CreatedKey> {
+    const { role } = input;
+    if (!ROLES.includes(role)) throw invalidArgument('role', `must be one of ${ROLES.join(', ')}`);
+    const owner = input.owner ?? '';
+    if (role === 'owner' && owner === '') throw invalidArgument('owner', 'is required for an owner key');
+    if (role !== 'owner' && owner !== '') throw invalidArgument('owner', `is only for owner keys, not ${role} keys`);
+    const description = input.description ?? '';
+    if (description.length > MAX_DESCRIPTION || /\p{Cc}/u.test(description)) {
+      throw invalidArgument('description', `must be at most ${MAX_DESCRIPTION} characters without control characters`);
+    }
+    const keyId = randomBytes(8).toString('hex');
+    const secret = randomBytes(32).toString('hex');
+    const record = await this.store.insert(
+      {
+        keyId,
+        secretHash: hashOf(secret),
+        role,
+        owner: role === 'owner' ? checkOwner(owner) : undefined,
+        description,
+        createdBy: actor,
+        bootstrap,
+      },
+      this.now(),
+    );
+    return { key: `atr_${keyId}_${secret}`, record };
+  }
+}

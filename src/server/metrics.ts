@@ -1,0 +1,92 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+import { Code, ConnectError, type Interceptor } from '@connectrpc/connect';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { DomainError } from '../errors.ts';
+import { codeName, errorTable } from './errors.ts';
+
+/** Where the counters other components keep are read from, at scrape time. */
+export interface MetricSources {
+  /** Refused mTLS connections by reason. */
+  mtlsRefusals?: () => Record<string, number> | undefined;
+  /** Requests refused by a rate limit, by `<budget>:<subject kind>`. */
+  rateLimited?: () => Record<string, number> | undefined;
+  /** Lookup cache counters by `<tier>:<outcome>`, e.g. `redis:hit`. */
+  cache?: () => Record<string, number> | undefined;
+}
+
+export interface Metrics {
+  /** Counts and times every API call by service, method and code, on every protocol (REST included). */
+  readonly interceptor: Interceptor;
+  /** GET /metrics in the Prometheus text format. */
+  handler(req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse): Promise<void>;
+  /** Adds sources that exist only once the listeners run (the mTLS listener's refusals). */
+  addSources(sources: MetricSources): void;
+}
+
+/** The process's metrics in one Prometheus registry of its own (no global state, so tests can make several). */
+export function createMetrics(sources: MetricSources = {}): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'atr_' });
+  const known: MetricSources = { ...sources };
+  const calls = new Counter({
+    name: 'atr_rpc_requests_total',
+    help: 'API calls by service, method and result code (Connect code names; ok for success)',
+    labelNames: ['service', 'method', 'code'],
+    registers: [registry],
+  });
+  const seconds = new Histogram({
+    name: 'atr_rpc_duration_seconds',
+    help: 'Time from a call reaching the interceptors to its answer (streams: to their first message)',
+    labelNames: ['service', 'method'],
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [registry],
+  });
+  const fromSource = (name: string, help: string, label: string, read: () => Record<string, number> | undefined) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: [label],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [value, count] of Object.entries(read() ?? {})) this.set({ [label]: value }, count);
+      },
+    });
+  fromSource('atr_mtls_refused_connections', 'mTLS connections refused since start, by reason', 'reason', () => known.mtlsRefusals?.());
+  fromSource('atr_rate_limited_requests', 'Requests refused by a rate limit since start, by budget and subject', 'budget', () => known.rateLimited?.());
+  fromSource('atr_cache_lookups', 'Lookup cache outcomes since start, by tier and outcome', 'outcome', () => known.cache?.());
+
+  const interceptor: Interceptor = (next) => async (request) => {
+    const labels = { service: request.service.typeName, method: request.method.name };
+    const stop = seconds.startTimer(labels);
+    try {
+      const response = await next(request);
+      calls.inc({ ...labels, code: 'ok' });
+      return response;
+    } catch (error) {
+      calls.inc({ ...labels, code: codeName(codeOf(error)) });
+      throw error;
+    } finally {
+      stop();
+    }
+  };
+
+  return {
+    interceptor,
+    async handler(_req, res) {
+      const body = await registry.metrics();
+      res.writeHead(200, { 'content-type': registry.contentType, 'cache-control': 'no-store' });
+      res.end(body);
+    },
+    addSources(more) {
+      Object.assign(known, more);
+    },
+  };
+}
+
+function codeOf(error: unknown): Code {
+  if (error instanceof ConnectError) return error.code;
+  if (error instanceof DomainError) return errorTable[error.code].connect;
+  return Code.Internal;
+}
