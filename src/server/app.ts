@@ -28,11 +28,6 @@ export interface App {
   readonly ca: CertificateAuthority;
   /** The registry's storage: the database, behind the lookup cache when there is one; every component uses this. */
   readonly store: RegistryStore;
-  /**
-   * The database without the cache, for the one decision that must see the latest commit of every process: whether
-   * an mTLS connection may open (a revoked agent's new connection is refused at once, not a cache lifetime later).
-   */
-  readonly databaseStore: RegistryStore;
   /** The lookup cache (also `store`), for its counters; undefined without Redis and with CACHE_LOCAL_TTL_MS=0. */
   readonly cache: CachedRegistryStore | undefined;
   readonly registry: Registry;
@@ -113,7 +108,6 @@ export async function createApp(config: Config): Promise<App> {
     config,
     ca,
     store,
-    databaseStore: sqlStore,
     cache,
     registry,
     verifier: new Verifier({ ca, store, log: verificationLog }),

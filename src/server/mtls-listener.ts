@@ -1,4 +1,3 @@
-import type { X509Certificate } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import http2, { type Http2ServerRequest, type ServerHttp2Session } from 'node:http2';
 import tls, { type SecureContextOptions, type TLSSocket } from 'node:tls';
@@ -8,7 +7,7 @@ import { type ServerCertificate, issueServerCertificate } from '../pki/server-ce
 import type { PeerAgent } from '../services/context.ts';
 import type { App } from './app.ts';
 import { type HttpHandler, boundAddress, closeGracefully } from './listener.ts';
-import { checkPeer } from './peer-check.ts';
+import { type PresentedCertificate, checkPeer, presentedCertificate } from './peer-check.ts';
 import { RefusalAudit } from '../audit/refusal-audit.ts';
 
 export interface MtlsListenOptions {
@@ -102,10 +101,10 @@ export async function startMtlsListener(options: MtlsListenOptions): Promise<Mtl
   const audit = new RefusalAudit(app.store, 'mTLS connection');
   const count = (reason: string) => refusals.set(reason, (refusals.get(reason) ?? 0) + 1);
   // Accepted connections with the certificate they were accepted for, re-checked whenever the CRL changes.
-  const open = new Map<TLSSocket, X509Certificate>();
+  const open = new Map<TLSSocket, PresentedCertificate>();
 
-  const admit = async (socket: TLSSocket, certificate: X509Certificate): Promise<boolean> => {
-    const result = await checkPeer(app.databaseStore, certificate);
+  const admit = async (socket: TLSSocket, certificate: PresentedCertificate): Promise<boolean> => {
+    const result = await checkPeer(app.store, certificate);
     if (result.accepted) return Reflect.set(socket, peerAgentSymbol, result.agent);
     count(result.reason);
     const { reason, fingerprint, agentName } = result;
@@ -128,7 +127,7 @@ export async function startMtlsListener(options: MtlsListenOptions): Promise<Mtl
 
   server.on('secureConnection', (socket: TLSSocket) => {
     socket.on('error', () => socket.destroy());
-    const certificate = socket.getPeerX509Certificate();
+    const certificate = presentedCertificate(socket);
     if (certificate === undefined) {
       // rejectUnauthorized makes OpenSSL refuse this first; kept so that no path skips the check.
       count('no_certificate');

@@ -80,7 +80,8 @@ export const WatchRevocationsResponseSchema: GenMessage<WatchRevocationsResponse
  */
 export type VerifyCertificateRequest = Message<"atr.v1.VerifyCertificateRequest"> & {
   /**
-   * One of cert_pem or cert_der, 64 KiB at most.
+   * One of cert_pem or cert_der, 64 KiB at most: exactly one CERTIFICATE PEM block with only whitespace around
+   * it, or one DER value nested at most 32 levels deep; anything else is InvalidArgument.
    *
    * @generated from field: string cert_pem = 1;
    */
@@ -304,6 +305,9 @@ export enum VerifyReason {
   VERIFIED = 1,
 
   /**
+   * Well-formed DER that is not an X.509 certificate (input that is not one PEM block or one DER value at all is
+   * refused with InvalidArgument).
+   *
    * @generated from enum value: VERIFY_REASON_MALFORMED = 2;
    */
   MALFORMED = 2,
