@@ -5,6 +5,7 @@ import { type Metrics, createMetrics } from './metrics.ts';
 import { SqlApiKeyStore } from '../db/api-key-store.ts';
 import { CachedRegistryStore } from '../cache/cached-store.ts';
 import { RedisBus } from '../cache/redis-bus.ts';
+import { SharedReplayGuard } from '../cache/shared-replay-guard.ts';
 import { createCommandClient, redisHealth } from '../cache/redis-client.ts';
 import { publicBaseUrl } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
@@ -111,7 +112,12 @@ export async function createApp(config: Config): Promise<App> {
     cache,
     registry,
     verifier: new Verifier({ ca, store, log: verificationLog }),
-    tokenVerifier: new TokenVerifier({ ca, store, log: verificationLog }),
+    tokenVerifier: new TokenVerifier({
+      ca,
+      store,
+      log: verificationLog,
+      ...(redis && { replayGuard: new SharedReplayGuard(redis, channelPrefix) }),
+    }),
     revocationList,
     revocations,
     redis,

@@ -4,14 +4,13 @@ export type ReplayCheck = 'claimed' | 'replayed' | 'full';
 /** Remembers token ids until their tokens expire, so each token is accepted once. */
 export interface ReplayGuard {
   /** Records `id` until `expiresAtMs`. Check and record are one step, so two concurrent presentations cannot both pass. */
-  claim(id: string, expiresAtMs: number, nowMs: number): ReplayCheck;
+  claim(id: string, expiresAtMs: number, nowMs: number): ReplayCheck | Promise<ReplayCheck>;
 }
 
 export const DEFAULT_REPLAY_CAPACITY = 100_000;
 
 /**
- * One process's memory of token ids. Across processes a replay to another ATR process is not caught: that needs
- * the shared store that arrives with Redis (SET NX with the token's expiry), behind this same interface.
+ * One process's memory of token ids; a replay to another process is caught only with Redis (SharedReplayGuard).
  * Bounded: when full of unexpired ids it refuses new ones rather than forgetting one that could then be replayed.
  */
 export class InMemoryReplayGuard implements ReplayGuard {

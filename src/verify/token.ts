@@ -24,7 +24,7 @@ export interface TokenVerifyResult extends Omit<VerifyResult, 'reason'> {
 
 /** The certificate Verifier's options (ca, store, log, now), plus where token ids are remembered. */
 export interface TokenVerifierOptions extends VerifierOptions {
-  /** Default: this process's memory (see InMemoryReplayGuard for what that does not cover). */
+  /** Default: this process's memory; with Redis, SharedReplayGuard catches replays to other processes too. */
   readonly replayGuard?: ReplayGuard;
 }
 
@@ -108,7 +108,7 @@ export class TokenVerifier {
       return refused('superseded', `token was signed with a superseded certificate of ${agent.name}`, signed);
     }
     // Scoped by agent, so one agent's ids can never use up another's.
-    const replay = this.replayGuard.claim(`${agent.name} ${claims.jti}`, claims.exp * 1000, now.getTime());
+    const replay = await this.replayGuard.claim(`${agent.name} ${claims.jti}`, claims.exp * 1000, now.getTime());
     if (replay === 'replayed') return refused('replayed', `jti ${claims.jti} was already presented`, signed);
     if (replay === 'full') return refused('replayed', 'too many unexpired tokens to remember; try again shortly', signed);
     return { verified: true, reason: 'verified', message: `token signed by active agent ${agent.name}`, ...signed };
