@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AgentStatus } from '../../gen/atr/v1/agent_pb.js';
 import { VerifyReason } from '../../gen/atr/v1/verify_pb.js';
 import { dialects } from '../support/databases.ts';
-import { processEnvironment, type ServerProcess, serverProcess } from '../support/server-process.ts';
+import { type ServerProcess, serverProcessPair } from '../support/server-process.ts';
 import { type RegistryClients, registryClients } from './clients.ts';
 
 const BOUND_MS = 1_000;
@@ -31,20 +31,14 @@ async function answers(on: RegistryClients, agentName: string, certPem: string):
 }
 
 describe.each(paths)('two registry processes on one $dialect database, lookups cached, $via', ({ dialect, env: extra }) => {
-  let cleanup: (() => Promise<void>) | undefined;
   let a: ServerProcess;
   let b: ServerProcess;
+  let stop: (() => Promise<void>) | undefined;
 
   beforeAll(async () => {
-    const environment = await processEnvironment(dialect, { TRUST_DOMAIN: `cache-two-${randomBytes(6).toString('hex')}.test`, ...extra });
-    cleanup = environment.cleanup;
-    a = await serverProcess(environment.env);
-    b = await serverProcess(environment.env);
+    ({ a, b, stop } = await serverProcessPair(dialect, { TRUST_DOMAIN: `cache-two-${randomBytes(6).toString('hex')}.test`, ...extra }));
   }, 60_000);
-  afterAll(async () => {
-    await Promise.all([a?.stop(), b?.stop()]);
-    await cleanup?.();
-  });
+  afterAll(() => stop?.());
 
   it('answer revoked for a revoked agent: the process that revoked it at once, the other within a second', async () => {
     const onA = registryClients(a.url);

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RegistryService } from '../../gen/atr/v1/registry_pb.js';
 import { dialects } from '../support/databases.ts';
 import { healthzOverMtls } from '../support/mtls.ts';
-import { type ServerProcess, processEnvironment, serverProcess } from '../support/server-process.ts';
+import { type ServerProcess, serverProcessPair } from '../support/server-process.ts';
 
 // Through the database poll alone, and through Redis pub/sub with the poll slowed to a minute (so only Redis can
 // deliver in time).
@@ -17,21 +17,15 @@ const paths = dialects.flatMap((dialect) => [
 ]);
 
 describe.each(paths)('two registry processes on one $dialect database, revocations via $via', ({ dialect, env: extra }) => {
-  let cleanup: () => Promise<void>;
   let a: ServerProcess;
   let b: ServerProcess;
+  let stop: (() => Promise<void>) | undefined;
 
   beforeAll(async () => {
     // Each run its own channel.
-    const environment = await processEnvironment(dialect, { TRUST_DOMAIN: `two-${Math.random().toString(16).slice(2)}.test`, ...extra });
-    cleanup = environment.cleanup;
-    a = await serverProcess(environment.env);
-    b = await serverProcess(environment.env);
+    ({ a, b, stop } = await serverProcessPair(dialect, { TRUST_DOMAIN: `two-${Math.random().toString(16).slice(2)}.test`, ...extra }));
   }, 60_000);
-  afterAll(async () => {
-    await Promise.all([a?.stop(), b?.stop()]);
-    await cleanup?.();
-  });
+  afterAll(() => stop?.());
 
   it('refuses a revoked agent on the other process within a second, new connections and open ones', async () => {
     const registry = createClient(RegistryService, createConnectTransport({ baseUrl: a.url, httpVersion: '1.1' }));

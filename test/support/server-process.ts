@@ -65,3 +65,25 @@ export async function processEnvironment(
     },
   };
 }
+
+/** Two server processes on one fresh database and CA directory; `stop` ends both and removes what they shared. */
+export async function serverProcessPair(
+  dialect: Dialect,
+  extra: NodeJS.ProcessEnv = {},
+): Promise<{ a: ServerProcess; b: ServerProcess; stop(): Promise<void> }> {
+  const environment = await processEnvironment(dialect, extra);
+  const started: ServerProcess[] = [];
+  const stop = async () => {
+    await Promise.all(started.map((server) => server.stop()));
+    await environment.cleanup();
+  };
+  try {
+    // One after the other: the first creates the schema and the CA the second loads.
+    for (let i = 0; i < 2; i++) started.push(await serverProcess(environment.env));
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  const [a, b] = started as [ServerProcess, ServerProcess];
+  return { a, b, stop };
+}

@@ -8,28 +8,22 @@ import { createCommandClient } from '../../src/cache/redis-client.ts';
 import { createRegistryClient } from '../../src/sdk/client.ts';
 import { signToken } from '../../src/sdk/token.ts';
 import { dialects } from '../support/databases.ts';
-import { type ServerProcess, processEnvironment, serverProcess } from '../support/server-process.ts';
+import { type ServerProcess, serverProcessPair } from '../support/server-process.ts';
 
 const AUDIENCE = 'https://payments.example';
 
 describe.each(dialects)('token replay across two processes on %s', (dialect) => {
   let a: ServerProcess;
   let b: ServerProcess;
-  let cleanup: () => Promise<void>;
+  let stop: (() => Promise<void>) | undefined;
 
   beforeAll(async () => {
-    const environment = await processEnvironment(dialect, {
+    ({ a, b, stop } = await serverProcessPair(dialect, {
       REDIS_URL: 'redis://127.0.0.1:6379',
       TRUST_DOMAIN: `replay-${randomBytes(6).toString('hex')}.test`,
-    });
-    cleanup = environment.cleanup;
-    a = await serverProcess(environment.env);
-    b = await serverProcess(environment.env);
+    }));
   }, 60_000);
-  afterAll(async () => {
-    await Promise.all([a?.stop(), b?.stop()]);
-    await cleanup?.();
-  });
+  afterAll(() => stop?.());
 
   it('refuses on one process a token another process accepted, and accepts each new token once', async () => {
     const onA = createRegistryClient({ baseUrl: a.url });
