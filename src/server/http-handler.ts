@@ -103,6 +103,9 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
     routes,
     interceptors,
     readMaxBytes: maxMessageBytes,
+    // As REST does and the ProtoJSON spec recommends: a misspelt field (`expected_versoin`) is an error, not a
+    // silently unconditional change.
+    jsonOptions: { ignoreUnknownFields: false },
     ...(options.contextValues === undefined ? {} : { contextValues: options.contextValues }),
     fallback(req, res) {
       if (!isNodeResponse(res)) throw new TypeError('not a node:http or node:http2 response');

@@ -101,6 +101,13 @@ describe.each(dialects)('bad input is refused with the field and the rule, and c
     });
   });
 
+  it('refuses a JSON field it does not know, on Connect as on REST, rather than ignoring a misspelt one', async () => {
+    const body = JSON.stringify({ agentName: 'typo.fuzz.example', owner: 'o', ownr: 'x' });
+    const answer = await connect('RegistryService/RegisterAgent', body, { 'content-type': 'application/json' });
+    expect(answer).toMatchObject({ status: 400, code: 'invalid_argument', message: expect.stringContaining('"ownr" is unknown') });
+    expect((await rest('POST', '/v1/agents', { agent_name: 'typo.fuzz.example', owner: 'o', ownr: 'x' })).status).toBe(400);
+  });
+
   it('refuses Connect JSON that is not UTF-8 or nests deeper than 32 levels', async () => {
     const json = { 'content-type': 'application/json' };
     expect(await connect('RegistryService/RegisterAgent', Buffer.from('{"agentName":"a\xff"}', 'latin1'), json)).toMatchObject({
