@@ -4,9 +4,7 @@ import { RegistryService } from '../../gen/atr/v1/registry_pb.js';
 import { ResolveService } from '../../gen/atr/v1/resolve_pb.js';
 import { TransparencyLogService } from '../../gen/atr/v1/transparency_log_pb.js';
 import { VerifyService } from '../../gen/atr/v1/verify_pb.js';
-import { Health } from '../../gen/grpc/health/v1/health_pb.js';
-import { ServerReflection as ServerReflectionV1 } from '../../gen/grpc/reflection/v1/reflection_pb.js';
-import { ServerReflection as ServerReflectionV1alpha } from '../../gen/grpc/reflection/v1alpha/reflection_pb.js';
+import { infrastructureServices } from '../server/http-handler.ts';
 import type { Principal } from '../services/context.ts';
 
 /**
@@ -35,7 +33,7 @@ grant('public', [
   TransparencyLogService.method.listEntries,
   TransparencyLogService.method.getInclusionProof,
   TransparencyLogService.method.getConsistencyProof,
-  ...[Health, ServerReflectionV1, ServerReflectionV1alpha].flatMap((service) => service.methods),
+  ...infrastructureServices.flatMap((service) => service.methods),
 ]);
 grant('self', [RegistryService.method.whoAmI, RegistryService.method.renewCertificate]);
 grant('read', [
