@@ -136,6 +136,17 @@ const hostnames: Setting<readonly string[]> = {
   },
 };
 
+const auditVerifications: Setting<'all' | 'refusals' | 'none'> = {
+  env: 'AUDIT_VERIFICATIONS',
+  default: 'all',
+  doc: 'Which certificate and token verifications get an audit event: all, refusals (only failed ones) or none; /metrics counts every one either way',
+  parse: (raw) => {
+    const value = raw.trim().toLowerCase();
+    if (value !== 'all' && value !== 'refusals' && value !== 'none') throw new Error('must be all, refusals or none');
+    return value;
+  },
+};
+
 export const settings = {
   host: text('HOST', '127.0.0.1', 'Address of the public listener'),
   port: integer('PORT', 8000, 0, 65535, 'Port of the public listener (HTTP/1.1 and h2c: gRPC, gRPC-Web, Connect, REST)'),
@@ -144,6 +155,10 @@ export const settings = {
   mtlsPort: integer('MTLS_PORT', 8443, 0, 65535, 'Port of the mTLS listener (TLS with agent certificates: gRPC, gRPC-Web, Connect, REST)'),
   mtlsHostnames: hostnames,
   mtlsCrlCheck: flag('MTLS_CRL_CHECK', true, 'Give OpenSSL the CRLs on the mTLS listener, so revoked certificates fail inside the handshake (the registry-state check refuses them right after it either way)'),
+  handshakeTimeoutSeconds: integer('HANDSHAKE_TIMEOUT_SECONDS', 10, 1, 300, 'How long a new connection may take to finish its TLS handshake (mTLS listener) or to open HTTP/2 with its preface and SETTINGS'),
+  idleTimeoutSeconds: integer('IDLE_TIMEOUT_SECONDS', 60, 1, 86_400, 'An HTTP/2 connection with no open stream for this long is sent GOAWAY and closed (cleartext and TLS; HTTP/1.1 keep-alive stays 5 s)'),
+  maxConnections: integer('MAX_CONNECTIONS', 0, 0, 1_000_000, 'Open connections each listener accepts in all; 0: three quarters of the process\'s open-file limit'),
+  maxConnectionsPerClient: integer('MAX_CONNECTIONS_PER_CLIENT', 256, 1, 1_000_000, 'Open connections each listener accepts from one client address; more are closed at once'),
   databaseUrl,
   pkiRootDir: text('PKI_ROOT_DIR', './var/pki', 'Where the root and intermediate CA keys (mode 0600) and certificates live'),
   caKeyPassphrase: text('CA_KEY_PASSPHRASE', undefined, 'When set, CA private keys are stored encrypted with it', true),
@@ -159,6 +174,10 @@ export const settings = {
   ),
   transparencyLogOrigin: origin,
   checkpointInterval: integer('CHECKPOINT_INTERVAL', 10, 1, 86400, 'Seconds between signed checkpoints (published only when the log grew)'),
+  auditVerifications,
+  auditVerificationRetentionDays: integer('AUDIT_VERIFICATION_RETENTION_DAYS', 90, 0, 36_500, 'Verification audit events older than this many days are pruned (0: kept for ever); other audit events are never pruned'),
+  auditPruneIntervalSeconds: integer('AUDIT_PRUNE_INTERVAL_SECONDS', 3600, 1, 604_800, 'Seconds between runs of the job that prunes verification audit events past their retention'),
+  allowMixedScriptNames: flag('ALLOW_MIXED_SCRIPT_NAMES', false, 'Accept xn-- labels whose decoded characters mix scripts in a way UTS #39 flags as confusable (e.g. Latin with Cyrillic)'),
   keysRootDir: text('KEYS_ROOT_DIR', './var/keys', 'Where `atr agents register` writes agent keys on the client side (mode 0600)'),
   environment,
   apiKeyEnabled: flag('API_KEY_ENABLED', false, 'Require an API key for every call that is not a public read; off only for local development'),
@@ -170,6 +189,9 @@ export const settings = {
   rateLimitPerHour: integer('RATE_LIMIT_PER_HOUR', 20_000, 1, 100_000_000, 'Requests a client address, and a key or agent, may make per hour'),
   rateLimitRegisterPerMinute: integer('RATE_LIMIT_REGISTER_PER_MINUTE', 30, 1, 10_000_000, 'Registrations, rotations and renewals per minute, per client address and per key or agent'),
   rateLimitRegisterPerHour: integer('RATE_LIMIT_REGISTER_PER_HOUR', 300, 1, 100_000_000, 'Registrations, rotations and renewals per hour, per client address and per key or agent'),
+  rateLimitReadsPerMinute: integer('RATE_LIMIT_READS_PER_MINUTE', 3000, 1, 10_000_000, 'Plain HTTP reads (trust bundle, CRL, log tiles, /metrics) a client address may make per minute; a read that presents an API key spends the request budgets too'),
+  rateLimitReadsPerHour: integer('RATE_LIMIT_READS_PER_HOUR', 100_000, 1, 100_000_000, 'Plain HTTP reads a client address may make per hour'),
+  tokenVerifyPerAgentPerMinute: integer('TOKEN_VERIFY_PER_AGENT_PER_MINUTE', 1200, 1, 1_000_000, 'New tokens (distinct jti) one agent may have verified per minute; past it that agent\'s tokens are refused as rate_limited, and no other agent\'s'),
   redisEnabled: flag('REDIS_ENABLED', true, 'Use REDIS_URL when it is set; false ignores it (everything runs in process)'),
   redisUrl,
   cacheTtlSeconds: integer('CACHE_TTL_SECONDS', 300, 1, 86_400, 'How long resolve and verify lookups stay in the Redis cache (every change invalidates them at once)'),
@@ -191,6 +213,10 @@ export interface Config {
   readonly mtlsPort: number;
   readonly mtlsHostnames: readonly string[];
   readonly mtlsCrlCheck: boolean;
+  readonly handshakeTimeoutSeconds: number;
+  readonly idleTimeoutSeconds: number;
+  readonly maxConnections: number;
+  readonly maxConnectionsPerClient: number;
   readonly databaseUrl: string;
   readonly pkiRootDir: string;
   readonly caKeyPassphrase: string | undefined;
@@ -202,6 +228,10 @@ export interface Config {
   readonly transparencyLogVerifyEvents: boolean;
   readonly transparencyLogOrigin: string | undefined;
   readonly checkpointInterval: number;
+  readonly auditVerifications: 'all' | 'refusals' | 'none';
+  readonly auditVerificationRetentionDays: number;
+  readonly auditPruneIntervalSeconds: number;
+  readonly allowMixedScriptNames: boolean;
   readonly keysRootDir: string;
   readonly environment: 'development' | 'production';
   readonly apiKeyEnabled: boolean;
@@ -213,6 +243,9 @@ export interface Config {
   readonly rateLimitPerHour: number;
   readonly rateLimitRegisterPerMinute: number;
   readonly rateLimitRegisterPerHour: number;
+  readonly rateLimitReadsPerMinute: number;
+  readonly rateLimitReadsPerHour: number;
+  readonly tokenVerifyPerAgentPerMinute: number;
   readonly redisEnabled: boolean;
   readonly redisUrl: string | undefined;
   readonly cacheTtlSeconds: number;
