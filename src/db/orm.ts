@@ -1,5 +1,3 @@
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
 import type { MikroORM, Options } from '@mikro-orm/core';
 import type { AbstractSqlDriver, SqlEntityManager } from '@mikro-orm/knex';
 import { Migrator } from '@mikro-orm/migrations';
@@ -7,6 +5,7 @@ import { type DatabaseLocation, type Dialect, parseDatabaseUrl } from './databas
 import { entities } from './entities.ts';
 import { postgresqlMigrations } from './migrations/postgresql.ts';
 import { sqliteMigrations } from './migrations/sqlite.ts';
+import { prepareSqliteFile } from './sqlite-file.ts';
 
 export interface Database {
   readonly orm: MikroORM<AbstractSqlDriver, SqlEntityManager>;
@@ -36,7 +35,7 @@ export async function openDatabase(url: string): Promise<Database> {
   } satisfies Options;
   let orm: Database['orm'];
   if (location.dialect === 'sqlite') {
-    if (location.target !== ':memory:') mkdirSync(dirname(location.target), { recursive: true });
+    if (location.target !== ':memory:') prepareSqliteFile(location.target);
     const { MikroORM } = await import('@mikro-orm/better-sqlite');
     orm = await MikroORM.init<AbstractSqlDriver, SqlEntityManager>({
       ...common,
