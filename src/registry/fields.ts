@@ -1,5 +1,5 @@
 import { invalidArgument, quoted } from '../errors.ts';
-import { codePoint, validateAgentName } from './names.ts';
+import { REGISTERED_NAME, codePoint, validateAgentName } from './names.ts';
 import type { AgentFilter, AuditFilter } from './store.ts';
 import type { AuditEventType } from './records.ts';
 
@@ -125,7 +125,7 @@ export function checkAgentFilter(filter: AgentFilter): AgentFilter {
 
 /** ListAuditEvents and ListEntries filters: an agent name and an event type, each valid or absent. */
 export function checkAuditFilter(filter: AuditFilter): AuditFilter {
-  if (filter.agentName !== undefined) validateAgentName(filter.agentName);
+  if (filter.agentName !== undefined) validateAgentName(filter.agentName, REGISTERED_NAME);
   if (filter.eventType !== undefined) checkEventType(filter.eventType);
   return filter;
 }

@@ -13,7 +13,7 @@ import {
   checkExpectedVersion,
   checkOwner,
 } from './fields.ts';
-import { validateAgentName } from './names.ts';
+import { type NameRules, REGISTERED_NAME, validateAgentName } from './names.ts';
 import { newLogEntry } from '../tlog/entry.ts';
 import { type AgentRecord, type AuditEventRecord, type AuditEventType, statusOf } from './records.ts';
 import type { AgentFilter, AuditFilter, Page, RegistryStore, RegistryTx } from './store.ts';
@@ -22,6 +22,8 @@ export interface RegistryOptions {
   readonly store: RegistryStore;
   readonly ca: CertificateAuthority;
   readonly certValidityDays: number;
+  /** Register names whose xn-- labels mix scripts confusably (UTS #39); names already registered always pass. */
+  readonly allowMixedScriptNames?: boolean;
   /** Called after every change to an agent's certificates (rotate, revoke), e.g. to refresh the CRL. */
   readonly onCertificatesChanged?: () => void;
   /** When set, every change also appends a leaf to the transparency log, in the change's transaction. */
@@ -68,14 +70,16 @@ export type OwnerScope = { readonly owner: string } | undefined;
 export class Registry {
   private readonly store: RegistryStore;
   private readonly now: () => Date;
+  private readonly newNames: NameRules;
 
   constructor(private readonly options: RegistryOptions) {
     this.store = options.store;
     this.now = options.now ?? (() => new Date());
+    this.newNames = { allowMixedScripts: options.allowMixedScriptNames ?? false };
   }
 
   async register(input: RegisterInput, actor: Actor, scope?: OwnerScope): Promise<Issued> {
-    validateAgentName(input.agentName);
+    validateAgentName(input.agentName, this.newNames);
     const owner = checkOwner(ownerFor(input.owner, scope));
     const capabilities = checkCapabilities(input.capabilities);
     const description = checkDescription(input.description ?? '');
@@ -93,7 +97,7 @@ export class Registry {
   }
 
   async get(agentName: string): Promise<AgentRecord> {
-    validateAgentName(agentName);
+    validateAgentName(agentName, REGISTERED_NAME);
     const agent = await this.store.findAgent(agentName);
     if (!agent) throw agentNotFound(agentName);
     return agent;
@@ -109,7 +113,7 @@ export class Registry {
     actor: Actor,
     scope?: OwnerScope,
   ): Promise<Issued & { previousFingerprint: string }> {
-    validateAgentName(input.agentName);
+    validateAgentName(input.agentName, REGISTERED_NAME);
     // Refused before a certificate is signed; the check inside the transaction is the one that counts.
     if (scope) checkScope((await this.store.findAgent(input.agentName)) ?? missing(input.agentName), scope);
     return this.reissue(input, actor, 'agent.rotated', undefined, scope);
@@ -134,7 +138,7 @@ export class Registry {
     presentedFingerprint?: string,
     scope?: OwnerScope,
   ): Promise<Issued & { previousFingerprint: string }> {
-    validateAgentName(input.agentName);
+    validateAgentName(input.agentName, REGISTERED_NAME);
     const expectedVersion = checkExpectedVersion(input.expectedVersion ?? 0);
     const { key, privateKeyPem, keySource } = await this.keyFor(input.csrPem);
     const now = this.now();
@@ -163,7 +167,7 @@ export class Registry {
     actor: Actor,
     scope?: OwnerScope,
   ): Promise<Recorded> {
-    validateAgentName(input.agentName);
+    validateAgentName(input.agentName, REGISTERED_NAME);
     const reason = parseRevocationReason(input.reason ?? '');
     const expectedVersion = checkExpectedVersion(input.expectedVersion ?? 0);
     const now = this.now();
@@ -182,7 +186,7 @@ export class Registry {
   }
 
   async update(input: UpdateInput, actor: Actor, scope?: OwnerScope): Promise<Recorded> {
-    validateAgentName(input.agentName);
+    validateAgentName(input.agentName, REGISTERED_NAME);
     const changes = {
       ...(input.capabilities && { capabilities: checkCapabilities(input.capabilities) }),
       ...(input.description !== undefined && { description: checkDescription(input.description) }),

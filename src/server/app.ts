@@ -99,6 +99,7 @@ export async function createApp(config: Config): Promise<App> {
     store,
     ca,
     certValidityDays: config.certValidityDays,
+    allowMixedScriptNames: config.allowMixedScriptNames,
     onCertificatesChanged: () => {
       revocationList.invalidate();
       void revocations.changed();
