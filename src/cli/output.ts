@@ -77,6 +77,7 @@ const REASON_WORDS: Record<VerifyReason, string> = {
   [VerifyReason.BAD_SIGNATURE]: 'bad signature',
   [VerifyReason.WRONG_AUDIENCE]: 'wrong audience',
   [VerifyReason.REPLAYED]: 'replayed',
+  [VerifyReason.RATE_LIMITED]: 'rate limited',
 };
 
 export function reasonWord(reason: VerifyReason): string {

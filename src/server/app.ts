@@ -6,6 +6,7 @@ import { SqlApiKeyStore } from '../db/api-key-store.ts';
 import { CachedRegistryStore } from '../cache/cached-store.ts';
 import { RedisBus } from '../cache/redis-bus.ts';
 import { SharedReplayGuard } from '../cache/shared-replay-guard.ts';
+import { InMemoryReplayGuard } from '../verify/replay-guard.ts';
 import { createCommandClient, redisHealth } from '../cache/redis-client.ts';
 import { publicBaseUrl } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
@@ -117,7 +118,9 @@ export async function createApp(config: Config): Promise<App> {
       ca,
       store,
       log: verificationLog,
-      ...(redis && { replayGuard: new SharedReplayGuard(redis, channelPrefix) }),
+      replayGuard: redis
+        ? new SharedReplayGuard(redis, channelPrefix, { tokensPerAgentPerMinute: config.tokenVerifyPerAgentPerMinute })
+        : new InMemoryReplayGuard({ tokensPerAgentPerMinute: config.tokenVerifyPerAgentPerMinute }),
     }),
     revocationList,
     revocations,

@@ -35,6 +35,7 @@ const TOKEN_REASON_TO_PROTO: Record<TokenVerifyReason, VerifyReason> = {
   bad_signature: VerifyReason.BAD_SIGNATURE,
   wrong_audience: VerifyReason.WRONG_AUDIENCE,
   replayed: VerifyReason.REPLAYED,
+  rate_limited: VerifyReason.RATE_LIMITED,
 };
 
 export class VerifyServiceImpl implements ServiceImpl<typeof VerifyService> {

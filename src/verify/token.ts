@@ -4,7 +4,7 @@ import { isIssuedByRegistry } from '../pki/chain.ts';
 import { fingerprintOf } from '../pki/fingerprint.ts';
 import { type AgentRecord, type CertificateRecord, statusOf } from '../registry/records.ts';
 import { algorithmForKey, type JsonObject, MAX_TOKEN_LIFETIME_SECONDS, JwsError, type ParsedToken, parseToken, type TokenKeyReference, verifyJws } from './jws.ts';
-import { InMemoryReplayGuard, type ReplayGuard } from './replay-guard.ts';
+import type { ReplayCheck, ReplayGuard } from './replay-guard.ts';
 import { auditVerification } from './verification-audit.ts';
 import type { VerifierOptions, VerifyReason, VerifyResult } from './verify.ts';
 
@@ -14,7 +14,7 @@ export const MAX_AUDIENCE_LENGTH = 1024;
 export const CLOCK_SKEW_SECONDS = 60;
 
 /** The certificate reasons, plus the ones only a token can fail with. */
-export type TokenVerifyReason = VerifyReason | 'invalid_token' | 'bad_signature' | 'wrong_audience' | 'replayed';
+export type TokenVerifyReason = VerifyReason | 'invalid_token' | 'bad_signature' | 'wrong_audience' | 'replayed' | 'rate_limited';
 
 export interface TokenVerifyResult extends Omit<VerifyResult, 'reason'> {
   readonly reason: TokenVerifyReason;
@@ -22,10 +22,10 @@ export interface TokenVerifyResult extends Omit<VerifyResult, 'reason'> {
   readonly claims?: JsonObject | undefined;
 }
 
-/** The certificate Verifier's options (ca, store, log, now), plus where token ids are remembered. */
+/** The certificate Verifier's options (ca, store, log, now), plus where token ids and budgets are kept. */
 export interface TokenVerifierOptions extends VerifierOptions {
-  /** Default: this process's memory; with Redis, SharedReplayGuard catches replays to other processes too. */
-  readonly replayGuard?: ReplayGuard;
+  /** InMemoryReplayGuard for one process; with Redis, SharedReplayGuard shares ids and budgets between processes. */
+  readonly replayGuard: ReplayGuard;
 }
 
 /** The signing certificate a token names, found in the registry. */
@@ -46,7 +46,7 @@ export class TokenVerifier {
 
   constructor(private readonly options: TokenVerifierOptions) {
     this.now = options.now ?? (() => new Date());
-    this.replayGuard = options.replayGuard ?? new InMemoryReplayGuard();
+    this.replayGuard = options.replayGuard;
   }
 
   async verify(input: { token: string; audience: string }, actor: string): Promise<TokenVerifyResult> {
@@ -107,10 +107,10 @@ export class TokenVerifier {
     if (agent.certificate?.id !== record.id) {
       return refused('superseded', `token was signed with a superseded certificate of ${agent.name}`, signed);
     }
-    // Scoped by agent, so one agent's ids can never use up another's.
-    const replay = await this.replayGuard.claim(`${agent.name} ${claims.jti}`, claims.exp * 1000, now.getTime());
-    if (replay === 'replayed') return refused('replayed', `jti ${claims.jti} was already presented`, signed);
-    if (replay === 'full') return refused('replayed', 'too many unexpired tokens to remember; try again shortly', signed);
+    // Scoped by agent, so one agent's ids and budget can never use up another's.
+    const presentation = { agent: agent.name, jti: claims.jti, expiresAtMs: claims.exp * 1000, nowMs: now.getTime() };
+    const replay = await this.replayGuard.claim(presentation);
+    if (replay.outcome !== 'claimed') return refused(...replayRefusal(replay, claims.jti, agent.name, now), signed);
     return { verified: true, reason: 'verified', message: `token signed by active agent ${agent.name}`, ...signed };
   }
 
@@ -150,6 +150,21 @@ function checkInput(input: { token: string; audience: string }): void {
   // The audience is written to the audit trail with the verification.
   if (input.audience.length > MAX_AUDIENCE_LENGTH || /[\p{Cc}\p{Cf}\p{Cs}]/u.test(input.audience)) {
     throw invalidArgument('audience', `must be at most ${MAX_AUDIENCE_LENGTH} characters, without control characters`);
+  }
+}
+
+/** Why the replay guard did not accept a token: the reason and the message. */
+function replayRefusal(check: ReplayCheck, jti: string, agentName: string, now: Date): [TokenVerifyReason, string] {
+  switch (check.outcome) {
+    case 'rate_limited': {
+      const seconds = Math.max(1, Math.ceil((check.retryAtMs - now.getTime()) / 1000));
+      return ['rate_limited', `rate limit: ${check.budget} new tokens per minute for agent ${agentName}; retry in ${seconds} s`];
+    }
+    // The last-resort cap over all agents, not this one's budget; retrying once ids have expired can succeed.
+    case 'full':
+      return ['rate_limited', 'too many unexpired tokens of all agents to remember; retry in a minute'];
+    default:
+      return ['replayed', `jti ${jti} was already presented`];
   }
 }
 

@@ -46,10 +46,11 @@ describe('SharedReplayGuard without Redis', () => {
   it('falls back to this process: a replay here is still refused, and the outage is counted', async () => {
     const redis = createCommandClient('redis://127.0.0.1:1');
     try {
-      const guard = new SharedReplayGuard(redis, 'atr:unreachable.test:');
-      const now = Date.now();
-      expect(await guard.claim('agent jti-1', now + 60_000, now)).toBe('claimed');
-      expect(await guard.claim('agent jti-1', now + 60_000, now)).toBe('replayed');
+      const guard = new SharedReplayGuard(redis, 'atr:unreachable.test:', { tokensPerAgentPerMinute: 100 });
+      const nowMs = Date.now();
+      const presentation = { agent: 'agent', jti: 'jti-1', expiresAtMs: nowMs + 60_000, nowMs };
+      expect((await guard.claim(presentation)).outcome).toBe('claimed');
+      expect((await guard.claim(presentation)).outcome).toBe('replayed');
       expect(guard.unsharedClaims()).toBe(1);
     } finally {
       redis.disconnect();

@@ -265,19 +265,22 @@ describe.each(dialects)('VerifyService.VerifyToken on %s', (dialect) => {
 });
 
 describe('InMemoryReplayGuard', () => {
+  const claim = (guard: InMemoryReplayGuard, agent: string, jti: string, expiresAtMs: number, nowMs: number) =>
+    guard.claim({ agent, jti, expiresAtMs, nowMs }).outcome;
+
   it('remembers an id until its expiry, then lets it go', () => {
-    const guard = new InMemoryReplayGuard();
-    expect(guard.claim('a', 2_000, 1_000)).toBe('claimed');
-    expect(guard.claim('a', 2_000, 1_999)).toBe('replayed');
-    expect(guard.claim('a', 3_000, 2_000)).toBe('claimed');
+    const guard = new InMemoryReplayGuard({ tokensPerAgentPerMinute: 100 });
+    expect(claim(guard, 'x', 'a', 2_000, 1_000)).toBe('claimed');
+    expect(claim(guard, 'x', 'a', 2_000, 1_999)).toBe('replayed');
+    expect(claim(guard, 'x', 'a', 3_000, 2_000)).toBe('claimed');
   });
 
   it('refuses new ids when full of live ones, and makes room as they expire', () => {
-    const guard = new InMemoryReplayGuard(2);
-    expect(guard.claim('a', 5_000, 0)).toBe('claimed');
-    expect(guard.claim('b', 2_000, 0)).toBe('claimed');
-    expect(guard.claim('c', 9_000, 1_000)).toBe('full');
-    expect(guard.claim('c', 9_000, 2_000)).toBe('claimed');
-    expect(guard.claim('a', 9_000, 2_000)).toBe('replayed');
+    const guard = new InMemoryReplayGuard({ tokensPerAgentPerMinute: 100, capacity: 2 });
+    expect(claim(guard, 'x', 'a', 5_000, 0)).toBe('claimed');
+    expect(claim(guard, 'y', 'b', 2_000, 0)).toBe('claimed');
+    expect(claim(guard, 'z', 'c', 9_000, 1_000)).toBe('full');
+    expect(claim(guard, 'z', 'c', 9_000, 2_000)).toBe('claimed');
+    expect(claim(guard, 'x', 'a', 9_000, 2_000)).toBe('replayed');
   });
 });
