@@ -1,7 +1,8 @@
 import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import type { Knex, SqlEntityManager } from '@mikro-orm/knex';
 import { nameTaken, versionConflict } from '../errors.ts';
-import type { AgentRecord, AuditEventRecord, CertificateRecord, NewAuditEvent } from '../registry/records.ts';
+import type { AuditPruneStore } from '../audit/verification-retention.ts';
+import type { AgentRecord, AuditEventRecord, AuditEventType, CertificateRecord, NewAuditEvent } from '../registry/records.ts';
 import type {
   AgentChanges,
   AgentFilter,
@@ -48,7 +49,7 @@ const AGENT_BY_CERTIFICATE = `select a.*, ${columnsOf('c', CERT_PREFIX)}, ${colu
   where p.fingerprint = ?`;
 
 /** The registry's storage on SQLite or PostgreSQL through MikroORM; the SQL differs only where noted. */
-export class SqlRegistryStore implements RegistryStore {
+export class SqlRegistryStore implements RegistryStore, AuditPruneStore {
   /** The connection pool for listings and single statements; transactions get their own connection. */
   private readonly knex: Knex;
 
@@ -173,6 +174,22 @@ export class SqlRegistryStore implements RegistryStore {
 
   appendAudit(event: NewAuditEvent, at: Date): Promise<void> {
     return this.audit.add({ event, at });
+  }
+
+  /**
+   * One statement, committed on its own, reading the (event_type, created_at) index. On PostgreSQL, rows another
+   * process is deleting are skipped rather than waited for; on SQLite the statement holds the one write lock for
+   * one batch only. Either way a row is deleted, and counted, once.
+   */
+  async deleteAuditEventsBefore(eventType: AuditEventType, before: Date, limit: number): Promise<number> {
+    const oldest = this.knex('audit_events')
+      .select('id')
+      .where('event_type', eventType)
+      .where('created_at', '<', before)
+      .orderBy('created_at')
+      .limit(limit);
+    if (this.database.dialect === 'postgresql') oldest.forUpdate().skipLocked();
+    return this.knex('audit_events').whereIn('id', oldest).delete();
   }
 
   async ping(): Promise<void> {

@@ -22,7 +22,9 @@ import { RevocationFeed } from '../registry/revocation-feed.ts';
 import { RevocationList } from '../registry/revocation-list.ts';
 import type { RegistryStore } from '../registry/store.ts';
 import { TokenVerifier } from '../verify/token.ts';
+import { VerificationCounts } from '../verify/verification-counts.ts';
 import { Verifier } from '../verify/verify.ts';
+import { VerificationRetention } from '../audit/verification-retention.ts';
 
 /** Everything a running registry holds, independent of the listeners in front of it. */
 export interface App {
@@ -43,7 +45,7 @@ export interface App {
   readonly redis: Redis | undefined;
   /** API keys: created, listed and revoked by admins; checked on every call that presents one. */
   readonly apiKeys: ApiKeys;
-  /** Prometheus metrics: calls by method and code, refusals, rate limits, the cache; served at /metrics. */
+  /** Prometheus metrics: calls by method and code, refusals, rate limits, the cache, verifications; at /metrics. */
   readonly metrics: Metrics;
   /** Request budgets; undefined when RATE_LIMIT_ENABLED=false. */
   readonly rateLimits: RateLimits | undefined;
@@ -84,6 +86,18 @@ export async function createApp(config: Config): Promise<App> {
   const store: RegistryStore = cache ?? sqlStore;
   const log = config.transparencyLogEnabled ? await openLog(config, database) : undefined;
   const verificationLog = config.transparencyLogVerifyEvents ? log : undefined;
+  const verificationCounts = new VerificationCounts();
+  const recording = { store, log: verificationLog, audit: config.auditVerifications };
+  // Pruned through the database store: the lookup cache has nothing to do with audit events.
+  const retention =
+    config.auditVerificationRetentionDays === 0
+      ? undefined
+      : new VerificationRetention({
+          store: sqlStore,
+          retentionDays: config.auditVerificationRetentionDays,
+          intervalMs: config.auditPruneIntervalSeconds * 1000,
+        });
+  retention?.start();
   const revocationList = new RevocationList(store, ca);
   const rateLimits = createRateLimits(config, redis);
   const revocations = new RevocationFeed({
@@ -113,11 +127,11 @@ export async function createApp(config: Config): Promise<App> {
     store,
     cache,
     registry,
-    verifier: new Verifier({ ca, store, log: verificationLog }),
+    verifier: new Verifier({ ca, ...recording, count: verificationCounts.counter('certificate') }),
     tokenVerifier: new TokenVerifier({
       ca,
-      store,
-      log: verificationLog,
+      ...recording,
+      count: verificationCounts.counter('token'),
       replayGuard: redis
         ? new SharedReplayGuard(redis, channelPrefix, { tokensPerAgentPerMinute: config.tokenVerifyPerAgentPerMinute })
         : new InMemoryReplayGuard({ tokensPerAgentPerMinute: config.tokenVerifyPerAgentPerMinute }),
@@ -127,7 +141,12 @@ export async function createApp(config: Config): Promise<App> {
     redis,
     apiKeys: new ApiKeys(new SqlApiKeyStore(database)),
     rateLimits,
-    metrics: createMetrics({ rateLimited: () => rateLimits?.limitedCount(), cache: () => cacheCounters(cache) }),
+    metrics: createMetrics({
+      rateLimited: () => rateLimits?.limitedCount(),
+      cache: () => cacheCounters(cache),
+      verifications: () => verificationCounts.totals(),
+      auditPruned: () => retention?.pruned,
+    }),
     log,
     async readiness() {
       const database = await store.ping().then(
@@ -139,6 +158,7 @@ export async function createApp(config: Config): Promise<App> {
       return { ready: database === 'ok', degraded: checks['redis'] === 'unavailable', checks };
     },
     async close() {
+      await retention?.stop();
       await revocations.stop();
       await rateLimits?.close();
       await bus?.close();

@@ -13,6 +13,10 @@ export interface MetricSources {
   rateLimited?: () => Record<string, number> | undefined;
   /** Lookup cache counters by `<tier>:<outcome>`, e.g. `redis:hit`. */
   cache?: () => Record<string, number> | undefined;
+  /** Every certificate and token verification by kind and result, whatever the audit trail keeps. */
+  verifications?: () => readonly { kind: string; result: string; count: number }[] | undefined;
+  /** Verification audit events this process deleted past their retention. */
+  auditPruned?: () => number | undefined;
 }
 
 export interface Metrics {
@@ -56,6 +60,26 @@ export function createMetrics(sources: MetricSources = {}): Metrics {
   fromSource('atr_mtls_refused_connections', 'mTLS connections refused since start, by reason', 'reason', () => known.mtlsRefusals?.());
   fromSource('atr_rate_limited_requests', 'Requests refused by a rate limit since start, by budget and subject', 'budget', () => known.rateLimited?.());
   fromSource('atr_cache_lookups', 'Lookup cache outcomes since start, by tier and outcome', 'outcome', () => known.cache?.());
+  // Counters kept by the verifiers and the pruning job, copied at scrape time.
+  new Counter({
+    name: 'atr_verifications_total',
+    help: 'Certificate and token verifications since start, by kind and result (verified or the reason), audited or not',
+    labelNames: ['kind', 'result'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const { kind, result, count } of known.verifications?.() ?? []) this.inc({ kind, result }, count);
+    },
+  });
+  new Counter({
+    name: 'atr_audit_pruned_total',
+    help: 'Verification audit events deleted since start because they were older than AUDIT_VERIFICATION_RETENTION_DAYS',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(known.auditPruned?.() ?? 0);
+    },
+  });
 
   const interceptor: Interceptor = (next) => async (request) => {
     const labels = { service: request.service.typeName, method: request.method.name };

@@ -13,41 +13,70 @@ export interface VerificationOutcome {
 }
 
 /**
- * Writes a verification to the audit trail and, when a log is configured, to the transparency log in the same
- * transaction. Token verifications use the event type 'cert.verified' with metadata.kind = 'token' until
- * AuditEventType has a type of its own for them.
+ * Which verifications get an audit event (AUDIT_VERIFICATIONS): every one, only those that were not verified,
+ * or none. An anonymous caller can verify as often as it likes, so only `all` lets it grow the table at will.
+ */
+export type VerificationAuditChoice = 'all' | 'refusals' | 'none';
+
+/** Where a verification is recorded; the verifiers' options carry these fields. */
+export interface VerificationRecording {
+  readonly store: RegistryStore;
+  /** With a log, every verification gets a leaf, whatever `audit` says: the two are separate choices. */
+  readonly log?: { notify(): void } | undefined;
+  /** Default all. */
+  readonly audit?: VerificationAuditChoice | undefined;
+  /**
+   * Called once per verification with its result ('verified' or the reason), audited or not, once it is recorded:
+   * the totals /metrics shows. A verification whose recording failed answered an error, not a result.
+   */
+  readonly count?: ((result: string) => void) | undefined;
+}
+
+/**
+ * Records a verification: an audit event when the audit choice keeps it and a log leaf when a log is configured,
+ * in one transaction when there are both; then counts it. Token verifications use the event type 'cert.verified'
+ * with metadata.kind = 'token' until AuditEventType has a type of its own for them.
  */
 export async function auditVerification(
-  target: { readonly store: RegistryStore; readonly log?: { notify(): void } | undefined },
+  target: VerificationRecording,
   outcome: VerificationOutcome,
   actor: string,
   metadata: Record<string, unknown>,
   now: Date,
 ): Promise<void> {
-  const audit: NewAuditEvent = {
+  const { store, log } = target;
+  const audit = keepsAuditEvent(target.audit ?? 'all', outcome) ? auditEventOf(outcome, actor, metadata) : undefined;
+  if (log) {
+    const entry = newLogEntry({
+      event_type: 'cert.verified',
+      agent_name: outcome.agentName ?? '',
+      cert_fingerprint: outcome.fingerprint ?? '',
+      cert_serial: outcome.serial ?? '',
+      status: outcome.status ?? '',
+      reason: outcome.reason,
+      timestamp: now.toISOString(),
+      actor,
+    });
+    await store.transaction(async (tx) => {
+      if (audit) await tx.appendAudit(audit, now);
+      await tx.appendLogEntry(entry, now);
+    });
+    log.notify();
+  } else if (audit) {
+    await store.appendAudit(audit, now);
+  }
+  target.count?.(outcome.reason);
+}
+
+function keepsAuditEvent(choice: VerificationAuditChoice, outcome: VerificationOutcome): boolean {
+  return choice === 'all' || (choice === 'refusals' && !outcome.verified);
+}
+
+function auditEventOf(outcome: VerificationOutcome, actor: string, metadata: Record<string, unknown>): NewAuditEvent {
+  return {
     eventType: 'cert.verified',
     actor,
     agentName: outcome.agentName ?? '',
     metadata: { verified: outcome.verified, reason: outcome.reason, fingerprint: outcome.fingerprint ?? '', ...metadata },
   };
-  const { store, log } = target;
-  if (!log) {
-    await store.appendAudit(audit, now);
-    return;
-  }
-  const entry = newLogEntry({
-    event_type: audit.eventType,
-    agent_name: audit.agentName,
-    cert_fingerprint: outcome.fingerprint ?? '',
-    cert_serial: outcome.serial ?? '',
-    status: outcome.status ?? '',
-    reason: outcome.reason,
-    timestamp: now.toISOString(),
-    actor,
-  });
-  await store.transaction(async (tx) => {
-    await tx.appendAudit(audit, now);
-    await tx.appendLogEntry(entry, now);
-  });
-  log.notify();
 }

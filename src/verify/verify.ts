@@ -6,8 +6,7 @@ import { derProblemOf, derRule } from '../pki/der-structure.ts';
 import { fingerprintOf } from '../pki/fingerprint.ts';
 import { decodeOnePem } from '../pki/pem.ts';
 import { type AgentStatus, statusOf } from '../registry/records.ts';
-import { auditVerification } from './verification-audit.ts';
-import type { RegistryStore } from '../registry/store.ts';
+import { auditVerification, type VerificationRecording } from './verification-audit.ts';
 
 export const MAX_CERTIFICATE_BYTES = 64 * 1024;
 
@@ -33,15 +32,16 @@ export interface VerifyResult {
   readonly serial?: string | undefined;
 }
 
-export interface VerifierOptions {
+/** The CA, and where verifications are recorded: store, log (a leaf per verification), audit choice, counter. */
+export interface VerifierOptions extends VerificationRecording {
   readonly ca: CertificateAuthority;
-  readonly store: RegistryStore;
-  /** When set, verifications are also appended to the transparency log (they always go to the audit trail). */
-  readonly log?: { notify(): void } | undefined;
   readonly now?: () => Date;
 }
 
-/** Verifies certificates against the registry's CA (with OpenSSL) and the registry's state; audits every call. */
+/**
+ * Verifies certificates against the registry's CA (with OpenSSL) and the registry's state; records every call as
+ * the options say.
+ */
 export class Verifier {
   private readonly now: () => Date;
 
@@ -100,8 +100,8 @@ function refused(reason: VerifyReason, message: string, details: Partial<VerifyR
 
 /**
  * The DER the request carries: exactly one of cert_pem (one CERTIFICATE block) or cert_der, at most 64 KiB, one
- * well-formed DER value. Input that is not even that is a bad request (InvalidArgument, nothing audited); DER that
- * is well formed but not a certificate OpenSSL can read is a verification that failed as malformed.
+ * well-formed DER value. Input that is not even that is a bad request (InvalidArgument, nothing audited or
+ * counted); DER that is well formed but not a certificate OpenSSL can read is a verification that failed as malformed.
  */
 function decodeInput(input: { pem?: string | undefined; der?: Uint8Array | undefined }): Uint8Array {
   const hasPem = Boolean(input.pem);

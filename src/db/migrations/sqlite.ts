@@ -106,8 +106,17 @@ class ApiKeys extends Migration {
   }
 }
 
+// Verification audit events are pruned by age (AUDIT_VERIFICATION_RETENTION_DAYS): the pruning job finds the
+// oldest of one event type through this index instead of scanning the table.
+class AuditEventsByAge extends Migration {
+  override async up(): Promise<void> {
+    this.addSql('create index audit_events_event_type_created_at_index on audit_events (event_type, created_at)');
+  }
+}
+
 export const sqliteMigrations = [
   { name: '0001_initial_schema', class: InitialSchema },
   { name: '0002_transparency_log', class: TransparencyLog },
   { name: '0003_api_keys', class: ApiKeys },
+  { name: '0004_audit_events_by_age', class: AuditEventsByAge },
 ];
