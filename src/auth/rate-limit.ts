@@ -13,6 +13,12 @@ export interface RateLimits {
   readonly byAddress: Interceptor;
   /** Spends the authenticated API key's or agent's budgets; runs after authentication. */
   readonly byPrincipal: Interceptor;
+  /**
+   * Spends a plain HTTP read's budgets (trust bundle, CRL, log tiles, /metrics) for the client address: its read
+   * budget, and its request budget too when the read presents an API key, so guessed keys cost the same here as
+   * on the API. Throws the refusal.
+   */
+  spendRead(clientAddress: string, presentsKey: boolean): Promise<void>;
   /** Requests this process refused, by the budget that refused them: `{ 'minute:address': 3, 'register_hour:key': 1 }`. */
   limitedCount(): Record<string, number>;
   close(): Promise<void>;
@@ -73,7 +79,17 @@ export function createRateLimits(config: Config, redis: Redis | undefined): Rate
     budget('register_minute', config.rateLimitRegisterPerMinute, 'registrations, rotations and renewals', 'minute'),
     budget('register_hour', config.rateLimitRegisterPerHour, 'registrations, rotations and renewals', 'hour'),
   ];
+  const reads = [
+    budget('reads_minute', config.rateLimitReadsPerMinute, 'plain HTTP reads', 'minute'),
+    budget('reads_hour', config.rateLimitReadsPerHour, 'plain HTTP reads', 'hour'),
+  ];
+  const keyedReads = [...reads, ...requests];
   const limited = new Map<string, number>();
+  const refuse = (refusal: Refusal): ConnectError => {
+    const label = `${refusal.budget.name}:${refusal.subject.kind}`;
+    limited.set(label, (limited.get(label) ?? 0) + 1);
+    return rateLimited(refusal);
+  };
 
   const interceptor =
     (subjectsOf: (values: ContextValues) => Subject[]): Interceptor =>
@@ -82,17 +98,17 @@ export function createRateLimits(config: Config, redis: Redis | undefined): Rate
       if (exempt.has(req.service.typeName)) return await next(req);
       const budgets = issuing.has(methodId(req.service, req.method)) ? issuingRequests : requests;
       const refusal = await spend(budgets, subjectsOf(req.contextValues));
-      if (refusal !== undefined) {
-        const label = `${refusal.budget.name}:${refusal.subject.kind}`;
-        limited.set(label, (limited.get(label) ?? 0) + 1);
-        throw rateLimited(refusal);
-      }
+      if (refusal !== undefined) throw refuse(refusal);
       return await next(req);
     };
 
   return {
     byAddress: interceptor(addressOf),
     byPrincipal: interceptor(principalOf),
+    async spendRead(clientAddress, presentsKey) {
+      const refusal = await spend(presentsKey ? keyedReads : reads, [{ kind: 'address', id: `address:${clientAddress}` }]);
+      if (refusal !== undefined) throw refuse(refusal);
+    },
     limitedCount: () => Object.fromEntries(limited),
     // Nothing to release: the Redis client is the app's, and the in-memory counters' timers do not hold the process.
     close: async () => undefined,

@@ -4,22 +4,37 @@ import type { Config } from '../config/schema.ts';
 import { DomainError } from '../errors.ts';
 import type { ApiKeys } from './api-keys.ts';
 import { presentedKey } from './authenticate.ts';
+import type { RateLimits } from './rate-limit.ts';
 
 type Request = IncomingMessage | Http2ServerRequest;
 
+export interface PlainReadPolicy {
+  readonly config: Pick<Config, 'apiKeyEnabled' | 'publicReads' | 'apiKeyHeader'>;
+  readonly apiKeys: ApiKeys;
+  /** Undefined when RATE_LIMIT_ENABLED=false. */
+  readonly rateLimits: RateLimits | undefined;
+  /** The mTLS listener's callers are agents, authenticated by their certificates: no key is asked of them. */
+  readonly keyRequired: boolean;
+}
+
 /**
- * For the plain HTTP reads beside the API (trust bundle, CRL, log tiles): with API keys on and PUBLIC_READS=false
- * they need a valid key of any role, like the API's public reads; otherwise the route is returned as it is.
+ * For the plain HTTP reads beside the API (trust bundle, CRL, log tiles, /metrics): first the client address's
+ * read budget is spent (and its request budget when a key is presented, so a guessed key costs what it costs on
+ * the API); then, with API keys on and PUBLIC_READS=false, a valid key of any role is required, like the API's
+ * public reads.
  */
-export function guardPublicReads(config: Pick<Config, 'apiKeyEnabled' | 'publicReads' | 'apiKeyHeader'>, apiKeys: ApiKeys) {
-  const required = config.apiKeyEnabled && !config.publicReads;
+export function guardPlainReads(policy: PlainReadPolicy) {
+  const { config, apiKeys, rateLimits } = policy;
+  const required = policy.keyRequired && config.apiKeyEnabled && !config.publicReads;
   return <A extends unknown[], T>(route: (req: Request, ...rest: A) => Promise<T>): ((req: Request, ...rest: A) => Promise<T>) => {
-    if (!required) return route;
+    if (!required && rateLimits === undefined) return route;
     return async (req: Request, ...rest: A): Promise<T> => {
-      const header = { get: (name: string) => headerValue(req, name) };
-      const key = presentedKey(header, config.apiKeyHeader);
-      if (key === undefined) throw new DomainError('unauthenticated', `this read needs an API key (${config.apiKeyHeader} or Authorization: Bearer)`);
-      await apiKeys.authenticate(key);
+      const key = presentedKey({ get: (name: string) => headerValue(req, name) }, config.apiKeyHeader);
+      await rateLimits?.spendRead(req.socket.remoteAddress ?? 'unknown', key !== undefined);
+      if (required) {
+        if (key === undefined) throw new DomainError('unauthenticated', `this read needs an API key (${config.apiKeyHeader} or Authorization: Bearer)`);
+        await apiKeys.authenticate(key);
+      }
       return route(req, ...rest);
     };
   };

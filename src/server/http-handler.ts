@@ -6,13 +6,13 @@ import { connectNodeAdapter } from '@connectrpc/connect-node';
 import { Health } from '../../gen/grpc/health/v1/health_pb.js';
 import { ServerReflection as ServerReflectionV1 } from '../../gen/grpc/reflection/v1/reflection_pb.js';
 import { ServerReflection as ServerReflectionV1alpha } from '../../gen/grpc/reflection/v1alpha/reflection_pb.js';
-import { errorInterceptor, restError, toConnectError } from './errors.ts';
+import { errorInterceptor } from './errors.ts';
 import { type Readiness, createHealthService } from './health.ts';
 import { createInProcessTransports } from './in-process-transport.ts';
 import { MAX_REQUEST_BYTES, screenRequests } from './input-limits.ts';
 import type { HttpHandler } from './listener.ts';
 import { createReflectionService } from './reflection.ts';
-import { createRestHandler, sendJson } from './rest.ts';
+import { createRestHandler, sendError, sendJson } from './rest.ts';
 
 export type HttpRoute = (
   req: IncomingMessage | Http2ServerRequest,
@@ -110,9 +110,8 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
     fallback(req, res) {
       if (!isNodeResponse(res)) throw new TypeError('not a node:http or node:http2 response');
       Promise.resolve(fallback(req, res)).catch((reason: unknown) => {
-        const { status, body } = restError(toConnectError(reason));
         if (res.headersSent) res.destroy();
-        else sendJson(res, status, body);
+        else sendError(res, reason);
       });
     },
   });

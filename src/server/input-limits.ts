@@ -16,6 +16,8 @@ import { toConnectError } from './errors.ts';
 export const MAX_REQUEST_BYTES = 1 << 20;
 
 const REQUEST = 'request';
+/** The one flag a request's envelope may carry. */
+const COMPRESSED_FLAG = 0x01;
 /** fromBinary's own recursion limit. */
 const MAX_MESSAGE_DEPTH = 100;
 
@@ -123,10 +125,15 @@ function messagesOf(bytes: Buffer, format: Format, header: Headers): Uint8Array[
   const messages: Uint8Array[] = [];
   for (let offset = 0; offset + 5 <= bytes.length; ) {
     const flags = bytes[offset] ?? 0;
+    // In a request only bit 0 (compressed) means anything; connect-es skips frames with other bits set, so a
+    // frame that set one would reach the handler unscreened.
+    if ((flags & ~COMPRESSED_FLAG) !== 0) {
+      throw invalidArgument(REQUEST, `frame flags 0x${flags.toString(16).padStart(2, '0')} set reserved bits; a request frame may set only 0x01 (compressed)`);
+    }
     const end = offset + 5 + bytes.readUInt32BE(offset + 1);
-    if (end > bytes.length || (flags & ~1) !== 0) return messages;
+    if (end > bytes.length) return messages;
     const data = bytes.subarray(offset + 5, end);
-    const message = flags & 1 ? decompressed(data, encoding) : data;
+    const message = flags & COMPRESSED_FLAG ? decompressed(data, encoding) : data;
     if (message !== undefined) messages.push(message);
     offset = end;
   }

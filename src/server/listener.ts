@@ -1,6 +1,8 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import http2, { type Http2ServerRequest, type Http2ServerResponse, type ServerHttp2Session } from 'node:http2';
 import type { Server as NetServer, Socket } from 'node:net';
+import { ConnectionGuard, defaultMaxConnections } from './connection-guard.ts';
+import { Http2SessionPolicy } from './http2-session-policy.ts';
 
 export type HttpHandler = (
   req: IncomingMessage | Http2ServerRequest,
@@ -13,6 +15,12 @@ export interface ListenOptions {
   handler: HttpHandler;
   // How long close() lets in-flight requests and streams finish before it destroys their connections.
   graceMs?: number;
+  // Caps on open connections, shared with the other listener of the process; by default this listener's own.
+  connections?: ConnectionGuard;
+  // Handshake, idle, stalled-request and reset-rate limits of HTTP/2 sessions.
+  sessions?: Http2SessionPolicy;
+  // How long a new connection may take to send its first bytes (HTTP/1.1) or its HTTP/2 preface.
+  handshakeTimeoutMs?: number;
 }
 
 export interface Listener {
@@ -24,9 +32,11 @@ export interface Listener {
 // RFC 9113 §3.4: a client with prior knowledge opens with this exact preface; HTTP/1.x never can.
 const h2Preface = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 
-// The listener is public-facing: a client gets 20 s to send its headers (and its first bytes), a minute for the
-// whole request body; HTTP/1.1 keeps idle connections for 5 s; HTTP/2 caps concurrent streams per connection.
+// The listener is public-facing: a client gets 10 s to send its first bytes, 20 s for its headers, a minute for the
+// whole request body; HTTP/1.1 keeps idle connections for 5 s; HTTP/2 caps concurrent streams per connection, and
+// its sessions have the limits of Http2SessionPolicy.
 const limits = {
+  handshakeTimeoutMs: 10_000,
   headersTimeoutMs: 20_000,
   requestTimeoutMs: 60_000,
   keepAliveTimeoutMs: 5_000,
@@ -50,12 +60,16 @@ export async function listen(options: ListenOptions): Promise<Listener> {
     options.handler,
   );
   const h2 = http2.createServer({ settings: { maxConcurrentStreams: limits.maxConcurrentStreams } }, options.handler);
+  const guard = options.connections ?? new ConnectionGuard({ maxConnections: defaultMaxConnections(), maxPerClient: Infinity });
+  const policy = options.sessions ?? new Http2SessionPolicy();
 
   const sockets = new Set<Socket>();
   const sessions = new Set<ServerHttp2Session>();
   let closing: Promise<void> | undefined;
+  let handingOver: Socket | undefined;
   h2.on('session', (session) => {
     if (closing !== undefined) session.close();
+    if (handingOver) policy.apply(session, handingOver);
     sessions.add(session);
     session.once('close', () => sessions.delete(session));
   });
@@ -65,10 +79,22 @@ export async function listen(options: ListenOptions): Promise<Listener> {
   const [serveHttp1] = h1.listeners('connection');
   if (serveHttp1 === undefined) throw new Error('node:http server has no connection listener');
   h1.removeAllListeners('connection');
+  const serveHttp2 = (socket: Socket) => {
+    // node:http accepts half-open capable sockets (allowHalfOpen), but an HTTP/2 session ends its connection only
+    // through the socket ending itself when the peer's FIN arrives; with half-open allowed it never did, and every
+    // h2c connection a client closed without GOAWAY stayed in CLOSE_WAIT, holding its descriptor, for good.
+    socket.allowHalfOpen = false;
+    // The session is made, and 'session' emitted, within this call.
+    handingOver = socket;
+    h2.emit('connection', socket);
+    handingOver = undefined;
+  };
+  const handshakeTimeoutMs = options.handshakeTimeoutMs ?? limits.handshakeTimeoutMs;
   h1.on('connection', (socket: Socket) => {
+    if (!guard.admit(socket)) return;
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
-    sniff(socket, (isH2) => (isH2 ? h2.emit('connection', socket) : Reflect.apply(serveHttp1, h1, [socket])));
+    sniff(socket, handshakeTimeoutMs, (isH2) => (isH2 ? serveHttp2(socket) : Reflect.apply(serveHttp1, h1, [socket])));
   });
 
   await new Promise<void>((resolve, reject) => {
@@ -120,15 +146,18 @@ export function closeGracefully(
 }
 
 // Reads just enough of the first bytes to tell the HTTP/2 preface from anything else, then puts them back.
-function sniff(socket: Socket, dispatch: (isH2: boolean) => void): void {
+function sniff(socket: Socket, timeoutMs: number, dispatch: (isH2: boolean) => void): void {
   let head = Buffer.alloc(0);
   const onSilence = () => socket.destroy();
+  // node:http's sockets are half-open capable: one its client ended before saying anything would never close.
+  const onEnd = () => socket.destroy();
   const onData = (chunk: Buffer) => {
     head = Buffer.concat([head, chunk]);
     const n = Math.min(head.length, h2Preface.length);
     const isH2 = head.subarray(0, n).equals(h2Preface.subarray(0, n));
     if (isH2 && head.length < h2Preface.length) return;
     socket.off('data', onData);
+    socket.off('end', onEnd);
     socket.off('timeout', onSilence);
     socket.setTimeout(0);
     socket.pause();
@@ -139,7 +168,8 @@ function sniff(socket: Socket, dispatch: (isH2: boolean) => void): void {
     if (!isH2) socket.resume();
   };
   socket.on('data', onData);
+  socket.once('end', onEnd);
   socket.on('error', () => socket.destroy());
-  socket.setTimeout(limits.headersTimeoutMs);
+  socket.setTimeout(timeoutMs);
   socket.on('timeout', onSilence);
 }

@@ -17,6 +17,12 @@ export interface MetricSources {
   verifications?: () => readonly { kind: string; result: string; count: number }[] | undefined;
   /** Verification audit events this process deleted past their retention. */
   auditPruned?: () => number | undefined;
+  /** Connections open now, over both listeners. */
+  openConnections?: () => number | undefined;
+  /** Connections closed at accept by a cap, by the cap (`total`, `per_client`). */
+  refusedConnections?: () => Record<string, number> | undefined;
+  /** HTTP/2 sessions ended by a limit, by `<listener>:<limit>`, e.g. `public:idle`. */
+  endedSessions?: () => Record<string, number> | undefined;
 }
 
 export interface Metrics {
@@ -60,6 +66,16 @@ export function createMetrics(sources: MetricSources = {}): Metrics {
   fromSource('atr_mtls_refused_connections', 'mTLS connections refused since start, by reason', 'reason', () => known.mtlsRefusals?.());
   fromSource('atr_rate_limited_requests', 'Requests refused by a rate limit since start, by budget and subject', 'budget', () => known.rateLimited?.());
   fromSource('atr_cache_lookups', 'Lookup cache outcomes since start, by tier and outcome', 'outcome', () => known.cache?.());
+  fromSource('atr_connections_refused', 'Connections closed at accept since start because a cap was reached (MAX_CONNECTIONS, MAX_CONNECTIONS_PER_CLIENT)', 'cap', () => known.refusedConnections?.());
+  fromSource('atr_http2_sessions_ended', 'HTTP/2 sessions ended by a limit since start, by listener and limit (handshake_timeout, idle, stalled_request, reset_flood)', 'limit', () => known.endedSessions?.());
+  new Gauge({
+    name: 'atr_connections_open',
+    help: 'Connections open now on the public and mTLS listeners',
+    registers: [registry],
+    collect() {
+      this.set(known.openConnections?.() ?? 0);
+    },
+  });
   // Counters kept by the verifiers and the pruning job, copied at scrape time.
   new Counter({
     name: 'atr_verifications_total',

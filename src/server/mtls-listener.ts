@@ -1,4 +1,6 @@
+import { constants as cryptoConstants } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import http2, { type Http2ServerRequest, type ServerHttp2Session } from 'node:http2';
 import tls, { type SecureContextOptions, type TLSSocket } from 'node:tls';
 import { toPem } from '../pki/pem.ts';
@@ -6,6 +8,8 @@ import { emptyRootCrl } from '../pki/root-crl.ts';
 import { type ServerCertificate, issueServerCertificate } from '../pki/server-certificate.ts';
 import type { PeerAgent } from '../services/context.ts';
 import type { App } from './app.ts';
+import { ConnectionGuard, defaultMaxConnections } from './connection-guard.ts';
+import { Http2SessionPolicy } from './http2-session-policy.ts';
 import { type HttpHandler, boundAddress, closeGracefully } from './listener.ts';
 import { type PresentedCertificate, checkPeer, presentedCertificate } from './peer-check.ts';
 import { RefusalAudit } from '../audit/refusal-audit.ts';
@@ -22,6 +26,12 @@ export interface MtlsListenOptions {
   readonly refreshMs?: number;
   /** How long close() lets in-flight requests finish before it destroys their connections. */
   readonly graceMs?: number;
+  /** Caps on open connections, shared with the public listener; by default this listener's own. */
+  readonly connections?: ConnectionGuard;
+  /** Handshake, idle, stalled-request and reset-rate limits of HTTP/2 sessions. */
+  readonly sessions?: Http2SessionPolicy;
+  /** How long a client may take to complete the TLS handshake. */
+  readonly handshakeTimeoutMs?: number;
 }
 
 export interface MtlsListener {
@@ -70,6 +80,9 @@ export async function startMtlsListener(options: MtlsListenOptions): Promise<Mtl
     ca: [app.ca.rootPem, app.ca.intermediatePem],
     ...(rootCrl && { crl: [toPem(rootCrl, 'X509 CRL'), toPem(crl, 'X509 CRL')] }),
     minVersion: 'TLSv1.2',
+    // TLS 1.2 lets a client ask for a new handshake on an open connection: each costs the server a full handshake
+    // and re-verification, and nothing here needs one (TLS 1.3 has none).
+    secureOptions: cryptoConstants.SSL_OP_NO_RENEGOTIATION,
   });
 
   const server = tls.createServer({
@@ -77,7 +90,16 @@ export async function startMtlsListener(options: MtlsListenOptions): Promise<Mtl
     requestCert: true,
     rejectUnauthorized: true,
     ALPNProtocols: ['h2', 'http/1.1'],
-    handshakeTimeout: limits.handshakeTimeoutMs,
+    handshakeTimeout: options.handshakeTimeoutMs ?? limits.handshakeTimeoutMs,
+  });
+  const guard = options.connections ?? new ConnectionGuard({ maxConnections: defaultMaxConnections(), maxPerClient: Infinity });
+  const policy = options.sessions ?? new Http2SessionPolicy();
+  // Over a cap, the connection is closed before TLS starts on it (no handshake work, no tlsClientError).
+  const [serveTls] = server.listeners('connection');
+  if (serveTls === undefined) throw new Error('node:tls server has no connection listener');
+  server.removeAllListeners('connection');
+  server.on('connection', (socket: Socket) => {
+    if (guard.admit(socket)) Reflect.apply(serveTls, server, [socket]);
   });
   const h2 = http2.createSecureServer(
     { allowHTTP1: true, settings: { maxConcurrentStreams: limits.maxConcurrentStreams } },
@@ -92,7 +114,10 @@ export async function startMtlsListener(options: MtlsListenOptions): Promise<Mtl
   h2.on('session', (session) => {
     sessions.add(session);
     session.once('close', () => sessions.delete(session));
-    if (handingOver) sessionOf.set(handingOver, session);
+    if (handingOver) {
+      sessionOf.set(handingOver, session);
+      policy.apply(session, handingOver);
+    }
   });
   // A broken HTTP/2 peer ends its own session; it must not take the process down.
   h2.on('sessionError', () => {});

@@ -93,12 +93,17 @@ export function createRestHandler(options: RestOptions): RestHandler {
       const body = shapeResponse(route, restJson(route.method.output, toJson(route.method.output, output.message, jsonOptions)));
       sendJson(res, route.status, body, [...passedHeaders(output.header), ...passedHeaders(output.trailer)]);
     } catch (reason) {
-      const error = reason instanceof DomainError ? restErrorFromDomain(reason) : restError(toConnectError(reason));
-      const headers = reason instanceof ConnectError ? passedHeaders(reason.metadata) : [];
-      sendJson(res, error.status, error.body, headers);
+      sendError(res, reason);
     }
     return true;
   };
+}
+
+/** Any failure as the REST answer for it: status and JSON body from the error table, with the headers it set (retry-after). */
+export function sendError(res: JsonResponse, reason: unknown): void {
+  const error = reason instanceof DomainError ? restErrorFromDomain(reason) : restError(toConnectError(reason));
+  const headers = reason instanceof ConnectError ? passedHeaders(reason.metadata) : [];
+  sendJson(res, error.status, error.body, headers);
 }
 
 export function sendJson(

@@ -2,12 +2,14 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import { createContextValues } from '@connectrpc/connect';
 import { prepareAccess } from '../auth/bootstrap.ts';
-import { guardPublicReads } from '../auth/read-guard.ts';
+import { guardPlainReads } from '../auth/read-guard.ts';
 import type { Config } from '../config/schema.ts';
 import { clientAddressKey, peerAgentKey } from '../services/context.ts';
 import { type App, createApp } from './app.ts';
 import { createHttpHandler, type HttpHandlerOptions } from './http-handler.ts';
 import { apiInterceptors } from './interceptors.ts';
+import { ConnectionGuard, defaultMaxConnections } from './connection-guard.ts';
+import { Http2SessionPolicy, defaultSessionLimits } from './http2-session-policy.ts';
 import { type HttpHandler, listen } from './listener.ts';
 import { type MtlsListener, peerAgentOfRequest, startMtlsListener } from './mtls-listener.ts';
 import { apiServices, routes } from './routes.ts';
@@ -37,7 +39,23 @@ export async function startServer(config: Config): Promise<RunningServer> {
     res.writeHead(503, { 'content-type': 'application/json' });
     res.end('{"detail":"starting","code":"unavailable"}');
   };
-  const listener = await listen({ host: config.host, port: config.port, handler: (req, res) => handle(req, res) });
+  // One connection budget for both listeners: they draw on the same file descriptors.
+  const connections = new ConnectionGuard({
+    maxConnections: config.maxConnections === 0 ? defaultMaxConnections() : config.maxConnections,
+    maxPerClient: config.maxConnectionsPerClient,
+  });
+  const handshakeTimeoutMs = config.handshakeTimeoutSeconds * 1000;
+  const idleTimeoutMs = config.idleTimeoutSeconds * 1000;
+  const sessionLimits = { ...defaultSessionLimits, handshakeTimeoutMs, idleTimeoutMs, stalledRequestMs: idleTimeoutMs };
+  const sessions = { public: new Http2SessionPolicy(sessionLimits), mtls: new Http2SessionPolicy(sessionLimits) };
+  const listener = await listen({
+    host: config.host,
+    port: config.port,
+    handler: (req, res) => handle(req, res),
+    connections,
+    sessions: sessions.public,
+    handshakeTimeoutMs,
+  });
   let app: App;
   try {
     app = await createApp({ ...config, publicUrl: config.publicUrl ?? listener.url });
@@ -58,15 +76,19 @@ export async function startServer(config: Config): Promise<RunningServer> {
     res.end(content);
   };
   const clientAddress = (req: Request) => createContextValues().set(clientAddressKey, req.socket.remoteAddress ?? 'unknown');
-  // The plain HTTP reads; on the public listener they need a key when PUBLIC_READS=false, agents have one anyway.
-  const reads = (guard: ReturnType<typeof guardPublicReads>) => ({
-    extraRoutes: {
-      '/v1/trust-bundle': guard(pem(() => app.ca.trustBundlePem, 'application/x-pem-file')),
-      '/v1/crl': guard(pem(() => app.revocationList.current(), 'application/pkix-crl')),
-      '/metrics': guard(app.metrics.handler),
-    },
-    ...(app.log && { prefixRoutes: { '/log/': guard(tileRoutes(app.log)) } }),
-  });
+  // The plain HTTP reads, within the client address's read budget; on the public listener they need a key when
+  // PUBLIC_READS=false, agents have their certificates.
+  const reads = (keyRequired: boolean) => {
+    const guard = guardPlainReads({ config, apiKeys: app.apiKeys, rateLimits: app.rateLimits, keyRequired });
+    return {
+      extraRoutes: {
+        '/v1/trust-bundle': guard(pem(() => app.ca.trustBundlePem, 'application/x-pem-file')),
+        '/v1/crl': guard(pem(() => app.revocationList.current(), 'application/pkix-crl')),
+        '/metrics': guard(app.metrics.handler),
+      },
+      ...(app.log && { prefixRoutes: { '/log/': guard(tileRoutes(app.log)) } }),
+    };
+  };
   const shared: Omit<HttpHandlerOptions, 'interceptors' | 'contextValues'> = {
     routes: routes(app),
     services: apiServices,
@@ -74,7 +96,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
   };
   handle = createHttpHandler({
     ...shared,
-    ...reads(guardPublicReads(config, app.apiKeys)),
+    ...reads(true),
     interceptors: apiInterceptors(app, 'public'),
     contextValues: clientAddress,
   });
@@ -86,9 +108,12 @@ export async function startServer(config: Config): Promise<RunningServer> {
           port: config.mtlsPort,
           hostnames: config.mtlsHostnames,
           app,
+          connections,
+          sessions: sessions.mtls,
+          handshakeTimeoutMs,
           handler: createHttpHandler({
             ...shared,
-            ...reads((route) => route),
+            ...reads(false),
             interceptors: apiInterceptors(app, 'mtls'),
             contextValues: (req) => clientAddress(req).set(peerAgentKey, peerAgentOfRequest(req)),
           }),
@@ -99,7 +124,12 @@ export async function startServer(config: Config): Promise<RunningServer> {
     await app.close();
     throw error;
   }
-  if (mtls) app.metrics.addSources({ mtlsRefusals: mtls.refusals });
+  app.metrics.addSources({
+    ...(mtls && { mtlsRefusals: mtls.refusals }),
+    openConnections: () => connections.openConnections(),
+    refusedConnections: () => connections.refusals(),
+    endedSessions: () => ({ ...prefixed('public', sessions.public.endedSessions()), ...prefixed('mtls', sessions.mtls.endedSessions()) }),
+  });
   return {
     url: listener.url,
     port: listener.port,
@@ -112,4 +142,8 @@ export async function startServer(config: Config): Promise<RunningServer> {
       await app.close();
     },
   };
+}
+
+function prefixed(prefix: string, counts: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(counts).map(([key, value]) => [`${prefix}:${key}`, value]));
 }

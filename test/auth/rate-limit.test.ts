@@ -56,6 +56,49 @@ describe.each(dialects)('rate limits on one server (%s)', (dialect) => {
     }
   });
 
+  it('meters the plain HTTP reads (trust bundle, CRL, tiles, /metrics) by a read budget per client address, with 429 and retry-after', async () => {
+    const server = await runningServer(dialect, limited({ rateLimitReadsPerMinute: 4 }));
+    try {
+      const { url } = server.server;
+      const paths = ['/v1/trust-bundle', '/v1/crl', '/log/checkpoint', '/metrics'];
+      const statuses = [];
+      for (const path of paths) statuses.push((await fetch(`${url}${path}`)).status);
+      expect(statuses).toEqual([200, 200, 200, 200]);
+      for (const path of paths) {
+        const res = await fetch(`${url}${path}`);
+        expect([path, res.status]).toEqual([path, 429]);
+        expect(res.headers.get('retry-after')).toMatch(/^[1-9]\d*$/);
+        expect(await res.json()).toEqual({
+          code: 'rate_limited',
+          detail: expect.stringMatching(/^rate limit: 4 plain HTTP reads per minute per client address; retry in \d+ s$/),
+        });
+      }
+      // Health probes are never metered; the API has budgets of its own.
+      expect((await fetch(`${url}/healthz`)).status).toBe(200);
+      expect((await fetch(`${url}/v1/agents`)).status).toBe(200);
+    } finally {
+      await server.cleanup();
+    }
+  });
+
+  it('makes guessed keys on the plain reads spend the address\'s request budget too: 429, not 401, once it is spent', async () => {
+    const server = await runningServer(dialect, limited({ rateLimitPerMinute: 3, apiKeyEnabled: true, publicReads: false }));
+    try {
+      const { url } = server.server;
+      const guess = () => ({ 'x-api-key': `atr_${randomBytes(8).toString('hex')}_${randomBytes(32).toString('hex')}` });
+      const statuses = [];
+      for (const path of ['/v1/crl', '/v1/trust-bundle', '/log/checkpoint']) statuses.push((await fetch(`${url}${path}`, { headers: guess() })).status);
+      expect(statuses).toEqual([401, 401, 401]);
+      // The address's request budget is spent: the API and every keyed read answer 429.
+      expect((await fetch(`${url}/v1/agents`, { headers: guess() })).status).toBe(429);
+      for (const path of ['/v1/crl', '/v1/trust-bundle', '/log/checkpoint', '/metrics']) {
+        expect([path, (await fetch(`${url}${path}`, { headers: guess() })).status]).toEqual([path, 429]);
+      }
+    } finally {
+      await server.cleanup();
+    }
+  });
+
   describe('a client address over its per-minute budget', () => {
     let server: Awaited<ReturnType<typeof runningServer>>;
     beforeAll(async () => {

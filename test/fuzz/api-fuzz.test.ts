@@ -97,6 +97,29 @@ describe.each(dialects)('every RPC under random and mutated requests, on %s', (d
     );
   }, timeout);
 
+  it('gRPC-Web: envelopes with every flag byte and declared lengths that lie, around binary and JSON messages', async () => {
+    const requests = anyCall(unary(), target.valid).chain((call) =>
+      fc.record({
+        call: fc.constant(call),
+        json: fc.boolean(),
+        flags: fc.oneof(fc.constantFrom(0x00, 0x01, 0x02, 0x40, 0x80, 0xff), fc.integer({ min: 0, max: 0xff })),
+        declaredLength: fc.option(fc.oneof(fc.integer({ min: 0, max: 64 }), fc.constant(0xffffffff)), { nil: undefined }),
+      }),
+    );
+    await fuzz(
+      requests,
+      ({ call, json, flags, declaredLength }) => {
+        const message = json ? Buffer.from(JSON.stringify(jsonOf(call))) : binaryOf(call);
+        const label = `${summary(json ? 'gRPC-Web+json' : 'gRPC-Web', call)} flags 0x${flags.toString(16)} declaring ${declaredLength ?? 'its'} length`;
+        const contentType = json ? 'application/grpc-web+json' : 'application/grpc-web+proto';
+        // A reserved flag bit is refused whatever the message; a complete frame with one must never be served.
+        const mustRefuse = (flags & ~1) !== 0 && (declaredLength === undefined || declaredLength <= message.length);
+        return expectHandled(label, () => sendGrpcWeb(target.url, call.method, message, { flags, declaredLength }, contentType), mustRefuse);
+      },
+      runs(200),
+    );
+  }, timeout);
+
   it('Connect JSON: bodies with wrong types, bad JSON, invalid UTF-8, deep nesting or oversized', async () => {
     const requests = anyCall(unary(), target.valid).chain((call) => {
       const text = JSON.stringify(jsonOf(call));

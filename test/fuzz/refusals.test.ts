@@ -35,10 +35,10 @@ describe.each(dialects)('bad input is refused with the field and the rule, and c
     return { status: res.status, code: json.code, message: json.message };
   }
 
-  async function grpcWeb(method: string, message: Uint8Array): Promise<{ status: string; message: string }> {
-    const frame = Buffer.concat([Buffer.from([0, 0, 0, 0, 0]), message]);
+  async function grpcWeb(method: string, message: Uint8Array, flags = 0, contentType = 'application/grpc-web+proto'): Promise<{ status: string; message: string }> {
+    const frame = Buffer.concat([Buffer.from([flags, 0, 0, 0, 0]), message]);
     frame.writeUInt32BE(message.length, 1);
-    const res = await fetch(rpc(method), { method: 'POST', headers: { 'content-type': 'application/grpc-web+proto' }, body: frame });
+    const res = await fetch(rpc(method), { method: 'POST', headers: { 'content-type': contentType }, body: frame });
     const trailer = Buffer.from(await res.arrayBuffer()).subarray(5).toString();
     return {
       status: /grpc-status: (\d+)/.exec(trailer)?.[1] ?? '',
@@ -78,6 +78,14 @@ describe.each(dialects)('bad input is refused with the field and the rule, and c
       message: 'request: is not a valid atr.v1.GetAgentRequest in the protobuf binary format (premature EOF)',
     });
     expect((await grpcWeb('RegistryService/GetAgent', Uint8Array.of(0xff, 0xff))).status).toBe(String(Code.InvalidArgument));
+  });
+
+  it.each([0x02, 0x40, 0x80])('refuses a message frame with the reserved flag bit 0x%s set, rather than skipping its screen', async (flags) => {
+    const rule = `request: frame flags 0x${flags.toString(16).padStart(2, '0')} set reserved bits; a request frame may set only 0x01 (compressed)`;
+    expect(await grpcWeb('RegistryService/GetAgent', Uint8Array.of(0xff, 0xff), flags)).toEqual({ status: String(Code.InvalidArgument), message: rule });
+    // JSON with a description that is not UTF-8: screened (and refused) whatever the flags say, never stored.
+    const update = Buffer.from(`{"agentName":"alpha.fuzz.test","description":"a\xff","updateMask":"description"}`, 'latin1');
+    expect(await grpcWeb('RegistryService/UpdateAgent', update, flags, 'application/grpc-web+json')).toEqual({ status: String(Code.InvalidArgument), message: rule });
   });
 
   it('refuses a request over 1 MiB as InvalidArgument on every transport, compressed or not', async () => {

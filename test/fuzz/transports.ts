@@ -74,15 +74,28 @@ export async function sendConnect(base: string, method: DescMethod, body: Uint8A
   }
 }
 
+/** The 5-byte envelope of a gRPC(-Web) message: its flag byte and the length it declares (default: the real one). */
+export interface FrameHeader {
+  readonly flags: number;
+  readonly declaredLength?: number | undefined;
+}
+
 /** Raw bytes as one gRPC-Web message; the status comes in the trailer frame of the body. */
-export async function sendGrpcWeb(base: string, method: DescMethod, message: Uint8Array): Promise<Outcome> {
+export async function sendGrpcWeb(
+  base: string,
+  method: DescMethod,
+  message: Uint8Array,
+  header: FrameHeader = { flags: 0 },
+  contentType = 'application/grpc-web+proto',
+): Promise<Outcome> {
   const frame = Buffer.alloc(5 + message.length);
-  frame.writeUInt32BE(message.length, 1);
+  frame[0] = header.flags;
+  frame.writeUInt32BE(header.declaredLength ?? message.length, 1);
   frame.set(message, 5);
   try {
     const res = await fetch(rpcUrl(base, method), {
       method: 'POST',
-      headers: { 'content-type': 'application/grpc-web+proto', 'x-grpc-web': '1' },
+      headers: { 'content-type': contentType, 'x-grpc-web': '1' },
       body: frame,
     });
     const body = Buffer.from(await res.arrayBuffer());
