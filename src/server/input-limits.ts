@@ -130,6 +130,11 @@ function messagesOf(bytes: Buffer, format: Format, header: Headers): Uint8Array[
     if ((flags & ~COMPRESSED_FLAG) !== 0) {
       throw invalidArgument(REQUEST, `frame flags 0x${flags.toString(16).padStart(2, '0')} set reserved bits; a request frame may set only 0x01 (compressed)`);
     }
+    // gRPC: "if the Message-Encoding header is omitted then the Compressed-Flag must be 0" (connect-es would answer
+    // Internal).
+    if (flags & COMPRESSED_FLAG && encoding === 'identity') {
+      throw invalidArgument(REQUEST, `frame is flagged compressed (0x01), but ${format.encoding} names no compression`);
+    }
     const end = offset + 5 + bytes.readUInt32BE(offset + 1);
     if (end > bytes.length) return messages;
     const data = bytes.subarray(offset + 5, end);

@@ -88,6 +88,14 @@ describe.each(dialects)('bad input is refused with the field and the rule, and c
     expect(await grpcWeb('RegistryService/UpdateAgent', update, flags, 'application/grpc-web+json')).toEqual({ status: String(Code.InvalidArgument), message: rule });
   });
 
+  it('refuses a frame flagged compressed when no encoding header names a compression, as InvalidArgument, not Internal', async () => {
+    const get = toBinary(GetAgentRequestSchema, create(GetAgentRequestSchema, { agentName: 'alpha.fuzz.test' }));
+    expect(await grpcWeb('RegistryService/GetAgent', get, 0x01)).toEqual({
+      status: String(Code.InvalidArgument),
+      message: 'request: frame is flagged compressed (0x01), but grpc-encoding names no compression',
+    });
+  });
+
   it('refuses a request over 1 MiB as InvalidArgument on every transport, compressed or not', async () => {
     const rule = 'request: must be at most 1048576 bytes';
     const huge = 'x'.repeat((1 << 20) + 1);
