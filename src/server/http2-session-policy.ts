@@ -4,9 +4,9 @@ import type { Socket } from 'node:net';
 export interface Http2SessionLimits {
   /** From the connection's start to the client's SETTINGS frame (its half of the HTTP/2 preface). */
   readonly handshakeTimeoutMs: number;
-  /** A session with no open stream for this long is sent GOAWAY and closed. */
+  /** A session with no open stream for this long (up to half as long again) is sent GOAWAY and closed. */
   readonly idleTimeoutMs: number;
-  /** A stream whose request (headers and body) stops arriving for this long is reset. */
+  /** A stream whose request (headers and body) has not all arrived after this long (up to half again) is reset. */
   readonly stalledRequestMs: number;
   /** Streams the client may reset at once, and per second after that, before its session is ended. */
   readonly resetBurst: number;
@@ -33,7 +33,10 @@ export const defaultSessionLimits: Http2SessionLimits = {
 /**
  * Applies the limits to the HTTP/2 sessions of one listener (cleartext or TLS) and counts why it ended them. An
  * idle session gets GOAWAY (session.close()), so a client never loses a call in flight to the idle timeout; a
- * session that breaks a limit on purpose (no SETTINGS, a reset flood) is destroyed with ENHANCE_YOUR_CALM.
+ * session that breaks a limit on purpose (no SETTINGS, a reset flood) gets GOAWAY with ENHANCE_YOUR_CALM.
+ *
+ * Streams are the hot path, so a stream costs a counter, a map entry and one listener shared by its session: the
+ * idle and stalled-request checks run on one timer per session that ticks twice per timeout.
  */
 export class Http2SessionPolicy {
   private readonly ended = new Map<SessionEnd, number>();
@@ -45,7 +48,7 @@ export class Http2SessionPolicy {
     const { limits } = this;
     const end = (reason: SessionEnd, goaway: 'graceful' | 'calm') => {
       if (session.closed || session.destroyed) return;
-      this.ended.set(reason, (this.ended.get(reason) ?? 0) + 1);
+      this.count(reason);
       // Not destroy(undefined, code): its first parameter defaults to NO_ERROR, which then wins over the code; and
       // a destroyed session over TLS waits for its socket's end, which a client that keeps writing can hold off.
       if (goaway === 'calm') session.goaway(constants.NGHTTP2_ENHANCE_YOUR_CALM);
@@ -58,48 +61,57 @@ export class Http2SessionPolicy {
     const handshake = setTimeout(() => end('handshake_timeout', 'calm'), limits.handshakeTimeoutMs).unref();
     session.once('remoteSettings', () => clearTimeout(handshake));
 
-    // One timer per session, refreshed whenever the session falls idle: no allocation per call.
-    let active = 0;
-    const idle = setTimeout(() => {
-      if (active === 0) end('idle', 'graceful');
-    }, limits.idleTimeoutMs).unref();
+    // Open streams with the tick they started at; the session is idle after two quiet ticks.
+    const open = new Map<ServerHttp2Stream, number>();
+    const tickMs = Math.max(1, Math.min(limits.idleTimeoutMs, limits.stalledRequestMs) / 2);
+    const stalledTicks = Math.ceil(limits.stalledRequestMs / tickMs);
+    let ticks = 0;
+    let quietTicks = 0;
+    let startedSinceTick = false;
+    const resetHere = new WeakSet<ServerHttp2Stream>();
+    const ticker = setInterval(() => {
+      ticks += 1;
+      quietTicks = open.size > 0 || startedSinceTick ? 0 : quietTicks + 1;
+      startedSinceTick = false;
+      if (quietTicks * tickMs >= limits.idleTimeoutMs) return end('idle', 'graceful');
+      for (const [stream, startedAt] of open) {
+        // Long-lived answers (server streams) are quiet for good reasons; only a request still arriving is stalled.
+        if (ticks - startedAt < stalledTicks || isRequestComplete(stream)) continue;
+        resetHere.add(stream);
+        this.count('stalled_request');
+        stream.close(constants.NGHTTP2_CANCEL);
+      }
+    }, tickMs).unref();
 
     let resetTokens = limits.resetBurst;
     let refilledAt = Date.now();
-    const clientReset = () => {
+    // One listener for every stream of the session (`this` is the stream): no closure per stream.
+    function streamClosed(this: ServerHttp2Stream) {
+      open.delete(this);
+      if (this.rstCode === constants.NGHTTP2_NO_ERROR || resetHere.has(this)) return;
       const now = Date.now();
-      resetTokens = Math.min(limits.resetBurst, resetTokens + ((now - refilledAt) / 1000) * limits.resetsPerSecond);
+      resetTokens = Math.min(limits.resetBurst, resetTokens + ((now - refilledAt) / 1000) * limits.resetsPerSecond) - 1;
       refilledAt = now;
-      resetTokens -= 1;
       if (resetTokens < 0) end('reset_flood', 'calm');
-    };
-
+    }
     session.on('stream', (stream: ServerHttp2Stream) => {
-      active += 1;
-      let resetHere = false;
-      stream.setTimeout(limits.stalledRequestMs, () => {
-        // Long-lived answers (server streams) are quiet for good reasons; only a request still arriving is stalled.
-        if (!isRequestComplete(stream)) {
-          resetHere = true;
-          this.ended.set('stalled_request', (this.ended.get('stalled_request') ?? 0) + 1);
-          stream.close(constants.NGHTTP2_CANCEL);
-        }
-      });
-      stream.once('close', () => {
-        active -= 1;
-        if (active === 0) idle.refresh();
-        if (stream.rstCode !== constants.NGHTTP2_NO_ERROR && !resetHere) clientReset();
-      });
+      open.set(stream, ticks);
+      startedSinceTick = true;
+      stream.on('close', streamClosed);
     });
     session.once('close', () => {
       clearTimeout(handshake);
-      clearTimeout(idle);
+      clearInterval(ticker);
     });
   }
 
   /** Sessions ended by a limit since start, by the limit. */
   endedSessions(): Record<string, number> {
     return Object.fromEntries(this.ended);
+  }
+
+  private count(reason: SessionEnd): void {
+    this.ended.set(reason, (this.ended.get(reason) ?? 0) + 1);
   }
 }
 
