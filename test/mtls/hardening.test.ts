@@ -5,6 +5,7 @@ import http2 from 'node:http2';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../../src/server/server.ts';
+import { floodWithResets, goawayAfterIdle } from '../support/http2-client.ts';
 import { runningServer } from '../support/server.ts';
 
 // The mTLS listener's own limits: no client-initiated renegotiation, and the HTTP/2 session limits of the
@@ -75,32 +76,14 @@ describe('mTLS listener hardening', () => {
   it('sends GOAWAY to an idle agent session after IDLE_TIMEOUT_SECONDS', async () => {
     const session = http2.connect(server.mtlsUrl ?? '', tls);
     session.on('error', () => {});
-    const stream = session.request({ ':path': '/healthz' });
-    stream.resume();
-    await once(stream, 'end');
-    const [code] = (await once(session, 'goaway')) as [number];
-    expect(code).toBe(http2.constants.NGHTTP2_NO_ERROR);
-    await once(session, 'close');
+    expect(await goawayAfterIdle(session)).toBe(http2.constants.NGHTTP2_NO_ERROR);
   });
 
   it('ends an agent session that floods the server with stream resets', async () => {
     const session = http2.connect(server.mtlsUrl ?? '', tls);
     session.on('error', () => {});
     await once(session, 'remoteSettings');
-    const goaway = new Promise<number>((resolve) => session.once('goaway', (code: number) => resolve(code)));
-    let stop = false;
-    void goaway.then(() => (stop = true));
-    for (let opened = 0; !stop && opened < 2_000; opened++) {
-      try {
-        const stream = session.request({ ':path': '/healthz' });
-        stream.on('error', () => {});
-        stream.close(http2.constants.NGHTTP2_CANCEL);
-      } catch {
-        break;
-      }
-      if (opened % 50 === 49) await new Promise((r) => setImmediate(r));
-    }
-    expect(await goaway).toBe(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
+    expect((await floodWithResets(session, 2_000)).code).toBe(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
     session.destroy();
     const metrics = await (await fetch(`${server.url}/metrics`)).text();
     expect(metrics).toMatch(/atr_http2_sessions_ended\{limit="mtls:reset_flood"\} [1-9]/);

@@ -4,6 +4,7 @@ import http2 from 'node:http2';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../../src/server/server.ts';
+import { floodWithResets, goawayAfterIdle } from '../support/http2-client.ts';
 import { runningServer } from '../support/server.ts';
 
 const h2Preface = 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n';
@@ -64,12 +65,7 @@ describe('HTTP/2 session limits on the public listener', () => {
   it('sends GOAWAY (NO_ERROR) to a session idle past IDLE_TIMEOUT_SECONDS, then closes it', async () => {
     const session = http2.connect(server.url);
     session.on('error', () => {});
-    const stream = session.request({ ':path': '/healthz' });
-    stream.resume();
-    await once(stream, 'end');
-    const [code] = (await once(session, 'goaway')) as [number];
-    expect(code).toBe(http2.constants.NGHTTP2_NO_ERROR);
-    await once(session, 'close');
+    expect(await goawayAfterIdle(session)).toBe(http2.constants.NGHTTP2_NO_ERROR);
   });
 
   it('also ends a session that opened with a bare preface and SETTINGS and then fell silent', async () => {
@@ -128,23 +124,8 @@ describe('HTTP/2 session limits on the public listener', () => {
   it('ends a session whose client resets streams in a flood (rapid reset) with ENHANCE_YOUR_CALM, early', async () => {
     const session = http2.connect(server.url);
     session.on('error', () => {});
-    const goaway = new Promise<number>((resolve) => session.once('goaway', (code: number) => resolve(code)));
-    let opened = 0;
-    let stop = false;
-    void goaway.then(() => (stop = true));
-    session.once('close', () => (stop = true));
-    while (!stop && opened < 5_000) {
-      try {
-        const stream = session.request({ ':path': '/healthz' });
-        stream.on('error', () => {});
-        stream.close(http2.constants.NGHTTP2_CANCEL);
-      } catch {
-        break;
-      }
-      opened += 1;
-      if (opened % 50 === 0) await new Promise((r) => setImmediate(r));
-    }
-    expect(await goaway).toBe(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
+    const { code, opened } = await floodWithResets(session, 5_000);
+    expect(code).toBe(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
     expect(opened).toBeLessThan(1_000);
     session.destroy();
     // The server answers as before.
