@@ -38,7 +38,7 @@ interface Signer {
 /**
  * Verifies compact JWS tokens signed by an agent's key against the registry's state: the certificate the header
  * names must be the agent's current one, the claims must name that agent, and each token is accepted once.
- * Every call is audited, like certificate verifications.
+ * Every call is counted, and audited as AUDIT_VERIFICATIONS says, like certificate verifications.
  */
 export class TokenVerifier {
   private readonly now: () => Date;
