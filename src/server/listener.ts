@@ -50,15 +50,7 @@ const limits = {
 // connections opening with the HTTP/2 preface to an HTTP/2 server instead (Node re-reads the bytes the sniffer
 // pushed back, nodejs/node#41185).
 export async function listen(options: ListenOptions): Promise<Listener> {
-  const h1 = http.createServer(
-    {
-      headersTimeout: limits.headersTimeoutMs,
-      requestTimeout: limits.requestTimeoutMs,
-      keepAliveTimeout: limits.keepAliveTimeoutMs,
-      connectionsCheckingInterval: limits.checkIntervalMs,
-    },
-    options.handler,
-  );
+  const h1 = createHttp1Server(options.handler);
   const h2 = http2.createServer({ settings: { maxConcurrentStreams: limits.maxConcurrentStreams } }, options.handler);
   const guard = options.connections ?? new ConnectionGuard({ maxConnections: defaultMaxConnections(), maxPerClient: Infinity });
   const policy = options.sessions ?? new Http2SessionPolicy();
@@ -112,6 +104,22 @@ export async function listen(options: ListenOptions): Promise<Listener> {
     return closing;
   };
   return { port, url: `http://${host}:${port}`, close };
+}
+
+/**
+ * An HTTP/1.1 server with the public-facing limits (headers within 20 s, a request within a minute, 5 s keep-alive),
+ * for connections a listener accepts itself and hands over.
+ */
+export function createHttp1Server(handler: HttpHandler): http.Server {
+  return http.createServer(
+    {
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      keepAliveTimeout: limits.keepAliveTimeoutMs,
+      connectionsCheckingInterval: limits.checkIntervalMs,
+    },
+    handler,
+  );
 }
 
 /** The port a server is bound to, and its host as it stands in a URL (IPv6 in brackets). */

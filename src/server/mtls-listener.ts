@@ -10,7 +10,7 @@ import type { PeerAgent } from '../services/context.ts';
 import type { App } from './app.ts';
 import { ConnectionGuard, defaultMaxConnections } from './connection-guard.ts';
 import { Http2SessionPolicy } from './http2-session-policy.ts';
-import { type HttpHandler, boundAddress, closeGracefully } from './listener.ts';
+import { type HttpHandler, boundAddress, closeGracefully, createHttp1Server } from './listener.ts';
 import { type PresentedCertificate, checkPeer, presentedCertificate } from './peer-check.ts';
 import { RefusalAudit } from '../audit/refusal-audit.ts';
 
@@ -101,10 +101,11 @@ export async function startMtlsListener(options: MtlsListenOptions): Promise<Mtl
   server.on('connection', (socket: Socket) => {
     if (guard.admit(socket)) Reflect.apply(serveTls, server, [socket]);
   });
-  const h2 = http2.createSecureServer(
-    { allowHTTP1: true, settings: { maxConcurrentStreams: limits.maxConcurrentStreams } },
-    options.handler,
-  );
+  const h2 = http2.createSecureServer({ settings: { maxConcurrentStreams: limits.maxConcurrentStreams } }, options.handler);
+  const h1 = createHttp1Server(options.handler);
+  // node:http enforces its header and request timeouts from a connection list it sets up when it starts listening;
+  // this one never listens (the TLS server accepts), so it is told it does.
+  h1.emit('listening');
   // Every HTTP/2 session (closed on shutdown), and the one of each open socket, so that a connection refused on a
   // re-check can finish the requests already in flight (a renewal's answer travels on the connection its old
   // certificate opened).
@@ -168,8 +169,12 @@ export async function startMtlsListener(options: MtlsListenOptions): Promise<Mtl
         socket.once('close', () => open.delete(socket));
         // A CRL change while the check ran may have re-checked the open connections without this one.
         if (crl !== crlSeen && !(await admit(socket, certificate))) return;
-        // http2's HTTP/1.1 fallback configures `socket.server`, which must be the server the socket is handed to.
-        Reflect.set(socket, 'server', h2);
+        if (socket.alpnProtocol !== 'h2') {
+          // HTTP/1.1 goes to a node:http server of its own: http2's fallback has none of its timeouts, so an idle
+          // or half-sent request would hold the connection for good.
+          h1.emit('connection', socket);
+          return;
+        }
         handingOver = socket;
         h2.emit('secureConnection', socket);
         handingOver = undefined;
@@ -248,6 +253,8 @@ export async function startMtlsListener(options: MtlsListenOptions): Promise<Mtl
       clearInterval(refreshTimer);
       clearTimeout(renewalTimer);
       unsubscribe();
+      // Closes idle HTTP/1.1 connections and stops the timeout checks (it has no port of its own to close).
+      h1.close(() => {});
       closing = closeGracefully(server, sessions, open.keys(), options.graceMs ?? limits.graceMs);
     }
     return closing;

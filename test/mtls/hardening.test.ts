@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import http2 from 'node:http2';
 import { join } from 'node:path';
+import { connect as tlsConnect } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../../src/server/server.ts';
 import { floodWithResets, goawayAfterIdle } from '../support/http2-client.ts';
@@ -71,6 +72,19 @@ describe('mTLS listener hardening', () => {
     expect(headers[':status']).toBe(200);
     stream.resume();
     session.destroy();
+  });
+
+  it('closes an HTTP/1.1 agent connection kept alive past 5 s after its answer, like the public listener', async () => {
+    const socket = tlsConnect({ host: '127.0.0.1', port: server.mtlsPort ?? 0, servername: 'localhost', ALPNProtocols: ['http/1.1'], ...tls });
+    socket.on('error', () => {});
+    await once(socket, 'secureConnect');
+    socket.write('GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n');
+    const [reply] = (await once(socket, 'data')) as [Buffer];
+    expect(reply.toString('latin1')).toMatch(/^HTTP\/1\.1 200 /);
+    const answeredAt = Date.now();
+    await once(socket, 'close');
+    expect(Date.now() - answeredAt).toBeGreaterThanOrEqual(4_500);
+    expect(Date.now() - answeredAt).toBeLessThan(15_000);
   });
 
   it('sends GOAWAY to an idle agent session after IDLE_TIMEOUT_SECONDS', async () => {
