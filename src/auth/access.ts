@@ -4,8 +4,8 @@ import { RegistryService } from '../../gen/atr/v1/registry_pb.js';
 import { ResolveService } from '../../gen/atr/v1/resolve_pb.js';
 import { TransparencyLogService } from '../../gen/atr/v1/transparency_log_pb.js';
 import { VerifyService } from '../../gen/atr/v1/verify_pb.js';
-import { infrastructureServices } from '../server/http-handler.ts';
-import type { Principal } from '../services/context.ts';
+import { infrastructureServices } from '../infrastructure-services.ts';
+import type { Principal } from './principal.ts';
 
 /**
  * What a method needs, from least to most:

@@ -1,4 +1,4 @@
-import type { Role } from './api-keys.ts';
+import type { Role } from './principal.ts';
 
 export interface ApiKeyRecord {
   readonly keyId: string;

@@ -2,9 +2,8 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { DomainError, invalidArgument } from '../errors.ts';
 import { checkOwner } from '../registry/fields.ts';
 import type { ApiKeyRecord, ApiKeyStore } from './api-key-store.ts';
+import { ROLES, type Role } from './principal.ts';
 
-export type Role = 'admin' | 'owner' | 'reader';
-export const ROLES: readonly Role[] = ['admin', 'owner', 'reader'];
 
 /** A key as the caller gets it, once: `atr_<key id>_<secret>`. */
 export interface CreatedKey {

@@ -14,7 +14,7 @@ import type {
 } from '../registry/store.ts';
 import { LocalCache, type LocalRead } from './local-cache.ts';
 import type { CertificateWithAgent } from './record-codec.ts';
-import type { MessageBus } from './redis-bus.ts';
+import type { MessageBus } from '../registry/message-bus.ts';
 import { RedisCache, type RedisCacheStats, type SharedLookup } from './redis-cache.ts';
 
 export interface CacheOptions {

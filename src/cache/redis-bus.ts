@@ -1,16 +1,6 @@
 import { Redis } from 'ioredis';
+import type { MessageBus, MessageHandler } from '../registry/message-bus.ts';
 import { redisConnectionOptions as connectionOptions } from './redis-client.ts';
-
-export type MessageHandler = (message: string) => void;
-
-/** Messages between the registry processes that share one database. Delivery is best effort. */
-export interface MessageBus {
-  /** Resolves true once Redis accepted the message, false when it could not be sent; never rejects. */
-  publish(channel: string, message: string): Promise<boolean>;
-  /** Calls `handler` for every message on `channel` from now on, across reconnects; returns the function that stops it. */
-  subscribe(channel: string, handler: MessageHandler): () => void;
-  close(): Promise<void>;
-}
 
 
 /**

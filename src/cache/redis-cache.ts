@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { AgentRecord } from '../registry/records.ts';
-import type { MessageBus } from './redis-bus.ts';
+import type { MessageBus } from '../registry/message-bus.ts';
 import {
   type CertificateWithAgent,
   decodeAgent,

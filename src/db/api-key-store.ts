@@ -1,6 +1,6 @@
 import type { Knex, SqlEntityManager } from '@mikro-orm/knex';
 import type { ApiKeyRecord, ApiKeyStore, NewApiKey } from '../auth/api-key-store.ts';
-import type { Role } from '../auth/api-keys.ts';
+import type { Role } from '../auth/principal.ts';
 import { ApiKeySchema, AuditEventSchema } from './entities.ts';
 import type { Database } from './orm.ts';
 import type { Row } from './row-reader.ts';

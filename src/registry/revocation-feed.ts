@@ -1,4 +1,4 @@
-import type { MessageBus } from '../cache/redis-bus.ts';
+import type { MessageBus } from './message-bus.ts';
 import type { RegistryStore, RetiredCertificate } from './store.ts';
 
 export type RevocationEvent = RetiredCertificate;

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { ApiKeys } from '../auth/api-keys.ts';
-import { type RateLimits, createRateLimits } from '../auth/rate-limit.ts';
+import { type RateLimits, createRateLimits } from './rate-limit.ts';
 import { type Metrics, createMetrics } from './metrics.ts';
 import { SqlApiKeyStore } from '../db/api-key-store.ts';
 import { CachedRegistryStore } from '../cache/cached-store.ts';

@@ -6,6 +6,7 @@ import { connectNodeAdapter } from '@connectrpc/connect-node';
 import { Health } from '../../gen/grpc/health/v1/health_pb.js';
 import { ServerReflection as ServerReflectionV1 } from '../../gen/grpc/reflection/v1/reflection_pb.js';
 import { ServerReflection as ServerReflectionV1alpha } from '../../gen/grpc/reflection/v1alpha/reflection_pb.js';
+import { infrastructureServices } from '../infrastructure-services.ts';
 import { errorInterceptor } from './errors.ts';
 import { type Readiness, createHealthService } from './health.ts';
 import { createInProcessTransports } from './in-process-transport.ts';
@@ -40,9 +41,6 @@ export interface HttpHandlerOptions {
 // connect-es's own limit stays as a backstop; the request screen refuses more than MAX_REQUEST_BYTES first, as
 // InvalidArgument naming the rule, where connect-es would answer ResourceExhausted.
 const maxMessageBytes = MAX_REQUEST_BYTES;
-
-// The services every listener serves besides the API: health and both reflection versions.
-export const infrastructureServices: readonly DescService[] = [Health, ServerReflectionV1, ServerReflectionV1alpha];
 
 export function servedServices(api: DescService[]): DescService[] {
   return [...api, ...infrastructureServices];

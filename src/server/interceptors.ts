@@ -1,5 +1,5 @@
 import type { Interceptor } from '@connectrpc/connect';
-import { authenticationInterceptor } from '../auth/authenticate.ts';
+import { authenticationInterceptor } from './authenticate.ts';
 import type { App } from './app.ts';
 import { errorInterceptor } from './errors.ts';
 

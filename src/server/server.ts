@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import { createContextValues } from '@connectrpc/connect';
 import { prepareAccess } from '../auth/bootstrap.ts';
-import { guardPlainReads } from '../auth/read-guard.ts';
+import { guardPlainReads } from './read-guard.ts';
 import type { Config } from '../config/schema.ts';
 import { clientAddressKey, peerAgentKey } from '../services/context.ts';
 import { type App, createApp } from './app.ts';

@@ -1,5 +1,5 @@
 import { createContextKey, type HandlerContext } from '@connectrpc/connect';
-import type { Role } from '../auth/api-keys.ts';
+import { type Principal, principalId } from '../auth/principal.ts';
 import { DomainError } from '../errors.ts';
 import type { OwnerScope } from '../registry/registry.ts';
 
@@ -15,20 +15,7 @@ export interface PeerAgent {
 
 export const peerAgentKey = createContextKey<PeerAgent | undefined>(undefined, { description: 'mTLS agent' });
 
-/** Who a request acts as, decided once per request by the authentication interceptor. */
-export type Principal =
-  | { readonly kind: 'key'; readonly keyId: string; readonly role: Role; readonly owner: string | undefined }
-  | { readonly kind: 'agent'; readonly name: string }
-  | { readonly kind: 'anonymous' };
-
 export const principalKey = createContextKey<Principal>({ kind: 'anonymous' }, { description: 'principal' });
-
-/** The principal as one stable string: `key:<id>`, `agent:<name>` or `anonymous`. */
-export function principalId(principal: Principal): string {
-  if (principal.kind === 'key') return `key:${principal.keyId}`;
-  if (principal.kind === 'agent') return `agent:${principal.name}`;
-  return 'anonymous';
-}
 
 /** The calling agent, or Unauthenticated when the request did not come over the mTLS listener. */
 export function peerAgentOf(context: HandlerContext): PeerAgent {

@@ -3,9 +3,10 @@ import { RefusalAudit } from '../audit/refusal-audit.ts';
 import type { Config } from '../config/schema.ts';
 import { DomainError } from '../errors.ts';
 import type { RegistryStore } from '../registry/store.ts';
-import { type Principal, clientAddressKey, peerAgentKey, principalId, principalKey } from '../services/context.ts';
-import { mayCall } from './access.ts';
-import type { ApiKeys } from './api-keys.ts';
+import { mayCall } from '../auth/access.ts';
+import type { ApiKeys } from '../auth/api-keys.ts';
+import { type Principal, principalId } from '../auth/principal.ts';
+import { clientAddressKey, peerAgentKey, principalKey } from '../services/context.ts';
 
 export interface AuthenticationOptions {
   readonly config: Pick<Config, 'apiKeyEnabled' | 'publicReads' | 'apiKeyHeader'>;

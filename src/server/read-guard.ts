@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Http2ServerRequest } from 'node:http2';
 import type { Config } from '../config/schema.ts';
 import { DomainError } from '../errors.ts';
-import type { ApiKeys } from './api-keys.ts';
+import type { ApiKeys } from '../auth/api-keys.ts';
 import { presentedKey } from './authenticate.ts';
 import type { RateLimits } from './rate-limit.ts';
 

@@ -3,9 +3,10 @@ import type { Redis } from 'ioredis';
 import { type RateLimiterAbstract, RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import { RegistryService } from '../../gen/atr/v1/registry_pb.js';
 import type { Config } from '../config/schema.ts';
-import { errorCodeHeader, errorTable } from '../server/errors.ts';
-import { infrastructureServices } from '../server/http-handler.ts';
-import { clientAddressKey, principalId, principalKey } from '../services/context.ts';
+import { principalId } from '../auth/principal.ts';
+import { infrastructureServices } from '../infrastructure-services.ts';
+import { clientAddressKey, principalKey } from '../services/context.ts';
+import { errorCodeHeader, errorTable } from './errors.ts';
 
 /** Request budgets per client address and per principal; shared through Redis when the registry has it. */
 export interface RateLimits {
