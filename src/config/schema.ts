@@ -2,6 +2,7 @@
 // parsed. The README's configuration table is rendered from this list (test/unit/config.test.ts keeps it so).
 
 import { isIP } from 'node:net';
+import { parseDatabaseUrl } from './database-url.ts';
 
 export interface Setting<T> {
   readonly env: string;
@@ -60,8 +61,8 @@ const databaseUrl: Setting<string> = {
   default: 'sqlite:///./var/atr.db',
   doc: 'sqlite:///relative/path.db, sqlite:////absolute/path.db, sqlite::memory: or postgresql://user@host:port/db',
   parse: (raw) => {
-    if (/^sqlite(\+\w+)?:/.test(raw) || /^postgres(ql)?:\/\//.test(raw)) return raw;
-    throw new Error('must start with sqlite: or postgresql://');
+    parseDatabaseUrl(raw);
+    return raw;
   },
 };
 

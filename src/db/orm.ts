@@ -1,7 +1,7 @@
 import type { MikroORM, Options } from '@mikro-orm/core';
 import type { AbstractSqlDriver, SqlEntityManager } from '@mikro-orm/knex';
 import { Migrator } from '@mikro-orm/migrations';
-import { type DatabaseLocation, type Dialect, parseDatabaseUrl } from './database-url.ts';
+import { type DatabaseLocation, type Dialect, parseDatabaseUrl } from '../config/database-url.ts';
 import { entities } from './entities.ts';
 import { postgresqlMigrations } from './migrations/postgresql.ts';
 import { sqliteMigrations } from './migrations/sqlite.ts';

@@ -20,7 +20,7 @@ import type { Database } from './orm.ts';
 import { sequenceLogEntries, takeWriteLock } from './tlog-store.ts';
 import type { NewLogEntry } from '../tlog/store.ts';
 import { poolReader, type Row, type RowReader, sqliteReader } from './row-reader.ts';
-import type { Dialect } from './database-url.ts';
+import type { Dialect } from '../config/database-url.ts';
 
 const CERTIFICATE_COLUMNS = [
   'id',

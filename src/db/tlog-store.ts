@@ -1,7 +1,7 @@
 import type { Knex } from '@mikro-orm/knex';
 import type { NodeId } from '../tlog/proof.ts';
 import type { Integration, LogEntry, LogState, NewLogEntry, StoredCheckpoint, TlogStore } from '../tlog/store.ts';
-import type { Dialect } from './database-url.ts';
+import type { Dialect } from '../config/database-url.ts';
 import type { Database } from './orm.ts';
 
 type Row = Record<string, unknown>;

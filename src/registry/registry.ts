@@ -89,7 +89,7 @@ export class Registry {
     const certificate = await this.issue(input.agentName, key, now);
     const recorded = await this.change(async (tx) => {
       await tx.insertAgent({ name: input.agentName, owner, capabilities, description, endpoints, at: now }, certificate);
-      const agent = await this.mustLock(tx.lockAgent(input.agentName), input.agentName);
+      const agent = await this.mustExist(tx.lockAgent(input.agentName), input.agentName);
       const metadata = { owner, capabilities, fingerprint: certificate.fingerprint, serial: certificate.serial, key_source: keySource, key_algorithm: key.algorithm };
       return this.record(tx, { eventType: 'agent.registered', actor, agent, metadata }, now);
     });
@@ -144,7 +144,7 @@ export class Registry {
     const now = this.now();
     const certificate = await this.issue(input.agentName, key, now);
     const result = await this.change(async (tx) => {
-      const before = await this.mustLock(tx.lockAgent(input.agentName), input.agentName);
+      const before = await this.mustExist(tx.lockAgent(input.agentName), input.agentName);
       checkScope(before, scope);
       this.checkChangeable(before, expectedVersion);
       if (presentedFingerprint !== undefined && before.certificate?.fingerprint !== presentedFingerprint) {
@@ -154,7 +154,7 @@ export class Registry {
       const previousFingerprint = before.certificate?.fingerprint ?? '';
       if (before.certificate) await tx.retireCertificate(before.certificate.id, 'superseded', now);
       await tx.updateAgent(before, { currentCertificateId: created.id }, now);
-      const agent = await this.mustLock(tx.lockAgent(before.name), before.name);
+      const agent = await this.mustExist(tx.lockAgent(before.name), before.name);
       const metadata = { previous_fingerprint: previousFingerprint, fingerprint: certificate.fingerprint, serial: certificate.serial, key_source: keySource, key_algorithm: key.algorithm };
       return { ...(await this.record(tx, { eventType, actor, agent, metadata }, now)), previousFingerprint };
     });
@@ -172,12 +172,12 @@ export class Registry {
     const expectedVersion = checkExpectedVersion(input.expectedVersion ?? 0);
     const now = this.now();
     const recorded = await this.change(async (tx) => {
-      const before = await this.mustLock(tx.lockAgent(input.agentName), input.agentName);
+      const before = await this.mustExist(tx.lockAgent(input.agentName), input.agentName);
       checkScope(before, scope);
       this.checkChangeable(before, expectedVersion);
       await tx.updateAgent(before, { state: 'revoked', revokedAt: now, revocationReason: reason }, now);
       if (before.certificate) await tx.retireCertificate(before.certificate.id, reason, now);
-      const agent = await this.mustLock(tx.lockAgent(before.name), before.name);
+      const agent = await this.mustExist(tx.lockAgent(before.name), before.name);
       const metadata = { reason, fingerprint: before.certificate?.fingerprint ?? '' };
       return this.record(tx, { eventType: 'agent.revoked', actor, agent, metadata, reason }, now);
     });
@@ -195,11 +195,11 @@ export class Registry {
     const expectedVersion = checkExpectedVersion(input.expectedVersion ?? 0);
     const now = this.now();
     return this.change(async (tx) => {
-      const before = await this.mustLock(tx.lockAgent(input.agentName), input.agentName);
+      const before = await this.mustExist(tx.lockAgent(input.agentName), input.agentName);
       checkScope(before, scope);
       this.checkChangeable(before, expectedVersion);
       await tx.updateAgent(before, changes, now);
-      const agent = await this.mustLock(tx.lockAgent(before.name), before.name);
+      const agent = await this.mustExist(tx.lockAgent(before.name), before.name);
       const metadata = { changed: Object.keys(changes), ...changes };
       return this.record(tx, { eventType: 'agent.updated', actor, agent, metadata }, now);
     });
@@ -246,7 +246,7 @@ export class Registry {
     }
   }
 
-  private async mustLock(found: Promise<AgentRecord | undefined>, agentName: string): Promise<AgentRecord> {
+  private async mustExist(found: Promise<AgentRecord | undefined>, agentName: string): Promise<AgentRecord> {
     const agent = await found;
     if (!agent) throw agentNotFound(agentName);
     return agent;

@@ -160,7 +160,6 @@ export async function createApp(config: Config): Promise<App> {
     async close() {
       await retention?.stop();
       await revocations.stop();
-      await rateLimits?.close();
       await bus?.close();
       redis?.disconnect();
       await log?.stop();

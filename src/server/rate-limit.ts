@@ -22,7 +22,6 @@ export interface RateLimits {
   spendRead(clientAddress: string, presentsKey: boolean): Promise<void>;
   /** Requests this process refused, by the budget that refused them: `{ 'minute:address': 3, 'register_hour:key': 1 }`. */
   limitedCount(): Record<string, number>;
-  close(): Promise<void>;
 }
 
 /** So many requests per window for each subject, e.g. 600 requests per minute. */
@@ -111,8 +110,6 @@ export function createRateLimits(config: Config, redis: Redis | undefined): Rate
       if (refusal !== undefined) throw refuse(refusal);
     },
     limitedCount: () => Object.fromEntries(limited),
-    // Nothing to release: the Redis client is the app's, and the in-memory counters' timers do not hold the process.
-    close: async () => undefined,
   };
 }
 

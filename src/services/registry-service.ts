@@ -54,7 +54,7 @@ export class RegistryServiceImpl implements ServiceImpl<typeof RegistryService> 
   async listAgents(request: ListAgentsRequest) {
     const filter = {
       owner: request.owner || undefined,
-      status: statusOf(request.status),
+      status: statusFilterOf(request.status),
       capability: request.capability || undefined,
     };
     const keyset = request.pageToken !== '' || request.pageSize !== 0;
@@ -164,7 +164,8 @@ function logIndexOf(recorded: Recorded): bigint | undefined {
   return recorded.logIndex === undefined ? undefined : BigInt(recorded.logIndex);
 }
 
-function statusOf(status: AgentStatus) {
+/** A list filter's status: unset (0) means any. */
+function statusFilterOf(status: AgentStatus) {
   return status === 0 ? undefined : statusFromProto(status);
 }
 

@@ -13,16 +13,6 @@ export interface LeafRange {
   readonly end: number;
 }
 
-/** The first leaf a node covers. */
-export function nodeStart(node: NodeId): number {
-  return node.index * 2 ** node.level;
-}
-
-/** One past the last leaf a node covers. */
-export function nodeEnd(node: NodeId): number {
-  return (node.index + 1) * 2 ** node.level;
-}
-
 /** RFC 9162's k for n > 1 leaves: the largest power of two smaller than n. */
 export function splitPoint(n: number): number {
   let k = 1;

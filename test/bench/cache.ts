@@ -21,7 +21,7 @@ import { Redis } from 'ioredis';
 import { RegistryService } from '../../gen/atr/v1/registry_pb.js';
 import { ResolveAgentRequestSchema, ResolveService } from '../../gen/atr/v1/resolve_pb.js';
 import { VerifyCertificateRequestSchema, VerifyService } from '../../gen/atr/v1/verify_pb.js';
-import type { Dialect } from '../../src/db/database-url.ts';
+import type { Dialect } from '../../src/config/database-url.ts';
 import { type ServerProcess, serverProcess } from '../support/server-process.ts';
 import { benchDialects, createBenchDatabase } from './databases.ts';
 import { GrpcLoad } from './grpc-load.ts';

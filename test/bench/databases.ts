@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { type Dialect, parseDatabaseUrl } from '../../src/db/database-url.ts';
+import { type Dialect, parseDatabaseUrl } from '../../src/config/database-url.ts';
 
 /** SQLite always; PostgreSQL when DATABASE_URL or ATR_TEST_POSTGRES_URL names a server. */
 export function benchDialects(): Dialect[] {

@@ -9,7 +9,7 @@
 // and rebuilds the tree for every proof, capped at NAIVE_TREE_SIZE leaves because its cost grows with the log.
 import { generateKeyPairSync, randomBytes, randomInt } from 'node:crypto';
 import type { Knex } from '@mikro-orm/knex';
-import type { Dialect } from '../../src/db/database-url.ts';
+import type { Dialect } from '../../src/config/database-url.ts';
 import { openDatabase } from '../../src/db/orm.ts';
 import { sequenceLogEntries, SqlTlogStore } from '../../src/db/tlog-store.ts';
 import { newLogEntry } from '../../src/tlog/entry.ts';

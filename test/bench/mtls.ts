@@ -18,7 +18,7 @@ import tls from 'node:tls';
 import { createClient } from '@connectrpc/connect';
 import { createConnectTransport } from '@connectrpc/connect-node';
 import { RegistryService } from '../../gen/atr/v1/registry_pb.js';
-import type { Dialect } from '../../src/db/database-url.ts';
+import type { Dialect } from '../../src/config/database-url.ts';
 import { healthzOverMtls } from '../support/mtls.ts';
 import { benchDialects, createBenchDatabase } from './databases.ts';
 

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { CachedRegistryStore } from '../../src/cache/cached-store.ts';
 import { createCommandClient } from '../../src/cache/redis-client.ts';
 import type { Config } from '../../src/config/schema.ts';
-import type { Dialect } from '../../src/db/database-url.ts';
+import type { Dialect } from '../../src/config/database-url.ts';
 import { openDatabase } from '../../src/db/orm.ts';
 import { SqlRegistryStore } from '../../src/db/registry-store.ts';
 import type { AgentRecord } from '../../src/registry/records.ts';

@@ -4,7 +4,7 @@ import { createClient } from '@connectrpc/connect';
 import { createConnectTransport } from '@connectrpc/connect-node';
 import { RegistryService } from '../../gen/atr/v1/registry_pb.js';
 import { TransparencyLogService } from '../../gen/atr/v1/transparency_log_pb.js';
-import type { Dialect } from '../../src/db/database-url.ts';
+import type { Dialect } from '../../src/config/database-url.ts';
 import { AUDIT_EVENT_TYPES } from '../../src/registry/fields.ts';
 import { signToken } from '../../src/sdk/token.ts';
 import type { App } from '../../src/server/app.ts';

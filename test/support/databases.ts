@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import type { Dialect } from '../../src/db/database-url.ts';
+import type { Dialect } from '../../src/config/database-url.ts';
 
 /**
  * The databases every storage-touching suite runs on: SQLite always, PostgreSQL when ATR_TEST_POSTGRES_URL names

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { createRouterTransport, type Transport } from '@connectrpc/connect';
 import { configWith } from '../../src/config/load.ts';
 import type { Config } from '../../src/config/schema.ts';
-import type { Dialect } from '../../src/db/database-url.ts';
+import type { Dialect } from '../../src/config/database-url.ts';
 import { type App, createApp } from '../../src/server/app.ts';
 import { apiInterceptors } from '../../src/server/interceptors.ts';
 import { routes } from '../../src/server/routes.ts';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseDatabaseUrl } from '../../src/db/database-url.ts';
+import { parseDatabaseUrl } from '../../src/config/database-url.ts';
 
 describe('DATABASE_URL', () => {
   it.each([
