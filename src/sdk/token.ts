@@ -1,13 +1,6 @@
 import { createPrivateKey, randomUUID, X509Certificate } from 'node:crypto';
-import {
-  algorithmForKey,
-  base64url,
-  decodeJws,
-  type JsonObject,
-  MAX_TOKEN_LIFETIME_SECONDS as MAX_TOKEN_TTL_SECONDS,
-  signJws,
-  thumbprintOf,
-} from '../verify/jws.ts';
+import { CompactSign } from 'jose';
+import { algorithmForKey, decodeJws, type JsonObject, MAX_TOKEN_LIFETIME_SECONDS as MAX_TOKEN_TTL_SECONDS, thumbprintOf } from '../verify/jws.ts';
 
 export type { JsonObject, JsonValue } from '../verify/jws.ts';
 /** The registry refuses tokens whose exp is more than this many seconds after iat. */
@@ -31,8 +24,8 @@ export interface SignTokenOptions {
   readonly now?: Date;
 }
 
-/** A compact JWS the registry verifies with VerifyService.VerifyToken. */
-export function signToken(options: SignTokenOptions): string {
+/** A compact JWS the registry verifies with VerifyService.VerifyToken, signed by jose (asynchronously, as WebCrypto signs). */
+export async function signToken(options: SignTokenOptions): Promise<string> {
   const ttl = options.ttlSeconds ?? 60;
   if (!Number.isInteger(ttl) || ttl < 1 || ttl > MAX_TOKEN_TTL_SECONDS) {
     throw new RangeError(`ttlSeconds: must be a whole number from 1 to ${MAX_TOKEN_TTL_SECONDS}, got ${ttl}`);
@@ -51,8 +44,7 @@ export function signToken(options: SignTokenOptions): string {
     exp: iat + ttl,
     jti: options.jti ?? randomUUID(),
   };
-  const signingInput = `${base64url(JSON.stringify(header))}.${base64url(JSON.stringify(payload))}`;
-  return `${signingInput}.${base64url(signJws(alg, key, Buffer.from(signingInput, 'ascii')))}`;
+  return new CompactSign(new TextEncoder().encode(JSON.stringify(payload))).setProtectedHeader(header).sign(key);
 }
 
 /** A token's header and claims, NOT verified: for logging and debugging only. Throws when it is not a compact JWS. */

@@ -1,6 +1,7 @@
-// Compact JWS (RFC 7515) as agents' tokens use it: parsing, the accepted algorithms, and the signature math on
-// node:crypto. Pure functions: no registry state, no clock. Anything not understood is refused, never skipped.
-import { createHash, sign, verify, type KeyObject } from 'node:crypto';
+// Compact JWS (RFC 7515) as agents' tokens use it: parsing, the accepted algorithms, and signature checks by jose.
+// Pure functions: no registry state, no clock. Anything not understood is refused, never skipped.
+import { createHash, type KeyObject } from 'node:crypto';
+import { compactVerify, errors } from 'jose';
 import { jsonDepth, MAX_JSON_DEPTH } from '../json-depth.ts';
 
 export type JwsAlgorithm = 'ES256' | 'EdDSA' | 'RS256';
@@ -16,13 +17,10 @@ export class JwsError extends Error {
   override readonly name = 'JwsError';
 }
 
-/** The three parts of a compact JWS, decoded but not checked. */
+/** The header and payload of a compact JWS, decoded but not checked (the signature part is only checked to be base64url). */
 export interface DecodedJws {
   readonly header: JsonObject;
   readonly payload: JsonObject;
-  /** ASCII(BASE64URL(header) '.' BASE64URL(payload)): what the signature covers. */
-  readonly signingInput: Buffer;
-  readonly signature: Buffer;
 }
 
 /** Which certificate signed: its registry fingerprint (x5t#S256) and/or the DER chain it sent (x5c, leaf first). */
@@ -49,9 +47,10 @@ export interface ParsedToken {
   readonly claims: TokenClaims;
   /** Every claim, as sent. */
   readonly payload: JsonObject;
-  readonly signingInput: Buffer;
-  readonly signature: Buffer;
 }
+
+/** How a signature check ended when the token was well formed: jose verified it, or the signature or its alg is wrong. */
+export type SignatureCheck = 'verified' | 'bad_signature' | 'wrong_algorithm';
 
 const ALGORITHMS: readonly JwsAlgorithm[] = ['ES256', 'EdDSA', 'RS256'];
 /** Headers that would make the verifier fetch or trust a key the token itself names (or change how it is read). */
@@ -63,27 +62,19 @@ const MAX_CLAIM_LENGTH = 256;
 const BASE64URL = /^[A-Za-z0-9_-]*$/;
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
-export function base64url(data: Uint8Array | string): string {
-  return Buffer.from(data).toString('base64url');
-}
-
 /** The header, payload and signature of a compact JWS; throws JwsError when it is not one. */
 export function decodeJws(token: string): DecodedJws {
   const parts = token.split('.');
   if (parts.length !== 3) throw new JwsError(`a compact JWS has 3 dot-separated parts, this has ${parts.length}`);
   const [header, payload, signature] = parts as [string, string, string];
-  return {
-    header: jsonObjectOf(header, 'header'),
-    payload: jsonObjectOf(payload, 'payload'),
-    signingInput: Buffer.from(`${header}.${payload}`, 'ascii'),
-    signature: fromBase64url(signature, 'signature'),
-  };
+  fromBase64url(signature, 'signature');
+  return { header: jsonObjectOf(header, 'header'), payload: jsonObjectOf(payload, 'payload') };
 }
 
 /** A token whose header and claims have the shape the registry requires; signature and values not yet checked. */
 export function parseToken(token: string): ParsedToken {
-  const { header, payload, signingInput, signature } = decodeJws(token);
-  return { alg: algorithmOf(header), key: keyReferenceOf(header), claims: claimsOf(payload), payload, signingInput, signature };
+  const { header, payload } = decodeJws(token);
+  return { alg: algorithmOf(header), key: keyReferenceOf(header), claims: claimsOf(payload), payload };
 }
 
 /** The algorithm a key signs with, or undefined for keys tokens cannot use (EC curves other than P-256, ...). */
@@ -100,28 +91,29 @@ export function algorithmForKey(key: KeyObject): JwsAlgorithm | undefined {
   }
 }
 
-export function signJws(alg: JwsAlgorithm, key: KeyObject, signingInput: Buffer): Buffer {
-  return sign(digestOf(alg), signingInput, { key, dsaEncoding: 'ieee-p1363' });
-}
-
-/** False for a wrong signature and for a key of another type than alg: the key decides the algorithm, not the token. */
-export function verifyJws(alg: JwsAlgorithm, key: KeyObject, signingInput: Buffer, signature: Buffer): boolean {
-  if (algorithmForKey(key) !== alg) return false;
+/**
+ * Checks a token parseToken accepted against the certificate's public key with jose. The key decides the algorithm,
+ * not the token: jose is allowed only the key's own, so a token naming another is 'wrong_algorithm'. Throws JwsError
+ * when the key cannot check tokens at all (a type or size jose refuses).
+ */
+export async function verifySignature(token: string, key: KeyObject): Promise<SignatureCheck> {
+  const alg = algorithmForKey(key);
+  if (!alg) return 'wrong_algorithm';
   try {
-    // JWS ES256 signatures are r||s (IEEE P1363), not DER.
-    return verify(digestOf(alg), signingInput, { key, dsaEncoding: 'ieee-p1363' }, signature);
-  } catch {
-    return false;
+    // crit: no extension is understood, so jose refuses any (parseToken already refuses the header outright).
+    await compactVerify(token, key, { algorithms: [alg], crit: {} });
+    return 'verified';
+  } catch (error) {
+    if (error instanceof errors.JWSSignatureVerificationFailed) return 'bad_signature';
+    if (error instanceof errors.JOSEAlgNotAllowed) return 'wrong_algorithm';
+    if (error instanceof errors.JOSEError || error instanceof TypeError) throw new JwsError(error.message);
+    throw error;
   }
 }
 
 /** RFC 7515 x5t#S256: base64url of the SHA-256 of the certificate DER. */
 export function thumbprintOf(der: Uint8Array): string {
   return createHash('sha256').update(der).digest('base64url');
-}
-
-function digestOf(alg: JwsAlgorithm): string | null {
-  return alg === 'EdDSA' ? null : 'sha256';
 }
 
 function algorithmOf(header: JsonObject): JwsAlgorithm {

@@ -3,7 +3,17 @@ import { DomainError, invalidArgument } from '../errors.ts';
 import { isIssuedByRegistry } from '../pki/chain.ts';
 import { fingerprintOf } from '../pki/fingerprint.ts';
 import { type AgentRecord, type CertificateRecord, statusOf } from '../registry/records.ts';
-import { algorithmForKey, type JsonObject, MAX_TOKEN_LIFETIME_SECONDS, JwsError, type ParsedToken, parseToken, type TokenKeyReference, verifyJws } from './jws.ts';
+import {
+  algorithmForKey,
+  type JsonObject,
+  JwsError,
+  MAX_TOKEN_LIFETIME_SECONDS,
+  type ParsedToken,
+  parseToken,
+  type SignatureCheck,
+  type TokenKeyReference,
+  verifySignature,
+} from './jws.ts';
 import type { ReplayCheck, ReplayGuard } from './replay-guard.ts';
 import { auditVerification } from './verification-audit.ts';
 import type { VerifierOptions, VerifyReason, VerifyResult } from './verify.ts';
@@ -72,12 +82,19 @@ export class TokenVerifier {
     const now = this.now();
     const status = statusOf(agent, now);
     const about = { fingerprint: record.fingerprint, serial: record.serial, agentName: agent.name, status };
-    if (!verifyJws(token.alg, certificate.publicKey, token.signingInput, token.signature)) {
+    let signature: SignatureCheck;
+    try {
+      signature = await verifySignature(input.token, certificate.publicKey);
+    } catch (error) {
+      if (error instanceof JwsError) return refused('invalid_token', error.message, about);
+      throw error;
+    }
+    if (signature === 'wrong_algorithm') {
       const keyAlg = algorithmForKey(certificate.publicKey);
-      if (keyAlg !== token.alg) {
-        const expected = keyAlg ? `; this key signs ${keyAlg}` : '; this key type cannot sign tokens';
-        return refused('invalid_token', `alg ${token.alg} does not match the certificate's key${expected}`, about);
-      }
+      const expected = keyAlg ? `; this key signs ${keyAlg}` : '; this key type cannot sign tokens';
+      return refused('invalid_token', `alg ${token.alg} does not match the certificate's key${expected}`, about);
+    }
+    if (signature === 'bad_signature') {
       return refused('bad_signature', `signature does not verify with the key of ${agent.name}'s certificate`, about);
     }
     const { claims } = token;

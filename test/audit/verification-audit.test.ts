@@ -68,7 +68,7 @@ async function verifyFour(call: ReturnType<typeof restClient>, agentName: string
   expect(await call('POST', '/v1/verify/cert', { cert_pem: certPem })).toMatchObject({ verified: true, reason: 'verified' });
   const foreign = await call('POST', '/v1/verify/cert', { cert_pem: await foreignCertificate(agentName) });
   expect(foreign).toMatchObject({ verified: false, reason: 'untrusted_issuer' });
-  const token = signToken({ agentName, keyPem: agent['private_key_pem'] as string, certPem, audience: AUDIENCE });
+  const token = await signToken({ agentName, keyPem: agent['private_key_pem'] as string, certPem, audience: AUDIENCE });
   expect(await call('POST', '/v1/verify/token', { token, audience: AUDIENCE })).toMatchObject({ verified: true, reason: 'verified' });
   expect(await call('POST', '/v1/verify/token', { token, audience: AUDIENCE })).toMatchObject({ verified: false, reason: 'replayed' });
 }

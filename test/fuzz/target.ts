@@ -81,7 +81,7 @@ async function seed(url: string): Promise<Valid> {
     csrDer: derOf(csrPem),
     certPem: alpha.certPem,
     certDer: new X509Certificate(alpha.certPem).raw,
-    token: signToken({ agentName: 'alpha.fuzz.test', keyPem: alpha.privateKeyPem, certPem: alpha.certPem, audience, ttlSeconds: 300 }),
+    token: await signToken({ agentName: 'alpha.fuzz.test', keyPem: alpha.privateKeyPem, certPem: alpha.certPem, audience, ttlSeconds: 300 }),
     audience,
     pageTokens: [agents.nextPageToken, entries.nextPageToken],
     leafHash: entry.entry?.leafHash ?? '',

@@ -31,12 +31,12 @@ describe.each(dialects)('token replay across two processes on %s', (dialect) => 
     const registered = await onA.registry.registerAgent({ agentName: `signer.${dialect}.example`, owner: 'o' });
     const sign = () => signToken({ agentName: registered.agent?.agentName ?? '', keyPem: registered.privateKeyPem, certPem: registered.certPem, audience: AUDIENCE });
 
-    const token = sign();
+    const token = await sign();
     expect((await onA.verify.verifyToken({ token, audience: AUDIENCE })).reason).toBe(VerifyReason.VERIFIED);
     expect((await onB.verify.verifyToken({ token, audience: AUDIENCE })).reason).toBe(VerifyReason.REPLAYED);
 
     // Presented to both at once: exactly one accepts it.
-    const raced = sign();
+    const raced = await sign();
     const answers = await Promise.all([onA, onB].map((client) => client.verify.verifyToken({ token: raced, audience: AUDIENCE })));
     expect(answers.map((answer) => answer.reason).sort()).toEqual([VerifyReason.VERIFIED, VerifyReason.REPLAYED].sort());
   });

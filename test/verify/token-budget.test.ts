@@ -97,7 +97,7 @@ describe('VerifyToken with a budget of 5 new tokens per agent and minute, throug
   it("refuses the agent's sixth new token as RATE_LIMITED, verifies another agent's, and still calls a replay REPLAYED", async () => {
     const signerA = await signerOn(client, 'flood-a.budget.test');
     const signerB = await signerOn(client, 'quiet-b.budget.test');
-    const tokens = Array.from({ length: 6 }, () => signerA());
+    const tokens = await Promise.all(Array.from({ length: 6 }, () => signerA()));
 
     for (const token of tokens.slice(0, 5)) expect((await verify(client, token)).reason).toBe(VerifyReason.VERIFIED);
     const sixth = await verify(client, tokens[5] ?? '');
@@ -105,7 +105,7 @@ describe('VerifyToken with a budget of 5 new tokens per agent and minute, throug
     expect(sixth.reason).toBe(VerifyReason.RATE_LIMITED);
     expect(sixth.message).toMatch(/^rate limit: 5 new tokens per minute for agent flood-a\.budget\.test; retry in \d+ s$/);
 
-    expect((await verify(client, signerB())).reason).toBe(VerifyReason.VERIFIED);
+    expect((await verify(client, await signerB())).reason).toBe(VerifyReason.VERIFIED);
     expect((await verify(client, tokens[0] ?? '')).reason).toBe(VerifyReason.REPLAYED);
   });
 });
@@ -129,14 +129,14 @@ describe('VerifyToken budget shared by two processes through Redis', () => {
     const onB = createRegistryClient({ baseUrl: b.url });
     const signerA = await signerOn(onA, 'flood-a.shared-budget.test');
     const signerB = await signerOn(onA, 'quiet-b.shared-budget.test');
-    const tokens = Array.from({ length: 6 }, () => signerA());
+    const tokens = await Promise.all(Array.from({ length: 6 }, () => signerA()));
 
     const answers = [];
     for (const [i, token] of tokens.entries()) answers.push((await verify(i < 3 ? onA : onB, token)).reason);
     expect(answers).toEqual([...Array(5).fill(VerifyReason.VERIFIED), VerifyReason.RATE_LIMITED]);
 
-    expect((await verify(onA, signerB())).reason).toBe(VerifyReason.VERIFIED);
-    expect((await verify(onB, signerB())).reason).toBe(VerifyReason.VERIFIED);
+    expect((await verify(onA, await signerB())).reason).toBe(VerifyReason.VERIFIED);
+    expect((await verify(onB, await signerB())).reason).toBe(VerifyReason.VERIFIED);
     // Accepted on the first process, replayed to the second: replayed, not rate_limited.
     expect((await verify(onB, tokens[0] ?? '')).reason).toBe(VerifyReason.REPLAYED);
   });
@@ -193,7 +193,7 @@ describe('SharedReplayGuard in Redis', () => {
 });
 
 /** Registers `agentName` and returns a function that signs a fresh token (a new jti) of it each call. */
-async function signerOn(client: RegistryClient, agentName: string): Promise<() => string> {
+async function signerOn(client: RegistryClient, agentName: string): Promise<() => Promise<string>> {
   const registered = await client.registry.registerAgent({ agentName, owner: 'o' });
   return () => signToken({ agentName, keyPem: registered.privateKeyPem, certPem: registered.certPem, audience: AUDIENCE });
 }

@@ -81,7 +81,7 @@ describe.each(dialects)('VerifyService.VerifyToken on %s', (dialect) => {
 
   it('verifies an ES256 token naming its certificate by x5t#S256, returning the claims, and audits it', async () => {
     const agent = await register('es256');
-    const token = signToken({ ...agent, audience: AUDIENCE, claims: { scope: 'read' } });
+    const token = await signToken({ ...agent, audience: AUDIENCE, claims: { scope: 'read' } });
     const response = await verifyToken(token);
     expect(response).toMatchObject({
       verified: true,
@@ -102,7 +102,7 @@ describe.each(dialects)('VerifyService.VerifyToken on %s', (dialect) => {
 
   it('signs ES256 as a standard JWS: raw r||s over header.payload, checkable with the certificate alone', async () => {
     const agent = await register('standard');
-    const [header, payload, signature] = tokenOf(agent).split('.') as [string, string, string];
+    const [header, payload, signature] = (await tokenOf(agent)).split('.') as [string, string, string];
     expect(decodeToken(`${header}.${payload}.${signature}`).header).toEqual({ alg: 'ES256', typ: 'JWT', 'x5t#S256': thumbprint(agent.certPem) });
     const key = new X509Certificate(agent.certPem).publicKey;
     expect(Buffer.from(signature, 'base64url')).toHaveLength(64);
@@ -119,7 +119,7 @@ describe.each(dialects)('VerifyService.VerifyToken on %s', (dialect) => {
   it('verifies EdDSA and RS256 tokens from agents registered with CSRs', async () => {
     for (const [newKey, alg] of [['ed25519', 'EdDSA'], ['rsa:2048', 'RS256']] as const) {
       const agent = await registerWithOpensslKey(newKey.replace(':', ''), newKey);
-      const token = tokenOf(agent);
+      const token = await tokenOf(agent);
       expect(decodeToken(token).header['alg']).toBe(alg);
       expect(await verifyToken(token)).toMatchObject({ verified: true, reason: VerifyReason.VERIFIED, agentName: agent.agentName });
     }
@@ -127,20 +127,20 @@ describe.each(dialects)('VerifyService.VerifyToken on %s', (dialect) => {
 
   it('checks aud: one of an array passes, anything else is WRONG_AUDIENCE', async () => {
     const agent = await register('aud');
-    expect((await verifyToken(tokenOf(agent, { audience: ['https://other.example', AUDIENCE] }))).reason).toBe(VerifyReason.VERIFIED);
-    const wrong = await verifyToken(tokenOf(agent), 'https://elsewhere.example');
+    expect((await verifyToken(await tokenOf(agent, { audience: ['https://other.example', AUDIENCE] }))).reason).toBe(VerifyReason.VERIFIED);
+    const wrong = await verifyToken(await tokenOf(agent), 'https://elsewhere.example');
     expect(wrong).toMatchObject({ verified: false, reason: VerifyReason.WRONG_AUDIENCE });
     expect(wrong.claims).toMatchObject({ aud: AUDIENCE });
   });
 
   it('refuses expired tokens, tokens from the future, and lifetimes over 5 minutes', async () => {
     const agent = await register('time');
-    const expired = await verifyToken(tokenOf(agent, { now: new Date(Date.now() - 120_000) }));
+    const expired = await verifyToken(await tokenOf(agent, { now: new Date(Date.now() - 120_000) }));
     expect(expired).toMatchObject({ verified: false, reason: VerifyReason.EXPIRED });
-    const future = await verifyToken(tokenOf(agent, { now: new Date(Date.now() + 120_000) }));
+    const future = await verifyToken(await tokenOf(agent, { now: new Date(Date.now() + 120_000) }));
     expect(future).toMatchObject({ verified: false, reason: VerifyReason.NOT_YET_VALID });
     // Within the 60 s skew a signer's clock may run ahead.
-    expect((await verifyToken(tokenOf(agent, { now: new Date(Date.now() + 30_000) }))).reason).toBe(VerifyReason.VERIFIED);
+    expect((await verifyToken(await tokenOf(agent, { now: new Date(Date.now() + 30_000) }))).reason).toBe(VerifyReason.VERIFIED);
     const iat = nowSeconds();
     const long = await verifyToken(craft({ alg: 'ES256', 'x5t#S256': thumbprint(agent.certPem) }, claimsFor(agent.agentName, { iat, exp: iat + 301 }), agent.keyPem));
     expect(long).toMatchObject({ verified: false, reason: VerifyReason.INVALID_TOKEN, message: expect.stringMatching(/301 s after iat/) });
@@ -150,14 +150,14 @@ describe.each(dialects)('VerifyService.VerifyToken on %s', (dialect) => {
 
   it('accepts a jti once: the second presentation is REPLAYED', async () => {
     const agent = await register('replay');
-    const token = tokenOf(agent);
+    const token = await tokenOf(agent);
     expect((await verifyToken(token)).reason).toBe(VerifyReason.VERIFIED);
     expect(await verifyToken(token)).toMatchObject({ verified: false, reason: VerifyReason.REPLAYED });
   });
 
   it('does not use up a jti on a token that failed another check', async () => {
     const agent = await register('replay-late');
-    const token = tokenOf(agent);
+    const token = await tokenOf(agent);
     expect((await verifyToken(token, 'https://elsewhere.example')).reason).toBe(VerifyReason.WRONG_AUDIENCE);
     expect((await verifyToken(token)).reason).toBe(VerifyReason.VERIFIED);
   });
@@ -193,17 +193,17 @@ describe.each(dialects)('VerifyService.VerifyToken on %s', (dialect) => {
 
   it('refuses a token signed before its agent was revoked: REVOKED', async () => {
     const agent = await register('revoked');
-    const token = tokenOf(agent);
+    const token = await tokenOf(agent);
     await app.registry.revoke({ agentName: agent.agentName, reason: 'keyCompromise' }, 'test');
     expect(await verifyToken(token)).toMatchObject({ verified: false, reason: VerifyReason.REVOKED, status: AgentStatus.REVOKED });
   });
 
   it('refuses a token signed with a certificate its agent has rotated away from: SUPERSEDED', async () => {
     const agent = await register('rotated');
-    const token = tokenOf(agent);
+    const token = await tokenOf(agent);
     const rotated = await app.registry.rotate({ agentName: agent.agentName }, 'test');
     expect(await verifyToken(token)).toMatchObject({ verified: false, reason: VerifyReason.SUPERSEDED });
-    const fresh = tokenOf({ ...agent, certPem: rotated.certPem, keyPem: rotated.privateKeyPem ?? '' });
+    const fresh = await tokenOf({ ...agent, certPem: rotated.certPem, keyPem: rotated.privateKeyPem ?? '' });
     expect((await verifyToken(fresh)).reason).toBe(VerifyReason.VERIFIED);
   });
 
@@ -249,7 +249,7 @@ describe.each(dialects)('VerifyService.VerifyToken on %s', (dialect) => {
       expect(response, missing).toMatchObject({ reason: VerifyReason.INVALID_TOKEN, message: expect.stringContaining(`claim ${missing}`) });
     }
     expect((await verifyToken('not.a-token')).reason).toBe(VerifyReason.INVALID_TOKEN);
-    expect((await verifyToken(`${tokenOf(agent)}=`)).reason).toBe(VerifyReason.INVALID_TOKEN);
+    expect((await verifyToken(`${await tokenOf(agent)}=`)).reason).toBe(VerifyReason.INVALID_TOKEN);
   });
 
   it('answers InvalidArgument for a token over 64 KiB and for a request without an audience', async () => {
@@ -258,7 +258,7 @@ describe.each(dialects)('VerifyService.VerifyToken on %s', (dialect) => {
     const tooLarge = await rpcError(verifyToken(big));
     expect(tooLarge.code).toBe(Code.InvalidArgument);
     expect(tooLarge.message).toMatch(/token: must be at most 65536 bytes/);
-    const noAudience = await rpcError(verifyToken(tokenOf(agent), ''));
+    const noAudience = await rpcError(verifyToken(await tokenOf(agent), ''));
     expect(noAudience.code).toBe(Code.InvalidArgument);
     expect(noAudience.message).toMatch(/audience/);
   });
