@@ -1,16 +1,10 @@
 import type { TLSSocket } from 'node:tls';
-import { statusOf } from '../registry/records.ts';
 import type { RegistryStore } from '../registry/store.ts';
 import type { PeerAgent } from '../services/context.ts';
+import { type RetiredReason, certificateState } from '../verify/current-certificate.ts';
 
-/** Why a client certificate that OpenSSL accepted is still refused. */
-export type PeerRefusal =
-  | 'ca_certificate'
-  | 'not_client_auth'
-  | 'unknown_certificate'
-  | 'agent_revoked'
-  | 'superseded'
-  | 'expired';
+/** Why a client certificate that OpenSSL accepted is still refused: its own shape, or the registry's one rule. */
+export type PeerRefusal = 'ca_certificate' | 'not_client_auth' | 'unknown_certificate' | RetiredReason;
 
 export type PeerCheck =
   | { readonly accepted: true; readonly agent: PeerAgent }
@@ -53,8 +47,7 @@ export async function checkPeer(store: RegistryStore, certificate: PresentedCert
   const found = await store.findCertificate(fingerprint);
   if (!found) return refuse('unknown_certificate');
   const { agent, certificate: record } = found;
-  if (agent.state === 'revoked') return refuse('agent_revoked', agent.name);
-  if (agent.certificate?.fingerprint !== fingerprint) return refuse('superseded', agent.name);
-  if (statusOf(agent, now) !== 'active' || record.notAfter.getTime() <= now.getTime()) return refuse('expired', agent.name);
+  const state = certificateState(agent, record, now);
+  if (!state.current) return refuse(state.reason, agent.name);
   return { accepted: true, agent: { name: agent.name, fingerprint, serial: record.serial } };
 }

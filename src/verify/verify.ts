@@ -6,6 +6,7 @@ import { derProblemOf, derRule } from '../pki/der-structure.ts';
 import { fingerprintOf } from '../pki/fingerprint.ts';
 import { decodeOnePem } from '../pki/pem.ts';
 import { type AgentStatus, statusOf } from '../registry/records.ts';
+import { certificateState } from './current-certificate.ts';
 import { auditVerification, type VerificationRecording } from './verification-audit.ts';
 
 export const MAX_CERTIFICATE_BYTES = 64 * 1024;
@@ -81,15 +82,9 @@ export class Verifier {
     const found = await this.options.store.findCertificate(fingerprint);
     if (!found) return refused('unknown_agent', 'no agent holds this certificate', named);
     const { agent, certificate: record } = found;
-    const status = statusOf(agent, now);
-    const about = { ...named, agentName: agent.name, status, expiresAt: record.notAfter };
-    if (status === 'revoked') {
-      return refused('revoked', `agent ${agent.name} was revoked (${agent.revocationReason ?? 'unspecified'})`, about);
-    }
-    if (agent.certificate?.id !== record.id) {
-      return refused('superseded', `certificate was superseded by a newer certificate of ${agent.name}`, about);
-    }
-    // The certificate is the current one and within its validity window, so the agent cannot be expired here.
+    const about = { ...named, agentName: agent.name, status: statusOf(agent, now), expiresAt: record.notAfter };
+    const state = certificateState(agent, record, now);
+    if (!state.current) return refused(state.reason, state.message, about);
     return { verified: true, reason: 'verified', message: `certificate is the current one of active agent ${agent.name}`, ...about };
   }
 }

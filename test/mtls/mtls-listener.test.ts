@@ -105,16 +105,16 @@ describe('the mTLS listener', () => {
   it('refuses a certificate the registry state refuses even when OpenSSL has no CRL entry for it yet', async () => {
     // Revoked behind the listener's back (no CRL refresh): only the registry check can refuse it.
     const agent = await register('unlisted');
-    const refusalsBefore = server.mtls?.refusals().agent_revoked ?? 0;
+    const refusalsBefore = server.mtls?.refusals().revoked ?? 0;
     await server.app.store.transaction(async (tx) => {
       const record = await tx.lockAgent(agent.name);
       await tx.updateAgent(record!, { state: 'revoked', revokedAt: new Date(), revocationReason: 'unspecified' }, new Date());
     });
     refused(await healthzWith(agent));
     refused(await healthzWith(agent));
-    expect(server.mtls?.refusals().agent_revoked).toBe(refusalsBefore + 2);
+    expect(server.mtls?.refusals().revoked).toBe(refusalsBefore + 2);
     await expect.poll(async () => (await server.app.store.listAuditEvents({ agentName: agent.name, eventType: 'cert.verified' }, { limit: 10 })).events.map((e) => e.metadata))
-      .toEqual([{ kind: 'mtls', verified: false, reason: 'agent_revoked', fingerprint: fingerprintOf(new X509Certificate(agent.cert).raw) }]);
+      .toEqual([{ kind: 'mtls', verified: false, reason: 'revoked', fingerprint: fingerprintOf(new X509Certificate(agent.cert).raw) }]);
   });
 
   it('has OpenSSL refuse a revoked certificate by the CRL once the listener has refreshed it', async () => {
@@ -126,7 +126,7 @@ describe('the mTLS listener', () => {
     refused(await healthzWith(agent));
     const after = server.mtls?.refusals() ?? {};
     // Refused in the handshake, not by the registry check.
-    expect(after.agent_revoked).toBe(before.agent_revoked);
+    expect(after.revoked).toBe(before.revoked);
     expect(total(after)).toBe(total(before) + 1);
   });
 
