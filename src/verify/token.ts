@@ -15,6 +15,7 @@ import {
   verifySignature,
 } from './jws.ts';
 import type { ReplayCheck, ReplayGuard } from './replay-guard.ts';
+import { certificateState } from './current-certificate.ts';
 import { auditVerification } from './verification-audit.ts';
 import type { VerifierOptions, VerifyReason, VerifyResult } from './verify.ts';
 
@@ -117,13 +118,8 @@ export class TokenVerifier {
     if (!claims.aud.includes(input.audience)) {
       return refused('wrong_audience', `aud does not include ${input.audience}`, signed);
     }
-    if (status === 'revoked') {
-      return refused('revoked', `agent ${agent.name} was revoked (${agent.revocationReason ?? 'unspecified'})`, signed);
-    }
-    if (status === 'expired') return refused('expired', `agent ${agent.name}'s certificate has expired`, signed);
-    if (agent.certificate?.id !== record.id) {
-      return refused('superseded', `token was signed with a superseded certificate of ${agent.name}`, signed);
-    }
+    const state = certificateState(agent, record, now);
+    if (!state.current) return refused(state.reason, `token signer: ${state.message}`, signed);
     // Scoped by agent, so one agent's ids and budget can never use up another's.
     const presentation = { agent: agent.name, jti: claims.jti, expiresAtMs: claims.exp * 1000, nowMs: now.getTime() };
     const replay = await this.replayGuard.claim(presentation);
