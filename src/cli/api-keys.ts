@@ -43,7 +43,7 @@ const create: Command = {
       out.message(CreateApiKeyResponseSchema, response);
       return 0;
     }
-    out.fields([['key', response.key], ...keyFields(response.apiKey)]);
+    out.fields([['secret', response.secret], ...keyFields(response.key)]);
     out.line('\nStore the key now: the registry keeps only its hash and cannot show it again.');
     return 0;
   },

@@ -8,6 +8,7 @@ import { type Command, type OptionValues, UsageError, flagOption, oneOfOption, s
 import { configCommands } from './config.ts';
 import { demoCommands } from './demo.ts';
 import { logCommands } from './log.ts';
+import { openApiCommands } from './openapi.ts';
 import { Output, errorLine } from './output.ts';
 import { resolveCommands } from './resolve.ts';
 import { serveCommands } from './serve.ts';
@@ -23,6 +24,7 @@ const COMMANDS: readonly Command[] = [
   ...auditCommands,
   ...logCommands,
   ...apiKeyCommands,
+  ...openApiCommands,
   ...configCommands,
 ];
 

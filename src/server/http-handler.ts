@@ -23,7 +23,7 @@ export type HttpRoute = (
 export interface HttpHandlerOptions {
   // Registers the API services; called twice (the public router and the in-process one REST calls through).
   routes: (router: ConnectRouter) => void;
-  // The services `routes` registers: their `(atr.v1.http)` options become REST routes, and reflection lists them.
+  // The services `routes` registers: their `google.api.http` annotations become REST routes, and reflection lists them.
   services: DescService[];
   // Server interceptors for every protocol, REST included; errorInterceptor always runs outermost.
   interceptors: Interceptor[];

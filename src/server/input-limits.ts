@@ -1,14 +1,17 @@
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
-import { type DescField, type DescMessage, ScalarType, fromBinary } from '@bufbuild/protobuf';
+import { type DescField, type DescMessage, type JsonValue, ScalarType, fromBinary } from '@bufbuild/protobuf';
 import { BinaryReader, WireType } from '@bufbuild/protobuf/wire';
 import type { ConnectRouter } from '@connectrpc/connect';
-import type { UniversalHandler, UniversalServerRequest } from '@connectrpc/connect/protocol';
+import type { UniversalHandler, UniversalServerRequest, UniversalServerResponse } from '@connectrpc/connect/protocol';
+import { codeToHttpStatus, errorToJsonBytes } from '@connectrpc/connect/protocol-connect';
 import { DomainError, invalidArgument } from '../errors.ts';
 import { jsonDepth, MAX_JSON_DEPTH } from '../json-depth.ts';
 import { toConnectError } from './errors.ts';
+import { checkJsonInput } from './json-input.ts';
 
 // What every request body must be before a message is decoded from it, on every protocol: at most 1 MiB (on the
-// wire and decompressed), well-formed UTF-8 JSON nesting at most 32 levels, or a protobuf message that decodes.
+// wire and decompressed), well-formed UTF-8 JSON nesting at most 32 levels whose keys and values fit the request's
+// fields, or a protobuf message that decodes.
 // connect-es answers a binary message that does not decode with Internal (its serializer cannot tell a client's
 // bytes from its own) and decodes JSON with a lenient UTF-8 decoder; screening the body first makes both a
 // client error that names the rule, before any handler or interceptor runs.
@@ -85,6 +88,7 @@ function screened(handler: UniversalHandler): UniversalHandler {
   if (kind !== 'unary' && kind !== 'server_streaming') return handler;
   const screen = (req: UniversalServerRequest) => {
     const type = (req.header.get('content-type') ?? '').split(';', 1)[0]?.trim().toLowerCase() ?? '';
+    if (req.method === 'GET') return screenGet(req, handler);
     const format = formats[type];
     if (format === undefined || req.method !== 'POST' || !isByteStream(req.body)) return handler(req);
     // The body's length is checked here; connect-es would answer a declared length over its limit with
@@ -158,9 +162,41 @@ function decompressed(data: Buffer, encoding: string): Uint8Array | undefined {
   }
 }
 
+// A Connect GET carries its message in the query (`message`, base64url when `base64=1`); a JSON one is checked
+// like a POSTed one. The refusal is answered here in the Connect GET protocol's own form, since there is no body
+// stream to fail.
+function screenGet(req: UniversalServerRequest, handler: UniversalHandler): Promise<UniversalServerResponse> {
+  const query = new URL(req.url).searchParams;
+  const message = query.get('message');
+  if (query.get('encoding') !== 'json' || query.has('compression') || message === null) return handler(req);
+  try {
+    checkJson(query.get('base64') === '1' ? Buffer.from(message, 'base64url') : Buffer.from(message), handler.method.input);
+  } catch (reason) {
+    if (!(reason instanceof DomainError)) throw reason;
+    const error = toConnectError(reason);
+    const header = new Headers({ 'content-type': 'application/json' });
+    error.metadata.forEach((value, name) => header.set(name, value));
+    const body = errorToJsonBytes(error, {});
+    return Promise.resolve({ status: codeToHttpStatus(error.code), header, body: (async function* () { yield body; })() });
+  }
+  return handler(req);
+}
+
+function checkJson(message: Uint8Array, input: DescMessage): void {
+  const text = jsonTextOf(message);
+  let json: JsonValue;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    // connect-es answers JSON that does not parse itself, in the caller's protocol.
+    return;
+  }
+  checkJsonInput(input, json, 'proto');
+}
+
 function checkMessage(message: Uint8Array, format: Format, input: DescMessage): void {
   if (!format.binary) {
-    jsonTextOf(message);
+    checkJson(message, input);
     return;
   }
   try {

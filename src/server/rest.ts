@@ -17,10 +17,12 @@ import {
   toJson,
 } from '@bufbuild/protobuf';
 import { ConnectError, type Transport } from '@connectrpc/connect';
-import { http } from '../../gen/atr/v1/http_pb.js';
+import { rest_response as restResponse } from '../../gen/atr/v1/rest_pb.js';
+import { http } from '../../gen/google/api/annotations_pb.js';
 import { DomainError } from '../errors.ts';
 import { errorCodeHeader, restError, restErrorFromDomain, toConnectError } from './errors.ts';
 import { jsonTextOf, readRequestBody } from './input-limits.ts';
+import { checkJsonInput, restEnumName } from './json-input.ts';
 
 export type HttpRequest = IncomingMessage | Http2ServerRequest;
 
@@ -43,10 +45,13 @@ export interface RestOptions {
 }
 
 
-type Segment = { literal: string } | { field: DescField };
+export type Segment = { literal: string } | { field: DescField };
 
-interface Route {
+/** A REST route as the method's annotations define it. */
+export interface RestRoute {
   verb: string;
+  /** The path template as annotated, e.g. /v1/agents/{agent_name}. */
+  template: string;
   segments: Segment[];
   // One digit a segment, 1 for a literal and 0 for a variable: the larger, the more specific.
   specificity: string;
@@ -57,14 +62,17 @@ interface Route {
   status: number;
 }
 
+type Route = RestRoute;
+
 /**
- * REST transcoding driven by the `(atr.v1.http)` method options: the path, query and JSON body become the request
- * message, the call goes through the transport, and the response message becomes JSON with REST conventions
- * (snake_case names, every field present, enums as short lowercase names, the zero enum as null).
+ * REST transcoding driven by the methods' `google.api.http` annotations (and `atr.v1.rest_response` for what they
+ * cannot say): the path, query and JSON body become the request message, the call goes through the transport, and
+ * the response message becomes JSON with REST conventions (snake_case names, every field present, enums as short
+ * lowercase names, an unset enum or empty string as null, 64-bit integers as numbers).
  * Resolves false when no route has the request's path, so the caller can fall through.
  */
 export function createRestHandler(options: RestOptions): RestHandler {
-  const routes = options.services.flatMap(compileRoutes);
+  const routes = restRoutes(options.services);
   return async (req, res) => {
     const url = req.url ?? '/';
     const queryAt = url.indexOf('?');
@@ -124,19 +132,26 @@ const jsonOptions = { useProtoFieldName: true, alwaysEmitImplicit: true } as con
 
 // --- routes
 
+/** The REST routes the services' annotations define; throws for an annotation the transcoder cannot serve. */
+export function restRoutes(services: readonly DescService[]): RestRoute[] {
+  return services.flatMap(compileRoutes);
+}
+
 function compileRoutes(service: DescService): Route[] {
   return service.methods.flatMap((method) => {
     if (!hasOption(method, http)) return [];
     const rule = getOption(method, http);
+    const shape = getOption(method, restResponse);
     const where = `${service.typeName}.${method.name}`;
     if (!isUnary(method)) throw new Error(`${where}: REST transcoding serves unary methods only`);
-    if (rule.pattern.case === undefined) throw new Error(`${where}: the http rule has no path`);
+    if (rule.pattern.case === undefined || rule.pattern.case === 'custom') throw new Error(`${where}: the http rule has no get, put, post, delete or patch path`);
+    if (rule.additionalBindings.length > 0) throw new Error(`${where}: additional_bindings are not supported`);
     const field = (name: string) => {
       const found = method.output.fields.find((f) => f.name === name);
       if (found === undefined) throw new Error(`${where}: ${method.output.typeName} has no field ${name}`);
       return found;
     };
-    const flatten = rule.flattenResponseFields.map((name) => {
+    const flatten = shape.flattenFields.map((name) => {
       const lifted = field(name);
       if (lifted.fieldKind !== 'message') throw new Error(`${where}: ${name} is not a message field`);
       return lifted;
@@ -144,13 +159,14 @@ function compileRoutes(service: DescService): Route[] {
     const segments = parseTemplate(rule.pattern.value, method.input, where);
     const route: Route = {
       verb: rule.pattern.case.toUpperCase(),
+      template: rule.pattern.value,
       segments,
       specificity: segments.map((s) => ('literal' in s ? '1' : '0')).join(''),
       method,
       bodyField: rule.body === '' ? undefined : rule.body === '*' ? '*' : requestField(method.input, rule.body, where),
       responseField: rule.responseBody === '' ? undefined : field(rule.responseBody),
       flatten,
-      status: rule.successStatus || 200,
+      status: shape.successStatus || 200,
     };
     return [route];
   });
@@ -218,10 +234,13 @@ async function decodeRequest(route: Route, req: HttpRequest, parts: string[], qu
   route.segments.forEach((segment, i) => {
     if ('field' in segment) setField(json, segment.field, textValue(segment.field, decodeSegment(parts[i] ?? '')));
   });
+  checkJsonInput(input, json, 'rest');
   try {
     return fromJson(input, json);
   } catch (error) {
-    throw invalid(error instanceof Error ? error.message : String(error));
+    // What the check above leaves to the decoder: the formats of well-known types (an RFC 3339 time, a path).
+    const field = /field [\w.]+\.(\w+) from JSON/.exec(error instanceof Error ? error.message : '')?.[1];
+    throw invalid(`${field ?? 'request'}: is not in the format its type needs`);
   }
 }
 
@@ -360,9 +379,12 @@ function restJson(desc: DescMessage, json: JsonValue): JsonValue {
 }
 
 function fieldOutput(field: DescField, value: JsonValue): JsonValue {
+  // A proto3 string cannot tell empty from unset: both are null in REST, as every unset field is.
+  if (field.fieldKind === 'scalar' && value === '' && (field.scalar === ScalarType.STRING || field.scalar === ScalarType.BYTES)) return null;
   return mapElements(field, value, (v) => {
     if (field.enum !== undefined) return enumOutput(field.enum, v);
     if (field.message !== undefined) return restJson(field.message, v);
+    if (field.scalar !== undefined && is64Bit(field.scalar)) return integerOutput(v);
     return v;
   });
 }
@@ -371,7 +393,20 @@ function enumOutput(desc: DescEnum, value: JsonValue): JsonValue {
   const known = desc.values.find((v) => v.name === value);
   if (known === undefined) return value;
   if (known.number === 0) return null;
-  return known.name.slice(desc.sharedPrefix?.length ?? 0).toLowerCase();
+  return restEnumName(desc, known.name);
+}
+
+// REST answers every integer as a JSON number. ProtoJSON writes 64-bit ones as strings for the readers that would
+// round them; the ones here (log indices, tree sizes, audit ids) count entries and stay far below 2^53, and one
+// that did not would stay a string rather than lose digits.
+function integerOutput(value: JsonValue): JsonValue {
+  if (typeof value !== 'string') return value;
+  const number = Number(value);
+  return Number.isSafeInteger(number) ? number : value;
+}
+
+function is64Bit(type: ScalarType): boolean {
+  return [ScalarType.INT64, ScalarType.UINT64, ScalarType.SINT64, ScalarType.FIXED64, ScalarType.SFIXED64].includes(type);
 }
 
 function shapeResponse(route: Route, json: JsonValue): JsonValue {

@@ -12,6 +12,7 @@ import { ConnectionGuard, defaultMaxConnections } from './connection-guard.ts';
 import { Http2SessionPolicy, defaultSessionLimits } from './http2-session-policy.ts';
 import { type HttpHandler, listen } from './listener.ts';
 import { type MtlsListener, peerAgentOfRequest, startMtlsListener } from './mtls-listener.ts';
+import { openApiDocument } from './openapi.ts';
 import { apiServices, routes } from './routes.ts';
 import { tileRoutes } from './tiles.ts';
 
@@ -75,6 +76,8 @@ export async function startServer(config: Config): Promise<RunningServer> {
     res.writeHead(200, { 'content-type': type, 'cache-control': 'no-cache' });
     res.end(content);
   };
+  // Without servers, the document's paths are relative to where it was fetched from: right on both listeners.
+  const openApi = JSON.stringify(openApiDocument({ services: apiServices, apiKeyHeader: config.apiKeyHeader }));
   const clientAddress = (req: Request) => createContextValues().set(clientAddressKey, req.socket.remoteAddress ?? 'unknown');
   // The plain HTTP reads, within the client address's read budget; on the public listener they need a key when
   // PUBLIC_READS=false, agents have their certificates.
@@ -85,6 +88,9 @@ export async function startServer(config: Config): Promise<RunningServer> {
         '/v1/trust-bundle': guard(pem(() => app.ca.trustBundlePem, 'application/x-pem-file')),
         '/v1/crl': guard(pem(() => app.revocationList.current(), 'application/pkix-crl')),
         '/metrics': guard(app.metrics.handler),
+        // Guarded like reflection, which describes the same API: a registry closed to anonymous reads does not
+        // publish its surface to them either.
+        '/openapi.json': guard(pem(() => openApi, 'application/json')),
       },
       ...(app.log && { prefixRoutes: { '/log/': guard(tileRoutes(app.log)) } }),
     };

@@ -22,7 +22,7 @@ export class ApiKeyServiceImpl implements ServiceImpl<typeof ApiKeyService> {
     const role = (Object.keys(ROLE_TO_PROTO) as Role[]).find((name) => ROLE_TO_PROTO[name] === request.role);
     if (role === undefined) throw invalidArgument('role', 'must be admin, owner or reader');
     const created = await this.apiKeys.create({ role, owner: request.owner, description: request.description }, actorOf(context));
-    return { apiKey: apiKeyToProto(created.record), key: created.key };
+    return { key: apiKeyToProto(created.record), secret: created.key };
   }
 
   async listApiKeys(request: { includeRevoked: boolean }) {

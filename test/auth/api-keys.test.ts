@@ -52,7 +52,7 @@ describe.each(dialects)('API keys and roles on %s', (dialect) => {
     const text = await response.text();
     return { status: response.status, body: (text.startsWith('{') ? JSON.parse(text) : text) as Json };
   };
-  const keyOf = async (role: ApiKeyRole, owner = '') => (await admin.keys.createApiKey({ role, owner, description: `${owner} test` })).key;
+  const keyOf = async (role: ApiKeyRole, owner = '') => (await admin.keys.createApiKey({ role, owner, description: `${owner} test` })).secret;
   const clientWith = (apiKey: string) => createRegistryClient({ baseUrl: base, apiKey });
 
   it('writes a bootstrap admin key, 0600, on the first start with keys on', () => {
@@ -91,29 +91,29 @@ describe.each(dialects)('API keys and roles on %s', (dialect) => {
 
   it('creates, lists and revokes keys; a revoked key stops working on the next request', async () => {
     const created = await admin.keys.createApiKey({ role: ApiKeyRole.READER, description: 'dashboards' });
-    const reader = clientWith(created.key);
+    const reader = clientWith(created.secret);
     expect((await reader.registry.listAgents({})).total).toBeGreaterThan(0);
     const listed = await admin.keys.listApiKeys({});
-    const entry = listed.apiKeys.find((key) => key.keyId === created.apiKey?.keyId);
+    const entry = listed.apiKeys.find((key) => key.keyId === created.key?.keyId);
     expect(entry).toMatchObject({ role: ApiKeyRole.READER, description: 'dashboards' });
     const restList = await call('GET', '/v1/keys?include_revoked=true', { 'x-api-key': adminKey });
-    expect(JSON.stringify(restList.body)).toContain(created.apiKey?.keyId);
-    expect(JSON.stringify(restList.body)).not.toContain(created.key.split('_')[2]);
+    expect(JSON.stringify(restList.body)).toContain(created.key?.keyId);
+    expect(JSON.stringify(restList.body)).not.toContain(created.secret.split('_')[2]);
 
-    await admin.keys.revokeApiKey({ keyId: created.apiKey?.keyId ?? '' });
+    await admin.keys.revokeApiKey({ keyId: created.key?.keyId ?? '' });
     expect((await rpcError(reader.registry.listAgents({}))).code).toBe(Code.Unauthenticated);
-    expect((await admin.keys.listApiKeys({})).apiKeys.map((key) => key.keyId)).not.toContain(created.apiKey?.keyId);
+    expect((await admin.keys.listApiKeys({})).apiKeys.map((key) => key.keyId)).not.toContain(created.key?.keyId);
     const all = await admin.keys.listApiKeys({ includeRevoked: true });
-    expect(all.apiKeys.find((key) => key.keyId === created.apiKey?.keyId)?.revokedAt).toBeDefined();
+    expect(all.apiKeys.find((key) => key.keyId === created.key?.keyId)?.revokedAt).toBeDefined();
 
     const rest = await call('POST', '/v1/keys', { 'x-api-key': adminKey }, { role: 'owner', owner: 'rest-team' });
     expect(rest.status).toBe(201);
-    expect(rest.body).toMatchObject({ api_key: { role: 'owner', owner: 'rest-team' } });
-    const keyId = (rest.body['api_key'] as Json)['key_id'] as string;
+    expect(rest.body).toMatchObject({ key: { role: 'owner', owner: 'rest-team' }, secret: expect.stringMatching(/^atr_/) });
+    const keyId = (rest.body['key'] as Json)['key_id'] as string;
     const revoked = await call('DELETE', `/v1/keys/${keyId}`, { 'x-api-key': adminKey });
     expect(revoked.status).toBe(200);
     expect(revoked.body['revoked_at']).toBeTruthy();
-    expect((await call('GET', '/v1/agents', { 'x-api-key': rest.body['key'] as string })).status).toBe(401);
+    expect((await call('GET', '/v1/agents', { 'x-api-key': rest.body['secret'] as string })).status).toBe(401);
   });
 
   it('refuses bad key requests with the rule that failed', async () => {
@@ -220,13 +220,13 @@ describe.each(dialects)('API keys and roles on %s', (dialect) => {
 });
 
 describe.each(dialects)('API key settings on %s', (dialect) => {
-  it('with PUBLIC_READS=false, needs a key for resolve, the CRL and the log, but not for /healthz', async () => {
+  it('with PUBLIC_READS=false, needs a key for resolve, the CRL, the log and the OpenAPI document, but not for /healthz', async () => {
     const { server, environment, cleanup } = await runningServer(dialect, { apiKeyEnabled: true, publicReads: false, apiKeyHeader: 'x-registry-key' });
     try {
       const key = readFileSync(environment.config.adminKeyFile, 'utf8').trim();
       const anonymous = createRegistryClient({ baseUrl: server.url });
       expect((await rpcError(anonymous.resolve.resolveAgent({ agentName: 'x.example' }))).code).toBe(Code.Unauthenticated);
-      for (const path of ['/v1/crl', '/v1/trust-bundle', '/log/checkpoint']) {
+      for (const path of ['/v1/crl', '/v1/trust-bundle', '/log/checkpoint', '/openapi.json']) {
         expect((await fetch(`${server.url}${path}`)).status, path).toBe(401);
         expect((await fetch(`${server.url}${path}`, { headers: { 'x-registry-key': key } })).status, path).toBe(200);
       }

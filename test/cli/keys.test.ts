@@ -34,7 +34,7 @@ describe('atr keys, against a registry with API keys on', () => {
     const admin = { ADMIN_KEY_FILE: adminKeyFile };
     const created = await atr(['keys', 'create', '--role', 'owner', '--owner', 'acme', '--description', 'acme ci'], admin);
     expect(created.code, created.stderr).toBe(0);
-    const key = /^key:\s+(atr_\S+)$/m.exec(created.stdout)?.[1] ?? '';
+    const key = /^secret:\s+(atr_\S+)$/m.exec(created.stdout)?.[1] ?? '';
     const keyId = key.split('_')[1] ?? '';
     expect(key).toMatch(/^atr_[0-9a-f]{16}_[0-9a-f]{64}$/);
     expect(created.stdout).toContain('cannot show it again');

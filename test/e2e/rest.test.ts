@@ -86,7 +86,7 @@ describe.each(dialects)('REST API on %s', (dialect) => {
     const { csrPem, publicKeyPem } = await keyAndCsr();
     const rotated = await call('POST', '/v1/agents/billing.agents.example/rotate', { csr_pem: csrPem });
     expect(rotated.status).toBe(200);
-    expect(rotated.body).toMatchObject({ agent_name: 'billing.agents.example', version: 2, private_key_pem: '' });
+    expect(rotated.body).toMatchObject({ agent_name: 'billing.agents.example', version: 2, private_key_pem: null });
     expect(publicKeyOf(rotated.body['cert_pem'] as string)).toBe(publicKeyPem);
     const old = await call('POST', '/v1/verify/cert', { cert_pem: created.body['cert_pem'] });
     expect(old.body).toMatchObject({ verified: false, reason: 'superseded' });

@@ -1,7 +1,7 @@
 import { type DescMethod, type DescMethodServerStreaming, type DescMethodUnary, getOption, hasOption } from '@bufbuild/protobuf';
 import { Code, ConnectError, type Transport } from '@connectrpc/connect';
 import { createAsyncIterable } from '@connectrpc/connect/protocol';
-import { http } from '../../gen/atr/v1/http_pb.js';
+import { http } from '../../gen/google/api/annotations_pb.js';
 import type { Call } from './requests.ts';
 
 // Sending a request and telling how the server answered: served, refused (a 4xx, or a gRPC code a client can act
@@ -127,7 +127,7 @@ function trailerOf(body: Buffer): Map<string, string> | undefined {
 export function restRouteOf(method: DescMethod): { verb: string; template: string; body: boolean } | undefined {
   if (!hasOption(method, http)) return undefined;
   const rule = getOption(method, http);
-  if (rule.pattern.case === undefined) return undefined;
+  if (rule.pattern.case === undefined || rule.pattern.case === 'custom') return undefined;
   return { verb: rule.pattern.case.toUpperCase(), template: rule.pattern.value, body: rule.body !== '' };
 }
 

@@ -34,8 +34,8 @@ describe('REST transcoding', () => {
       version: 1,
       cert_pem: 'cert of alpha.example',
       chain_pem: 'chain',
-      private_key_pem: '',
-      revocation_reason: '',
+      private_key_pem: null,
+      revocation_reason: null,
       revoked_at: null,
     });
     expect(res.json).not.toHaveProperty('agent');
@@ -70,7 +70,7 @@ describe('REST transcoding', () => {
 
     const active = await call('GET', '/v1/agents?status=active&owner=ops&limit=1&offset=1');
     expect(active.status).toBe(200);
-    expect(active.json).toMatchObject({ total: 2, limit: 1, offset: 1, next_page_token: '' });
+    expect(active.json).toMatchObject({ total: 2, limit: 1, offset: 1, next_page_token: null });
     expect(active.json.agents.map((a: { agent_name: string }) => a.agent_name)).toEqual(['b.example']);
 
     const revoked = await call('GET', '/v1/agents?status=AGENT_STATUS_REVOKED');

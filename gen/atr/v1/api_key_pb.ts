@@ -4,7 +4,8 @@
 
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import { file_atr_v1_http } from "./http_pb.js";
+import { file_atr_v1_rest } from "./rest_pb.js";
+import { file_google_api_annotations } from "../../google/api/annotations_pb.js";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
@@ -13,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file atr/v1/api_key.proto.
  */
 export const file_atr_v1_api_key: GenFile = /*@__PURE__*/
-  fileDesc("ChRhdHIvdjEvYXBpX2tleS5wcm90bxIGYXRyLnYxItIBCgZBcGlLZXkSDgoGa2V5X2lkGAEgASgJEiAKBHJvbGUYAiABKA4yEi5hdHIudjEuQXBpS2V5Um9sZRINCgVvd25lchgDIAEoCRITCgtkZXNjcmlwdGlvbhgEIAEoCRIuCgpjcmVhdGVkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgpjcmVhdGVkX2J5GAYgASgJEi4KCnJldm9rZWRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIlsKE0NyZWF0ZUFwaUtleVJlcXVlc3QSIAoEcm9sZRgBIAEoDjISLmF0ci52MS5BcGlLZXlSb2xlEg0KBW93bmVyGAIgASgJEhMKC2Rlc2NyaXB0aW9uGAMgASgJIkQKFENyZWF0ZUFwaUtleVJlc3BvbnNlEh8KB2FwaV9rZXkYASABKAsyDi5hdHIudjEuQXBpS2V5EgsKA2tleRgCIAEoCSItChJMaXN0QXBpS2V5c1JlcXVlc3QSFwoPaW5jbHVkZV9yZXZva2VkGAEgASgIIjcKE0xpc3RBcGlLZXlzUmVzcG9uc2USIAoIYXBpX2tleXMYASADKAsyDi5hdHIudjEuQXBpS2V5IiUKE1Jldm9rZUFwaUtleVJlcXVlc3QSDgoGa2V5X2lkGAEgASgJIjcKFFJldm9rZUFwaUtleVJlc3BvbnNlEh8KB2FwaV9rZXkYASABKAsyDi5hdHIudjEuQXBpS2V5KnMKCkFwaUtleVJvbGUSHAoYQVBJX0tFWV9ST0xFX1VOU1BFQ0lGSUVEEAASFgoSQVBJX0tFWV9ST0xFX0FETUlOEAESFgoSQVBJX0tFWV9ST0xFX09XTkVSEAISFwoTQVBJX0tFWV9ST0xFX1JFQURFUhADMrsCCg1BcGlLZXlTZXJ2aWNlEmEKDENyZWF0ZUFwaUtleRIbLmF0ci52MS5DcmVhdGVBcGlLZXlSZXF1ZXN0GhwuYXRyLnYxLkNyZWF0ZUFwaUtleVJlc3BvbnNlIhaC0+STAhAyASpIyQESCC92MS9rZXlzElgKC0xpc3RBcGlLZXlzEhouYXRyLnYxLkxpc3RBcGlLZXlzUmVxdWVzdBobLmF0ci52MS5MaXN0QXBpS2V5c1Jlc3BvbnNlIhCC0+STAgoKCC92MS9rZXlzEm0KDFJldm9rZUFwaUtleRIbLmF0ci52MS5SZXZva2VBcGlLZXlSZXF1ZXN0GhwuYXRyLnYxLlJldm9rZUFwaUtleVJlc3BvbnNlIiKC0+STAhw6B2FwaV9rZXkqES92MS9rZXlzL3trZXlfaWR9YgZwcm90bzM", [file_atr_v1_http, file_google_protobuf_timestamp]);
+  fileDesc("ChRhdHIvdjEvYXBpX2tleS5wcm90bxIGYXRyLnYxItIBCgZBcGlLZXkSDgoGa2V5X2lkGAEgASgJEiAKBHJvbGUYAiABKA4yEi5hdHIudjEuQXBpS2V5Um9sZRINCgVvd25lchgDIAEoCRITCgtkZXNjcmlwdGlvbhgEIAEoCRIuCgpjcmVhdGVkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgpjcmVhdGVkX2J5GAYgASgJEi4KCnJldm9rZWRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIlsKE0NyZWF0ZUFwaUtleVJlcXVlc3QSIAoEcm9sZRgBIAEoDjISLmF0ci52MS5BcGlLZXlSb2xlEg0KBW93bmVyGAIgASgJEhMKC2Rlc2NyaXB0aW9uGAMgASgJIkMKFENyZWF0ZUFwaUtleVJlc3BvbnNlEhsKA2tleRgBIAEoCzIOLmF0ci52MS5BcGlLZXkSDgoGc2VjcmV0GAIgASgJIi0KEkxpc3RBcGlLZXlzUmVxdWVzdBIXCg9pbmNsdWRlX3Jldm9rZWQYASABKAgiNwoTTGlzdEFwaUtleXNSZXNwb25zZRIgCghhcGlfa2V5cxgBIAMoCzIOLmF0ci52MS5BcGlLZXkiJQoTUmV2b2tlQXBpS2V5UmVxdWVzdBIOCgZrZXlfaWQYASABKAkiNwoUUmV2b2tlQXBpS2V5UmVzcG9uc2USHwoHYXBpX2tleRgBIAEoCzIOLmF0ci52MS5BcGlLZXkqcwoKQXBpS2V5Um9sZRIcChhBUElfS0VZX1JPTEVfVU5TUEVDSUZJRUQQABIWChJBUElfS0VZX1JPTEVfQURNSU4QARIWChJBUElfS0VZX1JPTEVfT1dORVIQAhIXChNBUElfS0VZX1JPTEVfUkVBREVSEAMywgIKDUFwaUtleVNlcnZpY2USZQoMQ3JlYXRlQXBpS2V5EhsuYXRyLnYxLkNyZWF0ZUFwaUtleVJlcXVlc3QaHC5hdHIudjEuQ3JlYXRlQXBpS2V5UmVzcG9uc2UiGsrzGAMQyQGC0+STAg06ASoiCC92MS9rZXlzElsKC0xpc3RBcGlLZXlzEhouYXRyLnYxLkxpc3RBcGlLZXlzUmVxdWVzdBobLmF0ci52MS5MaXN0QXBpS2V5c1Jlc3BvbnNlIhOQAgGC0+STAgoSCC92MS9rZXlzEm0KDFJldm9rZUFwaUtleRIbLmF0ci52MS5SZXZva2VBcGlLZXlSZXF1ZXN0GhwuYXRyLnYxLlJldm9rZUFwaUtleVJlc3BvbnNlIiKC0+STAhxiB2FwaV9rZXkqES92MS9rZXlzL3trZXlfaWR9YgZwcm90bzM", [file_atr_v1_rest, file_google_api_annotations, file_google_protobuf_timestamp]);
 
 /**
  * ApiKey describes a key without its secret.
@@ -106,16 +107,18 @@ export const CreateApiKeyRequestSchema: GenMessage<CreateApiKeyRequest> = /*@__P
  */
 export type CreateApiKeyResponse = Message<"atr.v1.CreateApiKeyResponse"> & {
   /**
-   * @generated from field: atr.v1.ApiKey api_key = 1;
+   * The key's record, as ListApiKeys shows it.
+   *
+   * @generated from field: atr.v1.ApiKey key = 1;
    */
-  apiKey?: ApiKey | undefined;
+  key?: ApiKey | undefined;
 
   /**
-   * atr_<key_id>_<secret>: shown in this response only.
+   * The whole key to present, atr_<key_id>_<secret>: in this response only, never stored.
    *
-   * @generated from field: string key = 2;
+   * @generated from field: string secret = 2;
    */
-  key: string;
+  secret: string;
 };
 
 /**

@@ -6,7 +6,7 @@ import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegen
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { AgentStatus } from "./agent_pb.js";
 import { file_atr_v1_agent } from "./agent_pb.js";
-import { file_atr_v1_http } from "./http_pb.js";
+import { file_google_api_annotations } from "../../google/api/annotations_pb.js";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
@@ -15,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file atr/v1/resolve.proto.
  */
 export const file_atr_v1_resolve: GenFile = /*@__PURE__*/
-  fileDesc("ChRhdHIvdjEvcmVzb2x2ZS5wcm90bxIGYXRyLnYxIikKE1Jlc29sdmVBZ2VudFJlcXVlc3QSEgoKYWdlbnRfbmFtZRgBIAEoCSK2AgoUUmVzb2x2ZUFnZW50UmVzcG9uc2USEgoKYWdlbnRfbmFtZRgBIAEoCRIjCgZzdGF0dXMYAiABKA4yEy5hdHIudjEuQWdlbnRTdGF0dXMSDQoFb3duZXIYAyABKAkSFAoMY2FwYWJpbGl0aWVzGAQgAygJEhMKC2Rlc2NyaXB0aW9uGAUgASgJEhEKCWVuZHBvaW50cxgGIAMoCRIRCglzcGlmZmVfaWQYByABKAkSGAoQY2VydF9maW5nZXJwcmludBgIIAEoCRITCgtjZXJ0X3NlcmlhbBgJIAEoCRIuCgpleHBpcmVzX2F0GAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCghjZXJ0X3BlbRgLIAEoCRIUCgx0cnVzdF9kb21haW4YDCABKAkyfQoOUmVzb2x2ZVNlcnZpY2USawoMUmVzb2x2ZUFnZW50EhsuYXRyLnYxLlJlc29sdmVBZ2VudFJlcXVlc3QaHC5hdHIudjEuUmVzb2x2ZUFnZW50UmVzcG9uc2UiIILT5JMCGgoYL3YxL3Jlc29sdmUve2FnZW50X25hbWV9YgZwcm90bzM", [file_atr_v1_agent, file_atr_v1_http, file_google_protobuf_timestamp]);
+  fileDesc("ChRhdHIvdjEvcmVzb2x2ZS5wcm90bxIGYXRyLnYxIikKE1Jlc29sdmVBZ2VudFJlcXVlc3QSEgoKYWdlbnRfbmFtZRgBIAEoCSK2AgoUUmVzb2x2ZUFnZW50UmVzcG9uc2USEgoKYWdlbnRfbmFtZRgBIAEoCRIjCgZzdGF0dXMYAiABKA4yEy5hdHIudjEuQWdlbnRTdGF0dXMSDQoFb3duZXIYAyABKAkSFAoMY2FwYWJpbGl0aWVzGAQgAygJEhMKC2Rlc2NyaXB0aW9uGAUgASgJEhEKCWVuZHBvaW50cxgGIAMoCRIRCglzcGlmZmVfaWQYByABKAkSGAoQY2VydF9maW5nZXJwcmludBgIIAEoCRITCgtjZXJ0X3NlcmlhbBgJIAEoCRIuCgpleHBpcmVzX2F0GAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCghjZXJ0X3BlbRgLIAEoCRIUCgx0cnVzdF9kb21haW4YDCABKAkygAEKDlJlc29sdmVTZXJ2aWNlEm4KDFJlc29sdmVBZ2VudBIbLmF0ci52MS5SZXNvbHZlQWdlbnRSZXF1ZXN0GhwuYXRyLnYxLlJlc29sdmVBZ2VudFJlc3BvbnNlIiOQAgGC0+STAhoSGC92MS9yZXNvbHZlL3thZ2VudF9uYW1lfWIGcHJvdG8z", [file_atr_v1_agent, file_google_api_annotations, file_google_protobuf_timestamp]);
 
 /**
  * @generated from message atr.v1.ResolveAgentRequest
