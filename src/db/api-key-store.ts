@@ -4,7 +4,7 @@ import type { Role } from '../auth/principal.ts';
 import { ApiKeySchema, AuditEventSchema } from './entities.ts';
 import type { Database } from './orm.ts';
 import type { Row } from './row-reader.ts';
-import { takeWriteLock } from './tlog-store.ts';
+import { writeTransaction } from './write-transaction.ts';
 
 /** API keys on SQLite or PostgreSQL; every change commits with its audit event. */
 export class SqlApiKeyStore implements ApiKeyStore {
@@ -53,10 +53,7 @@ export class SqlApiKeyStore implements ApiKeyStore {
   }
 
   private change<T>(work: (em: SqlEntityManager) => Promise<T>): Promise<T> {
-    return this.database.orm.em.fork().transactional(async (em) => {
-      await takeWriteLock(em.getTransactionContext<Knex.Transaction>() ?? em.getKnex(), this.database.dialect);
-      return work(em);
-    });
+    return writeTransaction(this.database, (em) => work(em));
   }
 }
 

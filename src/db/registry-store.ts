@@ -17,7 +17,8 @@ import type {
 import { AgentSchema, AuditEventSchema, CertificateSchema } from './entities.ts';
 import { GroupCommit } from './group-commit.ts';
 import type { Database } from './orm.ts';
-import { sequenceLogEntries, takeWriteLock } from './tlog-store.ts';
+import { sequenceLogEntries } from './tlog-store.ts';
+import { writeTransaction } from './write-transaction.ts';
 import type { NewLogEntry } from '../tlog/store.ts';
 import { poolReader, type Row, type RowReader, sqliteReader } from './row-reader.ts';
 import type { Dialect } from '../config/database-url.ts';
@@ -77,11 +78,7 @@ export class SqlRegistryStore implements RegistryStore, AuditPruneStore {
   }
 
   transaction<T>(work: (tx: RegistryTx) => Promise<T>): Promise<T> {
-    const { dialect } = this.database;
-    return this.database.orm.em.fork().transactional(async (em) => {
-      await takeWriteLock(em.getTransactionContext<Knex.Transaction>() ?? em.getKnex(), dialect);
-      return work(new SqlRegistryTx(em, dialect));
-    });
+    return writeTransaction(this.database, (em) => work(new SqlRegistryTx(em, this.database.dialect)));
   }
 
   async findAgent(name: string): Promise<AgentRecord | undefined> {

@@ -3,6 +3,7 @@ import type { NodeId } from '../tlog/proof.ts';
 import type { Integration, LogEntry, LogState, NewLogEntry, StoredCheckpoint, TlogStore } from '../tlog/store.ts';
 import type { Dialect } from '../config/database-url.ts';
 import type { Database } from './orm.ts';
+import { writeTransaction } from './write-transaction.ts';
 
 type Row = Record<string, unknown>;
 
@@ -23,9 +24,7 @@ export class SqlTlogStore implements TlogStore {
   }
 
   integrate(maxBatch: number, integration: Integration): Promise<LogState> {
-    return this.database.orm.em.fork().transactional(async (em) => {
-      const trx = em.getTransactionContext<Knex.Transaction>() ?? this.knex;
-      await takeWriteLock(trx, this.database.dialect);
+    return writeTransaction(this.database, async (_em, trx) => {
       const locked = trx('tlog_state').where('id', 1).first();
       // Sequencing transactions hold this row until they commit, so every index below next_index is committed
       // by the time the lock is granted. (SQLite: one writer at a time gives the same guarantee.)
@@ -144,15 +143,6 @@ export async function sequenceLogEntries(
     );
   }
   return first;
-}
-
-/**
- * On SQLite, makes a transaction a writer from its first statement. A transaction that reads first and writes later
- * fails at once with SQLITE_BUSY_SNAPSHOT when another process wrote in between (its busy timeout does not apply);
- * one that starts with a write waits for the lock and then reads the latest data. PostgreSQL locks rows instead.
- */
-export async function takeWriteLock(trx: Knex, dialect: Dialect): Promise<void> {
-  if (dialect === 'sqlite') await trx.raw('update tlog_state set id = id where id = 1');
 }
 
 async function readNodes(knex: Knex, nodes: readonly NodeId[], dialect: Dialect): Promise<Uint8Array[]> {
