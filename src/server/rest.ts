@@ -228,7 +228,7 @@ async function decodeRequest(route: Route, req: HttpRequest, parts: string[], qu
   }
   for (const name of new Set(query.keys())) {
     const field = fieldNamed(input, name);
-    if (field === undefined) throw invalid(`unknown query parameter "${name}"`);
+    if (field === undefined) throw invalid(`${name}: is not a field of this request`);
     setField(json, field, queryValue(field, query.getAll(name)));
   }
   route.segments.forEach((segment, i) => {
