@@ -162,15 +162,18 @@ function decompressed(data: Buffer, encoding: string): Uint8Array | undefined {
   }
 }
 
-// A Connect GET carries its message in the query (`message`, base64url when `base64=1`); a JSON one is checked
-// like a POSTed one. The refusal is answered here in the Connect GET protocol's own form, since there is no body
-// stream to fail.
+// A Connect GET carries its message in the query (`message`, base64url when `base64=1`, as binary needs); it is
+// checked like a POSTed one. The refusal is answered here in the Connect GET protocol's own form, since there is no
+// body stream to fail.
 function screenGet(req: UniversalServerRequest, handler: UniversalHandler): Promise<UniversalServerResponse> {
   const query = new URL(req.url).searchParams;
   const message = query.get('message');
-  if (query.get('encoding') !== 'json' || query.has('compression') || message === null) return handler(req);
+  const base64 = query.get('base64') === '1';
+  const encoding = query.get('encoding');
+  const format = encoding === 'json' ? formats['application/json'] : encoding === 'proto' && base64 ? formats['application/proto'] : undefined;
+  if (format === undefined || query.has('compression') || message === null) return handler(req);
   try {
-    checkJson(query.get('base64') === '1' ? Buffer.from(message, 'base64url') : Buffer.from(message), handler.method.input);
+    checkMessage(base64 ? Buffer.from(message, 'base64url') : Buffer.from(message), format, handler.method.input);
   } catch (reason) {
     if (!(reason instanceof DomainError)) throw reason;
     const error = toConnectError(reason);

@@ -148,6 +148,7 @@ function messageSchema(desc: DescMessage, schemas: Map<string, JsonObject>): Jso
   const wellKnown = wellKnownSchema(desc);
   if (wellKnown !== undefined) return wellKnown;
   if (!schemas.has(desc.typeName)) {
+    // Claimed before its fields are walked, so a message that contains itself ends in a $ref, not a loop.
     schemas.set(desc.typeName, {});
     schemas.set(desc.typeName, { ...objectSchema(desc.fields, schemas, true), title: desc.name });
   }

@@ -170,6 +170,11 @@ describe('Connect GET', () => {
     expect(refused.headers.get('atr-error-code')).toBe('invalid_argument');
     expect(await refused.json()).toEqual({ code: 'invalid_argument', message: 'colour: is not a field of this request' });
 
+    const garbage = Buffer.from([0x0a, 0xff, 0xff]).toString('base64url');
+    const undecodable = await fetch(`${base}/atr.v1.ResolveService/ResolveAgent?connect=v1&encoding=proto&base64=1&message=${garbage}`);
+    expect(undecodable.status).toBe(400);
+    expect(((await undecodable.json()) as JsonObject)['message']).toMatch(/^request: is not a valid atr.v1.ResolveAgentRequest in the protobuf binary format/);
+
     const write = encodeURIComponent(JSON.stringify({ agentName: 'get.openapi.example', owner: 'docs' }));
     expect((await fetch(`${base}/atr.v1.RegistryService/RegisterAgent?connect=v1&encoding=json&message=${write}`)).status).toBe(405);
   });
