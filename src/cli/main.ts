@@ -13,6 +13,7 @@ import { Output, errorLine } from './output.ts';
 import { resolveCommands } from './resolve.ts';
 import { serveCommands } from './serve.ts';
 import { verifyCommands } from './verify.ts';
+import { packageVersion } from './version.ts';
 
 /** Every command of `atr`, in the order the help lists them. */
 const COMMANDS: readonly Command[] = [
@@ -34,6 +35,7 @@ const GLOBAL_OPTIONS = {
   'api-key': { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean' },
 } as const;
 
 const GLOBAL_HELP = [
@@ -42,6 +44,7 @@ const GLOBAL_HELP = [
   ['--api-key KEY', 'API key (default ATR_API_KEY, else the bootstrap key in ADMIN_KEY_FILE, ./var/admin.key)'],
   ['--json', 'print the response as proto JSON (field names as in the .proto)'],
   ['-h, --help', 'this help, or a command\'s with `atr <command> --help`'],
+  ['--version', 'print the version of atr'],
 ] as const;
 
 /** Runs the CLI on the arguments after the executable; returns the exit code (0 ok, 1 failure, 2 usage). */
@@ -53,6 +56,10 @@ export async function main(argv: readonly string[]): Promise<number> {
     const { values, positionals } = parse(argv, command);
     if (flagOption(values, 'help')) {
       process.stdout.write(command === undefined ? help() : commandHelp(command));
+      return 0;
+    }
+    if (flagOption(values, 'version')) {
+      process.stdout.write(`atr ${packageVersion()}\n`);
       return 0;
     }
     if (command === undefined) {
@@ -133,7 +140,7 @@ function usageLines(argv: readonly string[]): string {
 function help(): string {
   const commands = COMMANDS.map((command) => `  ${usageLine(command)}\n      ${command.summary}\n`).join('');
   const globals = GLOBAL_HELP.map(([flag, meaning]) => `  ${flag.padEnd(14)} ${meaning}\n`).join('');
-  return `usage: atr <command> [arguments] [options]\n\ncommands:\n${commands}\nglobal options:\n${globals}`;
+  return `atr ${packageVersion()}\n\nusage: atr <command> [arguments] [options]\n\ncommands:\n${commands}\nglobal options:\n${globals}`;
 }
 
 function commandHelp(command: Command): string {

@@ -1,10 +1,8 @@
-import { type Client, type Interceptor, type Transport, createClient } from '@connectrpc/connect';
+import type { Transport } from '@connectrpc/connect';
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from '@connectrpc/connect-node';
-import { ApiKeyService } from '../../gen/atr/v1/api_key_pb.js';
-import { RegistryService } from '../../gen/atr/v1/registry_pb.js';
-import { ResolveService } from '../../gen/atr/v1/resolve_pb.js';
-import { TransparencyLogService } from '../../gen/atr/v1/transparency_log_pb.js';
-import { VerifyService } from '../../gen/atr/v1/verify_pb.js';
+import { type RegistryClient, bearer, registryClientOver } from './registry-client.ts';
+
+export { type RegistryClient, registryClientOver } from './registry-client.ts';
 
 export const PROTOCOLS = ['connect', 'grpc', 'grpc-web'] as const;
 export type Protocol = (typeof PROTOCOLS)[number];
@@ -18,15 +16,6 @@ export interface RegistryClientOptions {
   readonly timeoutMs?: number;
   /** An API key (atr_<id>_<secret>), sent as `Authorization: Bearer` on every call. */
   readonly apiKey?: string | undefined;
-}
-
-/** Typed clients for the registry's services, over one transport. */
-export interface RegistryClient {
-  readonly registry: Client<typeof RegistryService>;
-  readonly verify: Client<typeof VerifyService>;
-  readonly resolve: Client<typeof ResolveService>;
-  readonly log: Client<typeof TransparencyLogService>;
-  readonly keys: Client<typeof ApiKeyService>;
 }
 
 export function createRegistryTransport({ baseUrl, protocol = 'connect', timeoutMs = 30_000, apiKey }: RegistryClientOptions): Transport {
@@ -43,22 +32,4 @@ export function createRegistryTransport({ baseUrl, protocol = 'connect', timeout
 
 export function createRegistryClient(options: RegistryClientOptions): RegistryClient {
   return registryClientOver(createRegistryTransport(options));
-}
-
-/** The registry's clients over a transport of the caller's making (its own interceptors, TLS, ...). */
-export function registryClientOver(transport: Transport): RegistryClient {
-  return {
-    registry: createClient(RegistryService, transport),
-    verify: createClient(VerifyService, transport),
-    resolve: createClient(ResolveService, transport),
-    log: createClient(TransparencyLogService, transport),
-    keys: createClient(ApiKeyService, transport),
-  };
-}
-
-function bearer(apiKey: string): Interceptor {
-  return (next) => (request) => {
-    request.header.set('authorization', `Bearer ${apiKey}`);
-    return next(request);
-  };
 }

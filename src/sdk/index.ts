@@ -1,4 +1,5 @@
-// What an agent imports: typed clients for the registry and the API's messages and enums.
+// What an agent imports (`atr`): typed clients for the registry, the API's messages and enums, mTLS options,
+// the peer verifier, tokens and the transparency-log checks. Web apps import `atr/browser` instead.
 export { PROTOCOLS, type Protocol, type RegistryClient, type RegistryClientOptions, createRegistryClient, createRegistryTransport, registryClientOver } from './client.ts';
 export * from '../../gen/atr/v1/agent_pb.js';
 export * from '../../gen/atr/v1/registry_pb.js';
@@ -16,3 +17,4 @@ export {
   createPeerVerifier,
   tlsAuthorizer,
 } from './peer-verifier.ts';
+export * from './transparency-log.ts';

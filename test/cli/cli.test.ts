@@ -3,14 +3,12 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { type CliResult, runAtr } from '../support/cli.ts';
+import { ATR_NODE_ARGS, type CliResult, runAtr } from '../support/cli.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { configWith } from '../../src/config/load.ts';
 import { startServer } from '../../src/server/server.ts';
 
-const bin = fileURLToPath(new URL('../../src/cli/bin.mjs', import.meta.url));
 const run = promisify(execFile);
 
 type Result = CliResult;
@@ -194,7 +192,7 @@ describe.concurrent('commands that need no agent of their own', () => {
 
   it('serve runs until SIGINT, then closes and exits 0', async ({ expect }) => {
     const dir = join(tmp, 'serve');
-    const child = spawn(process.execPath, [bin, 'serve'], {
+    const child = spawn(process.execPath, [...ATR_NODE_ARGS, 'serve'], {
       cwd: tmp,
       env: {
         ...process.env,

@@ -4,8 +4,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { createServer, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { type CliResult, runAtr } from '../support/cli.ts';
+import { ATR_NODE_ARGS, type CliResult, runAtr } from '../support/cli.ts';
 import { type DescMessage, type MessageShape, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
@@ -23,7 +22,6 @@ import { leafHash } from '../../src/tlog/hash.ts';
 import type { TransparencyLog } from '../../src/tlog/log.ts';
 import { type NoteSigner, createNoteSigner, signNote } from '../../src/tlog/note.ts';
 
-const bin = fileURLToPath(new URL('../../src/cli/bin.mjs', import.meta.url));
 const ORIGIN = 'log.cli.test/atr';
 
 type Result = CliResult;
@@ -447,7 +445,7 @@ describe('atr log', () => {
 /** Runs `log monitor --interval 1` until its output satisfies `enough`, then sends SIGINT and waits for the exit. */
 async function monitorUntil(url: string, enough: (output: { stdout: string; stderr: string }) => boolean): Promise<Result> {
   const state = join(tmp, 'loop', `${randomBytes(4).toString('hex')}.json`);
-  const child = spawn(process.execPath, [bin, 'log', 'monitor', '--interval', '1', '--state', state, '--server', url], { cwd: tmp });
+  const child = spawn(process.execPath, [...ATR_NODE_ARGS, 'log', 'monitor', '--interval', '1', '--state', state, '--server', url], { cwd: tmp });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const output = { stdout: '', stderr: '' };
   try {

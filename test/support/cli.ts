@@ -3,7 +3,17 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
-const bin = fileURLToPath(new URL('../../src/cli/bin.mjs', import.meta.url));
+
+/**
+ * Node's arguments that run `atr` from the sources through tsx, so a test sees the code as it is without a
+ * build; test/package runs the compiled bin of the packed package, as a user installs it.
+ */
+export const ATR_NODE_ARGS: readonly string[] = [
+  // By URL: a child in another working directory would not find the package name.
+  '--import',
+  import.meta.resolve('tsx'),
+  fileURLToPath(new URL('../../src/cli/bin.ts', import.meta.url)),
+];
 
 export interface CliResult {
   code: number;
@@ -17,7 +27,7 @@ export async function runAtr(args: readonly string[], cwd: string, env: Record<s
   if (!('ATR_SERVER' in env)) delete childEnv['ATR_SERVER'];
   if (!('ATR_API_KEY' in env)) delete childEnv['ATR_API_KEY'];
   try {
-    const { stdout, stderr } = await run(process.execPath, [bin, ...args], { cwd, env: childEnv });
+    const { stdout, stderr } = await run(process.execPath, [...ATR_NODE_ARGS, ...args], { cwd, env: childEnv });
     return { code: 0, stdout, stderr };
   } catch (error) {
     const failed = error as { code?: unknown; stdout?: string; stderr?: string };

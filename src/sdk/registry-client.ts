@@ -1,0 +1,36 @@
+// The registry's typed clients over any Connect transport: shared by the Node entry (connect-node transports)
+// and the browser entry (connect-web transports). No `node:` import.
+import { type Client, type Interceptor, type Transport, createClient } from '@connectrpc/connect';
+import { ApiKeyService } from '../../gen/atr/v1/api_key_pb.js';
+import { RegistryService } from '../../gen/atr/v1/registry_pb.js';
+import { ResolveService } from '../../gen/atr/v1/resolve_pb.js';
+import { TransparencyLogService } from '../../gen/atr/v1/transparency_log_pb.js';
+import { VerifyService } from '../../gen/atr/v1/verify_pb.js';
+
+/** Typed clients for the registry's services, over one transport. */
+export interface RegistryClient {
+  readonly registry: Client<typeof RegistryService>;
+  readonly verify: Client<typeof VerifyService>;
+  readonly resolve: Client<typeof ResolveService>;
+  readonly log: Client<typeof TransparencyLogService>;
+  readonly keys: Client<typeof ApiKeyService>;
+}
+
+/** The registry's clients over a transport of the caller's making (its own interceptors, TLS, ...). */
+export function registryClientOver(transport: Transport): RegistryClient {
+  return {
+    registry: createClient(RegistryService, transport),
+    verify: createClient(VerifyService, transport),
+    resolve: createClient(ResolveService, transport),
+    log: createClient(TransparencyLogService, transport),
+    keys: createClient(ApiKeyService, transport),
+  };
+}
+
+/** Sends an API key (atr_<id>_<secret>) as `Authorization: Bearer` on every call. */
+export function bearer(apiKey: string): Interceptor {
+  return (next) => (request) => {
+    request.header.set('authorization', `Bearer ${apiKey}`);
+    return next(request);
+  };
+}
