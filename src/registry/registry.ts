@@ -13,8 +13,8 @@ import {
   checkExpectedVersion,
   checkOwner,
 } from './fields.ts';
+import { Journal } from './journal.ts';
 import { type NameRules, REGISTERED_NAME, validateAgentName } from './names.ts';
-import { newLogEntry } from '../tlog/entry.ts';
 import { type AgentRecord, type AuditEventRecord, type AuditEventType, statusOf } from './records.ts';
 import type { AgentFilter, AuditFilter, Page, RegistryStore, RegistryTx } from './store.ts';
 
@@ -69,11 +69,13 @@ export type OwnerScope = { readonly owner: string } | undefined;
 /** The agent lifecycle: register, rotate, revoke, update. Each change and its audit event commit together. */
 export class Registry {
   private readonly store: RegistryStore;
+  private readonly journal: Journal;
   private readonly now: () => Date;
   private readonly newNames: NameRules;
 
   constructor(private readonly options: RegistryOptions) {
     this.store = options.store;
+    this.journal = new Journal(options.log);
     this.now = options.now ?? (() => new Date());
     this.newNames = { allowMixedScripts: options.allowMixedScriptNames ?? false };
   }
@@ -208,7 +210,7 @@ export class Registry {
   /** Runs one change in a transaction; once it commits, the log is told there is something to integrate. */
   private async change<T>(work: (tx: RegistryTx) => Promise<T>): Promise<T> {
     const result = await this.store.transaction(work);
-    this.options.log?.notify();
+    this.journal.committed();
     return result;
   }
 
@@ -219,19 +221,13 @@ export class Registry {
     now: Date,
   ): Promise<Recorded> {
     const { eventType, actor, agent, metadata } = change;
-    await tx.appendAudit({ eventType, actor, agentName: agent.name, metadata }, now);
-    if (!this.options.log) return { agent, logIndex: undefined };
-    const entry = newLogEntry({
-      event_type: eventType,
-      agent_name: agent.name,
-      cert_fingerprint: agent.certificate?.fingerprint ?? '',
-      cert_serial: agent.certificate?.serial ?? '',
+    const leaf = {
+      fingerprint: agent.certificate?.fingerprint ?? '',
+      serial: agent.certificate?.serial ?? '',
       status: statusOf(agent, now),
       reason: change.reason ?? '',
-      timestamp: now.toISOString(),
-      actor,
-    });
-    const logIndex = await tx.appendLogEntry(entry, now);
+    };
+    const logIndex = await this.journal.write(tx, { eventType, actor, agentName: agent.name, auditMetadata: metadata, leaf }, now);
     return { agent, logIndex };
   }
 

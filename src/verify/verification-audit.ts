@@ -1,6 +1,6 @@
-import type { AgentStatus, NewAuditEvent } from '../registry/records.ts';
+import { Journal } from '../registry/journal.ts';
+import type { AgentStatus } from '../registry/records.ts';
 import type { RegistryStore } from '../registry/store.ts';
-import { newLogEntry } from '../tlog/entry.ts';
 
 /** What an audited verification says about itself. */
 export interface VerificationOutcome {
@@ -44,27 +44,18 @@ export async function auditVerification(
   metadata: Record<string, unknown>,
   now: Date,
 ): Promise<void> {
-  const { store, log } = target;
-  const audit = keepsAuditEvent(target.audit ?? 'all', outcome) ? auditEventOf(outcome, actor, metadata) : undefined;
-  if (log) {
-    const entry = newLogEntry({
-      event_type: 'cert.verified',
-      agent_name: outcome.agentName ?? '',
-      cert_fingerprint: outcome.fingerprint ?? '',
-      cert_serial: outcome.serial ?? '',
-      status: outcome.status ?? '',
-      reason: outcome.reason,
-      timestamp: now.toISOString(),
+  const kept = keepsAuditEvent(target.audit ?? 'all', outcome);
+  await new Journal(target.log).record(
+    target.store,
+    {
+      eventType: 'cert.verified',
       actor,
-    });
-    await store.transaction(async (tx) => {
-      if (audit) await tx.appendAudit(audit, now);
-      await tx.appendLogEntry(entry, now);
-    });
-    log.notify();
-  } else if (audit) {
-    await store.appendAudit(audit, now);
-  }
+      agentName: outcome.agentName ?? '',
+      auditMetadata: kept ? { verified: outcome.verified, reason: outcome.reason, fingerprint: outcome.fingerprint ?? '', ...metadata } : undefined,
+      leaf: { fingerprint: outcome.fingerprint ?? '', serial: outcome.serial ?? '', status: outcome.status ?? '', reason: outcome.reason },
+    },
+    now,
+  );
   target.count?.(outcome.reason);
 }
 
@@ -72,11 +63,3 @@ function keepsAuditEvent(choice: VerificationAuditChoice, outcome: VerificationO
   return choice === 'all' || (choice === 'refusals' && !outcome.verified);
 }
 
-function auditEventOf(outcome: VerificationOutcome, actor: string, metadata: Record<string, unknown>): NewAuditEvent {
-  return {
-    eventType: 'cert.verified',
-    actor,
-    agentName: outcome.agentName ?? '',
-    metadata: { verified: outcome.verified, reason: outcome.reason, fingerprint: outcome.fingerprint ?? '', ...metadata },
-  };
-}
