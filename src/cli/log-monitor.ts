@@ -1,0 +1,210 @@
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ConnectError } from '@connectrpc/connect';
+import { writeFileAtomic } from '../pki/ca-files.ts';
+import { hashesEqual } from '../tlog/hash.ts';
+import { verifyConsistency } from '../tlog/verify.ts';
+import { type Command, UsageError, flagOption, integerOption, stringOption } from './command.ts';
+import { type Output, errorLine, time } from './output.ts';
+import {
+  Failure,
+  KEY_SYNOPSIS,
+  decodeProof,
+  hex,
+  indent,
+  keyOptions,
+  logClient,
+  pinnedKey,
+  type LogClient,
+  type SignedCheckpoint,
+  verifyCheckpoint,
+  verifyResponse,
+} from './log-checkpoint.ts';
+import { proofLines } from './log-proof.ts';
+
+// `atr log monitor`: follows the log, proving each new checkpoint consistent with the last one it trusted.
+
+/** Exit code of `log monitor` when the log is inconsistent with what it verified before. */
+const INCONSISTENT = 3;
+const DEFAULT_STATE_FILE = './var/log-monitor.json';
+
+const DEFAULT_INTERVAL_SECONDS = 10;
+
+export const monitor: Command = {
+  name: 'log monitor',
+  synopsis: `[--state FILE] [--interval SECONDS] [--once] ${KEY_SYNOPSIS}`,
+  summary:
+    `watch the log: verify every new checkpoint's signature and its consistency with the last one verified, kept in --state ` +
+    `(default ${DEFAULT_STATE_FILE}); polls every --interval seconds (default ${DEFAULT_INTERVAL_SECONDS}) until SIGINT, or once ` +
+    `with --once; the first run trusts the server's key unless --key/--key-file pins it; exits ${INCONSISTENT} on any inconsistency`,
+  options: { state: { type: 'string' }, interval: { type: 'string' }, once: { type: 'boolean' }, ...keyOptions },
+  arity: 0,
+  async run(invocation) {
+    const { values } = invocation;
+    const interval = integerOption(values, 'interval') ?? DEFAULT_INTERVAL_SECONDS;
+    if (interval < 1) throw new UsageError('--interval must be at least 1 second');
+    const watch: Watch = {
+      log: logClient(invocation),
+      out: invocation.out,
+      stateFile: resolve(stringOption(values, 'state') ?? DEFAULT_STATE_FILE),
+      pinned: pinnedKey(values),
+    };
+    const trusted = readState(watch.stateFile, watch.pinned);
+    if (flagOption(values, 'once')) return (await poll(watch, trusted)) === undefined ? INCONSISTENT : 0;
+    return watchUntilSignal(watch, trusted, interval);
+  },
+};
+
+/** What `log monitor` works with on every poll. */
+interface Watch {
+  readonly log: LogClient;
+  readonly out: Output;
+  readonly stateFile: string;
+  readonly pinned: string | undefined;
+}
+
+/** The consistency proof a poll fetched, kept so that a failing one can be shown. */
+interface ProofAttempt {
+  proof?: { readonly first: number; readonly second: number; readonly hashes: readonly string[] };
+}
+
+interface MonitorState {
+  readonly verifier_key: string;
+  readonly checkpoint: string;
+  readonly verified_at: string;
+}
+
+/** The last checkpoint the monitor verified, re-verified with the key stored beside it; undefined before the first run. */
+function readState(path: string, pinned: string | undefined): SignedCheckpoint | undefined {
+  if (!existsSync(path)) return undefined;
+  const state = parseState(readFileSync(path, 'utf8'));
+  if (state === undefined) throw new Error(`${path} is not a log monitor state file (JSON with "verifier_key" and "checkpoint")`);
+  if (pinned !== undefined && pinned !== state.verifier_key) {
+    throw new Error(`${path} was verified with the key ${state.verifier_key}, not the one given; use another --state file to start over`);
+  }
+  try {
+    return verifyCheckpoint(state.checkpoint, state.verifier_key);
+  } catch (error) {
+    throw new Error(`${path}: the stored checkpoint is damaged (${(error as Error).message})`);
+  }
+}
+
+function parseState(text: string): Pick<MonitorState, 'verifier_key' | 'checkpoint'> | undefined {
+  try {
+    const state = JSON.parse(text) as Partial<Record<keyof MonitorState, unknown>> | null;
+    const { verifier_key, checkpoint } = state ?? {};
+    return typeof verifier_key === 'string' && typeof checkpoint === 'string' ? { verifier_key, checkpoint } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function writeState(path: string, signed: SignedCheckpoint): void {
+  const state: MonitorState = { verifier_key: signed.verifierKey, checkpoint: signed.note, verified_at: new Date().toISOString() };
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileAtomic(path, `${JSON.stringify(state, null, 2)}\n`, 0o644);
+}
+
+/**
+ * One poll: the latest checkpoint must verify with the trusted key, keep the origin, and extend the trusted tree.
+ * Stores and returns it; on an inconsistency, prints both checkpoints and the proof and returns undefined.
+ */
+async function poll(watch: Watch, trusted: SignedCheckpoint | undefined, signal?: AbortSignal): Promise<SignedCheckpoint | undefined> {
+  const { log, out, pinned } = watch;
+  const response = await log.getCheckpoint({}, { signal });
+  const attempt: ProofAttempt = {};
+  try {
+    const latest = verifyResponse(response, trusted?.verifierKey ?? pinned ?? response.verifierKey);
+    const change = trusted === undefined ? firstUse(pinned, latest) : await extension(log, trusted, latest, attempt, signal);
+    writeState(watch.stateFile, latest);
+    pollLine(out, latest, change);
+    return latest;
+  } catch (error) {
+    if (!(error instanceof Failure)) throw error;
+    printInconsistency(out, error.message, trusted, response.checkpoint, attempt);
+    return undefined;
+  }
+}
+
+function firstUse(pinned: string | undefined, latest: SignedCheckpoint): string {
+  return pinned === undefined
+    ? `first checkpoint; trusting the server's key ${latest.verifierKey} on first use (pin it with --key)`
+    : 'first checkpoint, verified with the pinned key';
+}
+
+/** How `latest` extends `trusted`, after checking that it does; throws Failure when it does not. */
+async function extension(
+  log: LogClient,
+  trusted: SignedCheckpoint,
+  latest: SignedCheckpoint,
+  attempt: ProofAttempt,
+  signal: AbortSignal | undefined,
+): Promise<string> {
+  if (latest.origin !== trusted.origin) throw new Failure(`the origin changed from ${trusted.origin} to ${latest.origin}`);
+  if (latest.size < trusted.size) throw new Failure(`the log shrank from size ${trusted.size} to ${latest.size}`);
+  if (latest.size === trusted.size) {
+    if (!hashesEqual(latest.rootHash, trusted.rootHash)) throw new Failure(`two different roots for size ${latest.size}: the log forked`);
+    return 'unchanged';
+  }
+  const response = await log.getConsistencyProof({ first: BigInt(trusted.size), second: BigInt(latest.size) }, { signal });
+  attempt.proof = { first: trusted.size, second: latest.size, hashes: response.hashes };
+  if (response.first !== BigInt(trusted.size) || response.second !== BigInt(latest.size)) {
+    throw new Failure(`asked for a proof from ${trusted.size} to ${latest.size}, got one from ${response.first} to ${response.second}`);
+  }
+  if (!verifyConsistency(trusted.size, latest.size, trusted.rootHash, latest.rootHash, decodeProof(response.hashes))) {
+    throw new Failure(`the consistency proof from size ${trusted.size} to ${latest.size} does not verify`);
+  }
+  return `grew from ${trusted.size}, consistency verified`;
+}
+
+function pollLine(out: Output, latest: SignedCheckpoint, change: string): void {
+  const at = new Date().toISOString();
+  if (out.json) out.line(JSON.stringify({ result: 'OK', time: at, origin: latest.origin, size: latest.size, root_hash: hex(latest.rootHash), change }));
+  else out.line(`${at}  OK  ${latest.origin}  size ${latest.size}  root ${hex(latest.rootHash)}  ${change}`);
+}
+
+function printInconsistency(out: Output, reason: string, trusted: SignedCheckpoint | undefined, received: string, { proof }: ProofAttempt): void {
+  if (out.json) {
+    const fields = { result: 'INCONSISTENT', reason, stored_checkpoint: trusted?.note ?? null, server_checkpoint: received };
+    out.line(JSON.stringify({ ...fields, consistency_proof: proof ?? null }));
+    return;
+  }
+  out.line(`INCONSISTENT: ${reason}`);
+  out.line(trusted === undefined ? '\nstored checkpoint: none' : `\nstored checkpoint (verified with ${trusted.verifierKey}):`);
+  if (trusted !== undefined) out.line(indent(trusted.note));
+  out.line('\nserver checkpoint:');
+  out.line(indent(received));
+  if (proof === undefined) return;
+  out.line();
+  proofLines(out, `consistency proof ${proof.first} -> ${proof.second}`, proof.hashes);
+}
+
+/** Polls every `interval` seconds until SIGINT or SIGTERM (exit 0) or an inconsistency (exit 3). */
+async function watchUntilSignal(watch: Watch, initial: SignedCheckpoint | undefined, interval: number): Promise<number> {
+  const stop = new AbortController();
+  const onSignal = () => stop.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  let trusted = initial;
+  try {
+    while (!stop.signal.aborted) {
+      try {
+        trusted = await poll(watch, trusted, stop.signal);
+        if (trusted === undefined) return INCONSISTENT;
+      } catch (error) {
+        // Unreachable or failing servers are not evidence against the log: report, and try again next time.
+        if (stop.signal.aborted || !(error instanceof ConnectError)) throw error;
+        errorLine(`${new Date().toISOString()} poll failed: ${error.message}; retrying in ${interval}s`);
+      }
+      await sleep(interval * 1000, undefined, { signal: stop.signal }).catch(() => undefined);
+    }
+    return 0;
+  } catch (error) {
+    if (stop.signal.aborted) return 0;
+    throw error;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
