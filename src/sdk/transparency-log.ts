@@ -3,6 +3,7 @@
 // Node and the browser entry export this one module; the server's node:crypto path runs the same algorithms.
 import { type Checkpoint, parseCheckpoint } from '../tlog/checkpoint.ts';
 import { HASH_SIZE } from '../tlog/hash-bytes.ts';
+import { decodeHex } from '../tlog/hex.ts';
 import { openNote } from '../tlog/web-note.ts';
 
 export { type Checkpoint, CheckpointError, parseCheckpoint } from '../tlog/checkpoint.ts';
@@ -20,5 +21,5 @@ export async function openCheckpoint(note: string, verifierKey: string): Promise
 /** A hash as the API writes it (lowercase hex: leaf_hash, proof hashes) as bytes; RangeError if it is not one. */
 export function hashFromHex(text: string): Uint8Array {
   if (!new RegExp(`^[0-9a-f]{${HASH_SIZE * 2}}$`).test(text)) throw new RangeError(`${JSON.stringify(text)} is not a SHA-256 hash in lowercase hex`);
-  return Uint8Array.from(text.match(/../g) ?? [], (byte) => Number.parseInt(byte, 16));
+  return decodeHex(text);
 }

@@ -1,5 +1,6 @@
 // What an RFC 9162 §2.1.1 hash is, apart from computing one: its size, the domain-separating prefixes, the
 // empty tree's root and shape checks. No `node:` import, so the browser SDK shares it with the server.
+import { decodeHex } from './hex.ts';
 
 export const HASH_SIZE = 32;
 
@@ -9,10 +10,7 @@ export const LEAF_PREFIX = Uint8Array.of(0x00);
 export const NODE_PREFIX = Uint8Array.of(0x01);
 
 /** MTH of the empty tree: SHA-256 of the empty string. */
-export const EMPTY_ROOT: Uint8Array = Uint8Array.from(
-  'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855'.match(/../g) ?? [],
-  (byte) => Number.parseInt(byte, 16),
-);
+export const EMPTY_ROOT: Uint8Array = decodeHex('e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855');
 
 /** True for a value that can be a SHA-256 hash; proofs arrive from the network, so types are checked too. */
 export function isHash(value: unknown): value is Uint8Array {

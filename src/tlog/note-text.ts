@@ -2,6 +2,8 @@
 // server signs and opens notes on node:crypto (note.ts), the SDK opens them on WebCrypto (web-note.ts); both
 // parse and match signatures here. No `node:` import.
 import { decodeBase64 } from './base64.ts';
+import { hashesEqual } from './hash-bytes.ts';
+import { decodeHex, encodeHex } from './hex.ts';
 
 /** Signature type byte of Ed25519 in key IDs and verifier keys. */
 export const ED25519 = 0x01;
@@ -48,7 +50,7 @@ export function splitVerifierKey(vkey: string): VerifierKeyText {
   if (key?.length !== 1 + ED25519_PUBLIC_KEY_SIZE || key[0] !== ED25519) {
     throw new NoteError('verifier key is not an Ed25519 key (type 0x01 and 32 bytes)');
   }
-  return { name, keyId: Uint8Array.from(idHex.match(/../g) ?? [], (byte) => Number.parseInt(byte, 16)), publicKey: key.subarray(1) };
+  return { name, keyId: decodeHex(idHex), publicKey: key.subarray(1) };
 }
 
 /** name || 0x0A || 0x01 || public key: the spec's Ed25519 key ID is the first 4 bytes of its SHA-256. */
@@ -56,7 +58,8 @@ export function keyIdInput(name: string, publicKey: Uint8Array): Uint8Array {
   return Uint8Array.from([...new TextEncoder().encode(name), 0x0a, ED25519, ...publicKey]);
 }
 
-export const keyIdsEqual = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((byte, i) => byte === b[i]);
+/** Byte equality, the same as for hashes. */
+export const keyIdsEqual = hashesEqual;
 
 /** The key ID mismatch every opener reports the same way. */
 export const keyIdMismatch = () => new NoteError('verifier key ID does not match its name and key');
@@ -70,7 +73,7 @@ export function signaturesBy(note: string, key: SignerId): { text: string; messa
   const mine = signatures
     .filter((signature) => signature.name === key.name && keyIdsEqual(signature.keyId, key.keyId))
     .map((signature) => signature.signature);
-  if (mine.length === 0) throw new NoteError(`the note has no signature by ${key.name}+${hex(key.keyId)}`);
+  if (mine.length === 0) throw new NoteError(`the note has no signature by ${key.name}+${encodeHex(key.keyId)}`);
   return { text, message: new TextEncoder().encode(text), signatures: mine };
 }
 
@@ -113,5 +116,3 @@ export function assertNoteText(text: string): void {
     throw new RangeError('note text must end with a newline and have no control characters other than newline');
   }
 }
-
-export const hex = (bytes: Uint8Array) => Array.from(bytes, (byte) => byte.toString(16).padStart(2, '0')).join('');

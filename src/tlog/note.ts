@@ -3,6 +3,7 @@
 // text rules are note-text.ts's, shared with the SDK's WebCrypto opener (web-note.ts).
 import { createHash, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
 import { encodeBase64 } from './base64.ts';
+import { encodeHex } from './hex.ts';
 import {
   ED25519,
   ED25519_SIGNATURE_SIZE,
@@ -10,7 +11,6 @@ import {
   KEY_ID_SIZE,
   assertNoteText,
   badSignature,
-  hex,
   isKeyName,
   keyIdInput,
   keyIdMismatch,
@@ -49,7 +49,7 @@ export function createNoteSigner(name: string, privateKey: KeyObject): NoteSigne
   return {
     name,
     keyId,
-    verifierKey: `${name}+${hex(keyId)}+${encodeBase64(Uint8Array.of(ED25519, ...publicKey))}`,
+    verifierKey: `${name}+${encodeHex(keyId)}+${encodeBase64(Uint8Array.of(ED25519, ...publicKey))}`,
     sign(text: string): string {
       assertNoteText(text);
       const signature = sign(null, Buffer.from(text, 'utf8'), privateKey);
