@@ -1,3 +1,4 @@
+import { type Logger, silentLogger } from '../log/logger.ts';
 import type { NewAuditEvent } from '../registry/records.ts';
 
 const WINDOW_MS = 60_000;
@@ -15,6 +16,7 @@ export class RefusalAudit {
   constructor(
     private readonly store: { appendAudit(event: NewAuditEvent, at: Date): Promise<void> },
     private readonly what: string,
+    private readonly logger: Logger = silentLogger,
     private readonly perMinute = 100,
     private readonly now = () => Date.now(),
   ) {}
@@ -33,6 +35,6 @@ export class RefusalAudit {
     this.writtenInWindow += 1;
     this.store
       .appendAudit(event, new Date(now))
-      .catch((error: unknown) => console.error(`cannot audit a refused ${this.what}:`, error));
+      .catch((error: unknown) => this.logger.error({ err: error }, `cannot audit a refused ${this.what}`));
   }
 }

@@ -1,3 +1,4 @@
+import { type Logger, silentLogger } from '../log/logger.ts';
 import type { AuditEventType } from '../registry/records.ts';
 
 /**
@@ -28,6 +29,7 @@ export interface VerificationRetentionOptions {
   /** Rows per delete statement; default 1000, so no statement holds SQLite's write lock for long. */
   readonly batchSize?: number;
   readonly now?: () => Date;
+  readonly logger?: Logger;
 }
 
 /**
@@ -85,7 +87,7 @@ export class VerificationRetention {
   private schedule(delayMs: number): void {
     this.timer = setTimeout(() => {
       this.running = this.prune()
-        .catch((error: unknown) => console.error('cannot prune verification audit events:', error))
+        .catch((error: unknown) => (this.options.logger ?? silentLogger).error({ err: error }, 'cannot prune verification audit events'))
         .finally(() => {
           if (!this.stopped) this.schedule(this.options.intervalMs);
         });

@@ -12,7 +12,7 @@ import type { ApiKeys } from './api-keys.ts';
 export async function prepareAccess(
   config: Pick<Config, 'apiKeyEnabled' | 'adminKeyFile'>,
   apiKeys: ApiKeys,
-  warn: (line: string) => void = console.warn,
+  warn: (line: string) => void,
 ): Promise<void> {
   if (!config.apiKeyEnabled) {
     warn('API keys are off (API_KEY_ENABLED=false): anyone who can reach this server can register, rotate and revoke agents. Use this only for local development.');

@@ -14,6 +14,7 @@ import type {
 } from '../registry/store.ts';
 import { LocalCache, type LocalRead } from './local-cache.ts';
 import type { CertificateWithAgent } from './record-codec.ts';
+import type { Logger } from '../log/logger.ts';
 import type { MessageBus } from '../registry/message-bus.ts';
 import { RedisCache, type RedisCacheStats, type SharedLookup } from './redis-cache.ts';
 
@@ -29,6 +30,8 @@ export interface CacheOptions {
   /** How long a lookup is kept in memory; 0 keeps none. */
   readonly localTtlMs: number;
   readonly localMaxAgents?: number;
+  /** Where the shared tier reports what it cannot do. */
+  readonly logger?: Logger | undefined;
 }
 
 export interface CacheStats {
@@ -64,8 +67,8 @@ export class CachedRegistryStore implements RegistryStore {
     options: CacheOptions,
   ) {
     this.local = new LocalCache(options.localTtlMs, options.localMaxAgents);
-    const { redis: client, bus, prefix, ttlSeconds } = options;
-    this.shared = client && new RedisCache({ client, bus, prefix, ttlSeconds, onAnnounced: (names) => this.local.drop(names) });
+    const { redis: client, bus, prefix, ttlSeconds, logger } = options;
+    this.shared = client && new RedisCache({ client, bus, prefix, ttlSeconds, logger, onAnnounced: (names) => this.local.drop(names) });
   }
 
   async transaction<T>(work: (tx: RegistryTx) => Promise<T>): Promise<T> {

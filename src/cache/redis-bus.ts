@@ -1,4 +1,5 @@
 import { Redis } from 'ioredis';
+import { type Logger, silentLogger } from '../log/logger.ts';
 import type { MessageBus, MessageHandler } from '../registry/message-bus.ts';
 import { redisConnectionOptions as connectionOptions } from './redis-client.ts';
 
@@ -17,7 +18,10 @@ export class RedisBus implements MessageBus {
   private outage = false;
   private closed = false;
 
-  constructor(url: string) {
+  constructor(
+    url: string,
+    private readonly logger: Logger = silentLogger,
+  ) {
     this.publisher = new Redis(url, { ...connectionOptions, maxRetriesPerRequest: 1, commandTimeout: 1_000 });
     // SUBSCRIBE waits in the offline queue until the first connection; ioredis resubscribes after each reconnect.
     this.subscriber = new Redis(url, { ...connectionOptions, maxRetriesPerRequest: null });
@@ -74,12 +78,12 @@ export class RedisBus implements MessageBus {
   private failed(error: Error): void {
     if (this.outage || this.closed) return;
     this.outage = true;
-    console.error(`redis: ${error.message}; falling back to polling the database until it is back`);
+    this.logger.error({ component: 'redis', err: error }, 'redis unreachable; polling the database until it is back');
   }
 
   private recovered(): void {
     if (!this.outage || this.publisher.status !== 'ready' || this.subscriber.status !== 'ready') return;
     this.outage = false;
-    console.error('redis: connected again');
+    this.logger.info({ component: 'redis' }, 'redis connected again');
   }
 }

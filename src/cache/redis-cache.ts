@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { AgentRecord } from '../registry/records.ts';
+import { type Logger, silentLogger } from '../log/logger.ts';
 import type { MessageBus } from '../registry/message-bus.ts';
 import {
   type CertificateWithAgent,
@@ -24,6 +25,7 @@ export interface RedisCacheOptions {
   readonly bus?: Pick<MessageBus, 'subscribe'> | undefined;
   /** Called with the agents another process announced it changed, to drop them from memory. */
   readonly onAnnounced?: (names: readonly string[]) => void;
+  readonly logger?: Logger | undefined;
 }
 
 export interface RedisCacheStats {
@@ -87,7 +89,10 @@ export class RedisCache {
   private readonly unsubscribe: (() => void) | undefined;
   private readonly counts = { hits: 0, misses: 0, errors: 0, bypassed: 0 };
 
+  private readonly logger: Logger;
+
   constructor(options: RedisCacheOptions) {
+    this.logger = options.logger ?? silentLogger;
     this.client = options.client;
     this.channel = `${options.prefix}cache`;
     // 1: the entries' format (record-codec.ts); a version of the registry that changes it counts up, so that
@@ -240,7 +245,7 @@ export class RedisCache {
     this.runId = /^run_id:(\w+)/m.exec(info)?.[1];
     if (this.runId === undefined && !this.warnedNoRunId) {
       this.warnedNoRunId = true;
-      console.error('redis cache: INFO reports no run_id, so a restart could not be told apart; lookups use the database only');
+      this.logger.warn({ component: 'redis-cache' }, 'INFO reports no run_id, so a restart could not be told apart; lookups use the database only');
     }
     await this.replay();
   }

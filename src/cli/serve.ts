@@ -9,9 +9,11 @@ const serve: Command = {
   arity: 0,
   async run({ out }) {
     const config = loadConfig();
-    // Loaded here, not at the top: client commands should not pay for the database and CA modules.
+    // Loaded here, not at the top: client commands should not pay for the database, CA and logging modules.
     const { startServer } = await import('../server/server.ts');
-    const server = await startServer(config);
+    const { createLogger } = await import('../log/process-logger.ts');
+    const logger = createLogger(config);
+    const server = await startServer(config, logger);
     out.line(`ATR listening on ${server.url}`);
     if (server.mtlsUrl) out.line(`agents (mTLS) on ${server.mtlsUrl}`);
     const signal = await new Promise<NodeJS.Signals>((resolve) => {
@@ -19,6 +21,7 @@ const serve: Command = {
       process.once('SIGTERM', resolve);
     });
     out.line(`${signal}: shutting down`);
+    logger.info({ signal }, 'shutting down');
     await server.close();
     return 0;
   },

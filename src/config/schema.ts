@@ -99,6 +99,30 @@ const environment: Setting<'development' | 'production'> = {
   },
 };
 
+const logLevel: Setting<'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'> = {
+  env: 'LOG_LEVEL',
+  default: 'info',
+  doc: 'Least severe log line written to stderr: fatal, error, warn, info (one access line per API request, start and stop), debug, trace, or silent',
+  parse: (raw) => {
+    const value = raw.trim().toLowerCase();
+    if (value !== 'fatal' && value !== 'error' && value !== 'warn' && value !== 'info' && value !== 'debug' && value !== 'trace' && value !== 'silent') {
+      throw new Error('must be fatal, error, warn, info, debug, trace or silent');
+    }
+    return value;
+  },
+};
+
+const logFormat: Setting<'json' | 'pretty'> = {
+  env: 'LOG_FORMAT',
+  default: 'json',
+  doc: 'json: one JSON object per line on stderr (level, time, msg and fields), for machines; pretty: coloured lines for a terminal',
+  parse: (raw) => {
+    const value = raw.trim().toLowerCase();
+    if (value !== 'json' && value !== 'pretty') throw new Error('must be json or pretty');
+    return value;
+  },
+};
+
 const headerName: Setting<string> = {
   env: 'API_KEY_HEADER',
   default: 'X-API-Key',
@@ -204,6 +228,8 @@ export const settings = {
     60_000,
     'Milliseconds between reads of the database for revocations made by other processes (with REDIS_URL it can be high, e.g. 5000)',
   ),
+  logLevel,
+  logFormat,
 } as const;
 
 export interface Config {
@@ -252,4 +278,6 @@ export interface Config {
   readonly cacheTtlSeconds: number;
   readonly cacheLocalTtlMs: number;
   readonly revocationPollMs: number;
+  readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  readonly logFormat: 'json' | 'pretty';
 }

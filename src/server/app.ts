@@ -10,6 +10,8 @@ import { InMemoryReplayGuard } from '../verify/replay-guard.ts';
 import { createCommandClient, redisHealth } from '../cache/redis-client.ts';
 import { publicBaseUrl } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
+import type { Logger } from '../log/logger.ts';
+import { createLogger } from '../log/process-logger.ts';
 import { type Database, openDatabase } from '../db/orm.ts';
 import { SqlTlogStore } from '../db/tlog-store.ts';
 import { loadOrCreateLogKey } from '../pki/log-key.ts';
@@ -51,12 +53,14 @@ export interface App {
   readonly rateLimits: RateLimits | undefined;
   /** The transparency log; undefined when TRANSPARENCY_LOG_ENABLED=false. */
   readonly log: TransparencyLog | undefined;
+  /** The process's log lines (LOG_LEVEL, LOG_FORMAT): access lines, background failures. */
+  readonly logger: Logger;
   /** Ready when the database answers; degraded (still ready) while Redis does not. */
   readiness(): Promise<{ ready: boolean; degraded?: boolean; checks: Record<string, string> }>;
   close(): Promise<void>;
 }
 
-export async function createApp(config: Config): Promise<App> {
+export async function createApp(config: Config, logger: Logger = createLogger(config)): Promise<App> {
   const ca = await loadOrCreateCa({
     dir: config.pkiRootDir,
     passphrase: config.caKeyPassphrase,
@@ -69,7 +73,7 @@ export async function createApp(config: Config): Promise<App> {
   // database when it is down. The processes of one registry share its trust domain, so registries on one Redis do
   // not wake each other or share entries.
   const redisUrl = config.redisEnabled ? config.redisUrl : undefined;
-  const bus = redisUrl === undefined ? undefined : new RedisBus(redisUrl);
+  const bus = redisUrl === undefined ? undefined : new RedisBus(redisUrl, logger);
   const redis = redisUrl === undefined ? undefined : createCommandClient(redisUrl);
   const channelPrefix = `atr:${config.trustDomain}:`;
   const sqlStore = await SqlRegistryStore.open(database);
@@ -81,10 +85,11 @@ export async function createApp(config: Config): Promise<App> {
           prefix: channelPrefix,
           ttlSeconds: config.cacheTtlSeconds,
           localTtlMs: config.cacheLocalTtlMs,
+          logger,
         })
       : undefined;
   const store: RegistryStore = cache ?? sqlStore;
-  const log = config.transparencyLogEnabled ? await openLog(config, database) : undefined;
+  const log = config.transparencyLogEnabled ? await openLog(config, database, logger) : undefined;
   const verificationLog = config.transparencyLogVerifyEvents ? log : undefined;
   const verificationCounts = new VerificationCounts();
   const recording = { store, log: verificationLog, audit: config.auditVerifications };
@@ -96,6 +101,7 @@ export async function createApp(config: Config): Promise<App> {
           store: sqlStore,
           retentionDays: config.auditVerificationRetentionDays,
           intervalMs: config.auditPruneIntervalSeconds * 1000,
+          logger,
         });
   retention?.start();
   const revocationList = new RevocationList(store, ca);
@@ -148,6 +154,7 @@ export async function createApp(config: Config): Promise<App> {
       auditPruned: () => retention?.pruned,
     }),
     log,
+    logger,
     async readiness() {
       const database = await store.ping().then(
         () => 'ok',
@@ -169,7 +176,7 @@ export async function createApp(config: Config): Promise<App> {
 }
 
 /** The transparency log with its signing key (created beside the CA keys on first start), running. */
-async function openLog(config: Config, database: Database): Promise<TransparencyLog> {
+async function openLog(config: Config, database: Database, logger: Logger): Promise<TransparencyLog> {
   const origin = config.transparencyLogOrigin ?? `${config.trustDomain}/log`;
   const key = await loadOrCreateLogKey(config.pkiRootDir, config.caKeyPassphrase);
   const log = new TransparencyLog({
@@ -177,6 +184,7 @@ async function openLog(config: Config, database: Database): Promise<Transparency
     origin,
     signer: createNoteSigner(origin, key),
     checkpointIntervalMs: config.checkpointInterval * 1000,
+    logger,
   });
   log.start();
   return log;

@@ -2,6 +2,7 @@ import { Code, ConnectError, type Interceptor } from '@connectrpc/connect';
 import { RefusalAudit } from '../audit/refusal-audit.ts';
 import type { Config } from '../config/schema.ts';
 import { DomainError } from '../errors.ts';
+import type { Logger } from '../log/logger.ts';
 import type { RegistryStore } from '../registry/store.ts';
 import { mayCall } from '../auth/access.ts';
 import type { ApiKeys } from '../auth/api-keys.ts';
@@ -12,6 +13,8 @@ export interface AuthenticationOptions {
   readonly config: Pick<Config, 'apiKeyEnabled' | 'publicReads' | 'apiKeyHeader'>;
   readonly apiKeys: ApiKeys;
   readonly store: Pick<RegistryStore, 'appendAudit'>;
+  /** Where a refusal that cannot be audited is reported. */
+  readonly logger?: Logger;
 }
 
 /** The API key a request presents: in the configured header (X-API-Key) or as `Authorization: Bearer <key>`. */
@@ -31,7 +34,7 @@ export function presentedKey(header: { get(name: string): string | null }, keyHe
 export function authenticationInterceptor(options: AuthenticationOptions, listener: 'public' | 'mtls'): Interceptor {
   const { config, apiKeys } = options;
   const policy = { keysRequired: config.apiKeyEnabled, publicReads: config.publicReads };
-  const audit = new RefusalAudit(options.store, 'API call');
+  const audit = new RefusalAudit(options.store, 'API call', options.logger);
 
   const principalOf = async (request: Parameters<Parameters<Interceptor>[0]>[0]): Promise<Principal> => {
     const agent = request.contextValues.get(peerAgentKey);

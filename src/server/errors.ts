@@ -71,8 +71,8 @@ export function toConnectError(reason: unknown, signal?: AbortSignal): ConnectEr
   if (reason instanceof ConnectError) return reason;
   if (reason instanceof DomainError) return connectErrorFromDomain(reason);
   if (signal?.aborted) return ConnectError.from(signal.reason, Code.Canceled);
-  console.error('internal error:', reason);
-  return new ConnectError('internal error', Code.Internal);
+  // The cause stays on the error for the access log (src/server/access-log.ts), which writes it with the request id.
+  return new ConnectError('internal error', Code.Internal, undefined, undefined, reason);
 }
 
 export const errorInterceptor: Interceptor = (next) => async (req) => {

@@ -7,6 +7,7 @@ import {
   HealthCheckResponseSchema,
   HealthCheckResponse_ServingStatus as ServingStatus,
 } from '../../gen/grpc/health/v1/health_pb.js';
+import { type Logger, silentLogger } from '../log/logger.ts';
 import { type HttpRequest, type JsonResponse, sendJson } from './rest.ts';
 
 export interface Readiness {
@@ -23,6 +24,8 @@ export interface HealthOptions {
   readiness: () => Promise<Readiness>;
   // How often a Watch stream re-checks readiness.
   pollMs?: number;
+  // Where a failing readiness probe is reported.
+  logger?: Logger;
 }
 
 export interface HealthService {
@@ -36,6 +39,7 @@ export interface HealthService {
 export function createHealthService(options: HealthOptions): HealthService {
   const known = new Set(['', ...options.services]);
   const pollMs = options.pollMs ?? 5_000;
+  const logger = options.logger ?? silentLogger;
 
   // Concurrent checks (many watchers, a probe storm) share one readiness call.
   let inflight: Promise<Readiness> | undefined;
@@ -43,7 +47,7 @@ export function createHealthService(options: HealthOptions): HealthService {
     (inflight ??= options
       .readiness()
       .catch((error: unknown): Readiness => {
-        console.error('readiness probe failed:', error);
+        logger.error({ err: error }, 'readiness probe failed');
         return { ready: false, checks: { readiness: 'failed' } };
       })
       .finally(() => {

@@ -1,12 +1,14 @@
 import { type IncomingMessage, ServerResponse } from 'node:http';
 import { type Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { DescService } from '@bufbuild/protobuf';
-import type { ConnectRouter, ContextValues, Interceptor } from '@connectrpc/connect';
+import { type ConnectRouter, type ContextValues, createContextValues, type Interceptor } from '@connectrpc/connect';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
 import { Health } from '../../gen/grpc/health/v1/health_pb.js';
 import { ServerReflection as ServerReflectionV1 } from '../../gen/grpc/reflection/v1/reflection_pb.js';
 import { ServerReflection as ServerReflectionV1alpha } from '../../gen/grpc/reflection/v1alpha/reflection_pb.js';
 import { infrastructureServices } from '../infrastructure-services.ts';
+import type { Logger } from '../log/logger.ts';
+import { restCallKey } from './access-log.ts';
 import { errorInterceptor } from './errors.ts';
 import { type Readiness, createHealthService } from './health.ts';
 import { createInProcessTransports } from './in-process-transport.ts';
@@ -36,6 +38,8 @@ export interface HttpHandlerOptions {
   contextValues?: (req: IncomingMessage | Http2ServerRequest) => ContextValues;
   // How often health Watch streams re-check readiness.
   healthPollMs?: number;
+  // Where failures no call's access line shows are reported: readiness probes, bugs outside a call (REST, extra routes).
+  logger?: Logger;
 }
 
 // connect-es's own limit stays as a backstop; the request screen refuses more than MAX_REQUEST_BYTES first, as
@@ -56,6 +60,7 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
     services: served.map((s) => s.typeName),
     readiness: options.readiness,
     ...(options.healthPollMs === undefined ? {} : { pollMs: options.healthPollMs }),
+    ...(options.logger && { logger: options.logger }),
   });
   const reflection = createReflectionService(served);
   const routes = (router: ConnectRouter) => {
@@ -69,7 +74,8 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
   const transportFor = createInProcessTransports(routes, { interceptors, readMaxBytes: maxMessageBytes });
   const rest = createRestHandler({
     services: options.services,
-    transportFor: (req) => transportFor(options.contextValues?.(req)),
+    transportFor: (req) => transportFor((options.contextValues?.(req) ?? createContextValues()).set(restCallKey, true)),
+    ...(options.logger && { logger: options.logger }),
   });
 
   const getRoutes = new Map<string, HttpRoute>([
@@ -109,7 +115,7 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
       if (!isNodeResponse(res)) throw new TypeError('not a node:http or node:http2 response');
       Promise.resolve(fallback(req, res)).catch((reason: unknown) => {
         if (res.headersSent) res.destroy();
-        else sendError(res, reason);
+        else sendError(res, reason, options.logger);
       });
     },
   });

@@ -1,6 +1,7 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import http2, { type Http2ServerRequest, type Http2ServerResponse, type ServerHttp2Session } from 'node:http2';
 import type { Server as NetServer, Socket } from 'node:net';
+import { type Logger, silentLogger } from '../log/logger.ts';
 import { ConnectionGuard, defaultMaxConnections } from './connection-guard.ts';
 import { Http2SessionPolicy } from './http2-session-policy.ts';
 
@@ -21,6 +22,8 @@ export interface ListenOptions {
   sessions?: Http2SessionPolicy;
   // How long a new connection may take to send its first bytes (HTTP/1.1) or its HTTP/2 preface.
   handshakeTimeoutMs?: number;
+  // Where errors past start-up are reported.
+  logger?: Logger;
 }
 
 export interface Listener {
@@ -94,7 +97,7 @@ export async function listen(options: ListenOptions): Promise<Listener> {
     h1.listen(options.port, options.host, () => {
       h1.off('error', reject);
       // Past start-up an error (EMFILE on accept, ...) is worth a log line, not the process.
-      h1.on('error', (error) => console.error('listener error:', error));
+      h1.on('error', (error) => (options.logger ?? silentLogger).error({ err: error }, 'listener error'));
       resolve();
     });
   });

@@ -63,13 +63,14 @@ export function peerAgentOfRequest(req: IncomingMessage | Http2ServerRequest): P
  */
 export async function startMtlsListener(options: MtlsListenOptions): Promise<MtlsListener> {
   const { app } = options;
+  const logger = app.logger.child({ component: 'mtls-listener' });
   // MTLS_CRL_CHECK=false leaves revocation to the registry-state check alone: OpenSSL's CRL checks (Node turns on
   // CRL_CHECK_ALL, so both CRLs are looked up and their signatures verified on every handshake) cost handshake rate.
   const rootCrl = app.config.mtlsCrlCheck
     ? await emptyRootCrl(app.ca, app.config.pkiRootDir, app.config.caKeyPassphrase)
     : undefined;
   if (rootCrl === undefined && app.config.mtlsCrlCheck) {
-    console.warn('mTLS listener: root.key is not in PKI_ROOT_DIR, so OpenSSL gets no CRLs; the registry check alone refuses revoked certificates');
+    logger.warn({}, 'root.key is not in PKI_ROOT_DIR, so OpenSSL gets no CRLs; the registry check alone refuses revoked certificates');
   }
   const issue = () => issueServerCertificate(app.ca, { hostnames: options.hostnames, validityDays: SERVER_CERTIFICATE_DAYS });
   let serverCertificate = await issue();
@@ -124,7 +125,7 @@ export async function startMtlsListener(options: MtlsListenOptions): Promise<Mtl
   h2.on('sessionError', () => {});
 
   const refusals = new Map<string, number>();
-  const audit = new RefusalAudit(app.store, 'mTLS connection');
+  const audit = new RefusalAudit(app.store, 'mTLS connection', logger);
   const count = (reason: string) => refusals.set(reason, (refusals.get(reason) ?? 0) + 1);
   // Accepted connections with the certificate they were accepted for, re-checked whenever the CRL changes.
   const open = new Map<TLSSocket, PresentedCertificate>();
@@ -180,7 +181,7 @@ export async function startMtlsListener(options: MtlsListenOptions): Promise<Mtl
         handingOver = undefined;
       },
       (error: unknown) => {
-        console.error('mTLS listener: registry check failed:', error);
+        logger.error({ err: error }, 'registry check failed');
         count('check_failed');
         socket.destroy();
       },
@@ -202,7 +203,7 @@ export async function startMtlsListener(options: MtlsListenOptions): Promise<Mtl
       server.setSecureContext(secureContext());
       await Promise.all([...open].map(([socket, certificate]) => admit(socket, certificate)));
     } catch (error) {
-      console.error('mTLS listener: cannot refresh the CRL:', error);
+      logger.error({ err: error }, 'cannot refresh the CRL');
     } finally {
       refreshing = false;
     }
@@ -226,7 +227,7 @@ export async function startMtlsListener(options: MtlsListenOptions): Promise<Mtl
       server.setSecureContext(secureContext());
       scheduleRenewal(renewAt(serverCertificate) - Date.now());
     } catch (error) {
-      console.error('mTLS listener: cannot renew the server certificate:', error);
+      logger.error({ err: error }, 'cannot renew the server certificate');
       scheduleRenewal(RETRY_MS);
     }
   };
@@ -236,7 +237,7 @@ export async function startMtlsListener(options: MtlsListenOptions): Promise<Mtl
     server.once('error', reject);
     server.listen(options.port, options.host, () => {
       server.off('error', reject);
-      server.on('error', (error) => console.error('mTLS listener error:', error));
+      server.on('error', (error) => logger.error({ err: error }, 'listener error'));
       resolve();
     });
   }).catch((error: unknown) => {

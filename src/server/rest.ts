@@ -20,6 +20,7 @@ import { ConnectError, type Transport } from '@connectrpc/connect';
 import { rest_response as restResponse } from '../../gen/atr/v1/rest_pb.js';
 import { http } from '../../gen/google/api/annotations_pb.js';
 import { DomainError } from '../errors.ts';
+import type { Logger } from '../log/logger.ts';
 import { errorCodeHeader, restError, restErrorFromDomain, toConnectError } from './errors.ts';
 import { jsonTextOf, readRequestBody } from './input-limits.ts';
 import { checkJsonInput, restEnumName } from './json-input.ts';
@@ -42,6 +43,8 @@ export interface RestOptions {
   // An in-process transport to the same router for this request, so REST passes the same interceptors (and
   // handlers see the same context values) as gRPC and Connect.
   transportFor: (req: HttpRequest) => Transport;
+  // Where a failure outside the call (a bug decoding or shaping) is reported; the call's own are in its access line.
+  logger?: Logger;
 }
 
 
@@ -101,14 +104,18 @@ export function createRestHandler(options: RestOptions): RestHandler {
       const body = shapeResponse(route, restJson(route.method.output, toJson(route.method.output, output.message, jsonOptions)));
       sendJson(res, route.status, body, [...passedHeaders(output.header), ...passedHeaders(output.trailer)]);
     } catch (reason) {
-      sendError(res, reason);
+      sendError(res, reason, options.logger);
     }
     return true;
   };
 }
 
-/** Any failure as the REST answer for it: status and JSON body from the error table, with the headers it set (retry-after). */
-export function sendError(res: JsonResponse, reason: unknown): void {
+/**
+ * Any failure as the REST answer for it: status and JSON body from the error table, with the headers it set
+ * (retry-after). One that is neither a domain nor a Connect error is a bug or an outage: `logger` learns what it was.
+ */
+export function sendError(res: JsonResponse, reason: unknown, logger?: Logger): void {
+  if (!(reason instanceof DomainError) && !(reason instanceof ConnectError)) logger?.error({ err: reason }, 'internal error');
   const error = reason instanceof DomainError ? restErrorFromDomain(reason) : restError(toConnectError(reason));
   const headers = reason instanceof ConnectError ? passedHeaders(reason.metadata) : [];
   sendJson(res, error.status, error.body, headers);

@@ -4,6 +4,8 @@ import { createContextValues } from '@connectrpc/connect';
 import { prepareAccess } from '../auth/bootstrap.ts';
 import { guardPlainReads } from './read-guard.ts';
 import type { Config } from '../config/schema.ts';
+import type { Logger } from '../log/logger.ts';
+import { createLogger } from '../log/process-logger.ts';
 import { clientAddressKey, peerAgentKey } from '../services/context.ts';
 import { type App, createApp } from './app.ts';
 import { createHttpHandler, type HttpHandlerOptions } from './http-handler.ts';
@@ -35,7 +37,7 @@ type Response = ServerResponse | Http2ServerResponse;
  * certificates' CRL distribution point names the port actually bound; then the database and the CA behind it;
  * then the mTLS listener, which serves the same API to agents authenticated by their certificates.
  */
-export async function startServer(config: Config): Promise<RunningServer> {
+export async function startServer(config: Config, logger: Logger = createLogger(config)): Promise<RunningServer> {
   let handle: HttpHandler = (_req, res) => {
     res.writeHead(503, { 'content-type': 'application/json' });
     res.end('{"detail":"starting","code":"unavailable"}');
@@ -56,16 +58,17 @@ export async function startServer(config: Config): Promise<RunningServer> {
     connections,
     sessions: sessions.public,
     handshakeTimeoutMs,
+    logger,
   });
   let app: App;
   try {
-    app = await createApp({ ...config, publicUrl: config.publicUrl ?? listener.url });
+    app = await createApp({ ...config, publicUrl: config.publicUrl ?? listener.url }, logger);
   } catch (error) {
     await listener.close();
     throw error;
   }
   try {
-    await prepareAccess(config, app.apiKeys);
+    await prepareAccess(config, app.apiKeys, (line) => logger.warn({}, line));
   } catch (error) {
     await app.close();
     await listener.close();
@@ -99,6 +102,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
     routes: routes(app),
     services: apiServices,
     readiness: () => app.readiness(),
+    logger,
   };
   handle = createHttpHandler({
     ...shared,
@@ -136,6 +140,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
     refusedConnections: () => connections.refusals(),
     endedSessions: () => ({ ...prefixed('public', sessions.public.endedSessions()), ...prefixed('mtls', sessions.mtls.endedSessions()) }),
   });
+  logger.info({ url: listener.url, mtlsUrl: mtls?.url }, 'listening');
   return {
     url: listener.url,
     port: listener.port,
@@ -146,6 +151,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
     async close() {
       await Promise.all([listener.close(), mtls?.close()]);
       await app.close();
+      logger.info({}, 'stopped');
     },
   };
 }

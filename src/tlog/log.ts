@@ -1,4 +1,5 @@
 import { DomainError } from '../errors.ts';
+import { type Logger, silentLogger } from '../log/logger.ts';
 import { formatCheckpoint } from './checkpoint.ts';
 import { newNodes } from './integrate.ts';
 import { type NoteSigner, signNote } from './note.ts';
@@ -14,6 +15,8 @@ export interface TransparencyLogOptions {
   /** How often to look for sequenced entries (other processes' too); local appends also wake it. */
   readonly integrateIntervalMs?: number;
   readonly maxBatch?: number;
+  /** Where failures of the background integration and checkpoints are reported. */
+  readonly logger?: Logger;
 }
 
 /**
@@ -39,7 +42,7 @@ export class TransparencyLog {
   start(): void {
     const every = (ms: number, work: () => Promise<unknown>) => {
       const timer = setInterval(() => {
-        if (!this.stopped) void work().catch((error: unknown) => console.error('transparency log:', error));
+        if (!this.stopped) void work().catch((error: unknown) => this.failed(error));
       }, ms);
       timer.unref();
       this.timers.push(timer);
@@ -58,11 +61,16 @@ export class TransparencyLog {
   /** Called after a transaction that sequenced entries commits: integrate soon rather than at the next tick. */
   notify(): void {
     setImmediate(() => {
-      if (!this.stopped) void this.integrate().catch((error: unknown) => console.error('transparency log:', error));
+      if (!this.stopped) void this.integrate().catch((error: unknown) => this.failed(error));
     });
   }
 
   /** Integrates everything sequenced so far, in batches; concurrent calls share one run. */
+  // Integration and checkpoints run in the background: a failure is logged and the next tick tries again.
+  private failed(error: unknown): void {
+    (this.options.logger ?? silentLogger).error({ component: 'transparency-log', err: error }, 'transparency log work failed');
+  }
+
   integrate(): Promise<LogState> {
     this.integrating ??= this.integrateAll().finally(() => {
       this.integrating = undefined;

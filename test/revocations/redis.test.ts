@@ -1,21 +1,23 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it, type MockInstance, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../../src/config/load.ts';
 import type { Config } from '../../src/config/schema.ts';
+import type { Logger } from '../../src/log/logger.ts';
 import { type App, createApp } from '../../src/server/app.ts';
 import { dialects } from '../support/databases.ts';
+import { type LoggedLine, recordingLogger } from '../support/logger.ts';
 import { eventWithin } from '../support/revocations.ts';
 import { type TestEnvironment, testEnvironment } from '../support/server.ts';
 
 const redisUrl = 'redis://127.0.0.1:6379';
 
 /** Two registry processes on one database; a trust domain of their own keeps their channel apart from other runs. */
-async function twoApps(dialect: (typeof dialects)[number], overrides: Partial<Config>) {
+async function twoApps(dialect: (typeof dialects)[number], overrides: Partial<Config>, logger?: Logger) {
   const trustDomain = `redis-${randomBytes(6).toString('hex')}.test`;
   const environment: TestEnvironment = await testEnvironment(dialect, { trustDomain, ...overrides });
-  const a = await createApp(environment.config);
-  const b = await createApp(environment.config);
+  const a = await createApp(environment.config, logger);
+  const b = await createApp(environment.config, logger);
   return {
     a,
     b,
@@ -104,14 +106,14 @@ describe.each(dialects)('revocations across processes on %s', (dialect) => {
 
   describe('with Redis unreachable', () => {
     let apps: Awaited<ReturnType<typeof twoApps>>;
-    let logged: MockInstance<typeof console.error>;
+    let lines: LoggedLine[];
     beforeAll(async () => {
-      logged = vi.spyOn(console, 'error').mockImplementation(() => undefined);
-      apps = await twoApps(dialect, { redisUrl: 'redis://127.0.0.1:1', revocationPollMs: 100 });
+      const recording = recordingLogger();
+      lines = recording.lines;
+      apps = await twoApps(dialect, { redisUrl: 'redis://127.0.0.1:1', revocationPollMs: 100 }, recording.logger);
     });
     afterAll(async () => {
       await apps?.close();
-      logged?.mockRestore();
     });
 
     it('still registers and revokes, and the database poll still delivers', async () => {
@@ -127,7 +129,7 @@ describe.each(dialects)('revocations across processes on %s', (dialect) => {
     it('logs the outage once per process, not once per reconnect attempt', async () => {
       // By now each client has retried several times (backoff from 100 ms).
       await new Promise((resolve) => setTimeout(resolve, 1_000));
-      const outages = logged.mock.calls.filter(([message]) => String(message).startsWith('redis:'));
+      const outages = lines.filter((line) => line.message.startsWith('redis unreachable'));
       expect(outages).toHaveLength(2);
     });
   });

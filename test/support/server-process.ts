@@ -18,9 +18,12 @@ export interface ServerProcess {
   stop(): Promise<void>;
 }
 
-/** Starts a server process with `env` (see processEnvironment); resolves once it listens. */
-export async function serverProcess(env: NodeJS.ProcessEnv): Promise<ServerProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', SERVE], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+/**
+ * Starts a server process with `env` (see processEnvironment); resolves once it listens. Its log lines (stderr) go to
+ * this process's stderr, or to `child.stderr` with `stderr: 'pipe'`.
+ */
+export async function serverProcess(env: NodeJS.ProcessEnv, options: { stderr?: 'inherit' | 'pipe' } = {}): Promise<ServerProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', SERVE], { env, stdio: ['ignore', 'pipe', options.stderr ?? 'inherit'] });
   const exited = once(child, 'exit');
   const started = await new Promise<{ url: string; mtlsUrl?: string }>((resolve, reject) => {
     void exited.then(([code, signal]) => reject(new Error(`server exited (${code ?? signal}) before it listened`)));
@@ -57,6 +60,8 @@ export async function processEnvironment(
       DATABASE_URL: database.url,
       PKI_ROOT_DIR: join(dir, 'pki'),
       KEYS_ROOT_DIR: join(dir, 'keys'),
+      // Warnings and failures only, unless `extra` says otherwise: access lines would bury the test output.
+      LOG_LEVEL: 'warn',
       ...extra,
     },
     async cleanup() {

@@ -1,7 +1,7 @@
 import { Code, ConnectError, type Transport, createClient, createRouterTransport } from '@connectrpc/connect';
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from '@connectrpc/connect-node';
 import { status as grpcStatus } from '@grpc/grpc-js';
-import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { RegistryService } from '../../gen/atr/v1/registry_pb.js';
 import { Health } from '../../gen/grpc/health/v1/health_pb.js';
 import { DomainError, type ErrorCode, agentNotFound } from '../../src/errors.ts';
@@ -16,11 +16,13 @@ import {
   secret,
   startTestServer,
 } from './fixture.ts';
+import { recordingLogger } from '../support/logger.ts';
 
 let server: TestServer;
+const { logger, lines } = recordingLogger();
 
 beforeAll(async () => {
-  server = await startTestServer();
+  server = await startTestServer({ logger });
 });
 afterAll(() => server.close());
 beforeEach(() => server.agents.clear());
@@ -61,18 +63,15 @@ describe.each(transports)('errors over %s', (_label, transport) => {
   });
 
   it('turns any other failure into Internal "internal error" and logs the real one', async () => {
-    const logged = vi.spyOn(console, 'error').mockImplementation(() => {});
-    try {
-      const client = createClient(RegistryService, transport());
-      const error = await failure(client.registerAgent({ agentName: explodingName }));
-      expect(error.code).toBe(Code.Internal);
-      expect(error.rawMessage).toBe('internal error');
-      expect(error.metadata.get('atr-error-code')).toBeNull();
-      expect(JSON.stringify([error.message, [...error.metadata]])).not.toContain('hunter2');
-      expect(logged).toHaveBeenCalledWith('internal error:', expect.objectContaining({ message: `cannot reach ${secret}` }));
-    } finally {
-      logged.mockRestore();
-    }
+    lines.length = 0;
+    const client = createClient(RegistryService, transport());
+    const error = await failure(client.registerAgent({ agentName: explodingName }));
+    expect(error.code).toBe(Code.Internal);
+    expect(error.rawMessage).toBe('internal error');
+    expect(error.metadata.get('atr-error-code')).toBeNull();
+    expect(JSON.stringify([error.message, [...error.metadata]])).not.toContain('hunter2');
+    const requestId = error.metadata.get('x-request-id');
+    expect(lines).toContainEqual({ level: 'error', message: 'internal error', fields: { requestId, err: expect.objectContaining({ message: `cannot reach ${secret}` }) } });
   });
 });
 
@@ -91,7 +90,6 @@ describe('errors for a grpc-js client', () => {
   });
 
   it('sees Internal without the leaked text', async () => {
-    const logged = vi.spyOn(console, 'error').mockImplementation(() => {});
     const client = grpcClient(server.port);
     try {
       const registerAgent = grpcMethod('atr/v1/registry.proto', 'atr.v1.RegistryService', 'RegisterAgent');
@@ -101,39 +99,33 @@ describe('errors for a grpc-js client', () => {
       expect(JSON.stringify(error.metadata.getMap())).not.toContain('hunter2');
     } finally {
       client.close();
-      logged.mockRestore();
     }
   });
 });
 
 describe('errorInterceptor on streams', () => {
   it('maps errors a server stream throws while it runs', async () => {
-    const logged = vi.spyOn(console, 'error').mockImplementation(() => {});
-    try {
-      const transport = createRouterTransport(
-        (router) =>
-          router.service(Health, {
-            async *watch(req) {
-              yield { status: 1 };
-              if (req.service === 'domain') throw agentNotFound('streamed.example');
-              throw new Error(secret);
-            },
-          }),
-        { router: { interceptors: [errorInterceptor] } },
-      );
-      const client = createClient(Health, transport);
-      const drain = async (service: string) => {
-        for await (const _ of client.watch({ service }));
-      };
-      const domain = await failure(drain('domain'));
-      expect(domain.code).toBe(Code.NotFound);
-      expect(domain.metadata.get('atr-error-code')).toBe('agent_not_found');
-      const internal = await failure(drain('plain'));
-      expect(internal.code).toBe(Code.Internal);
-      expect(internal.rawMessage).toBe('internal error');
-    } finally {
-      logged.mockRestore();
-    }
+    const transport = createRouterTransport(
+      (router) =>
+        router.service(Health, {
+          async *watch(req) {
+            yield { status: 1 };
+            if (req.service === 'domain') throw agentNotFound('streamed.example');
+            throw new Error(secret);
+          },
+        }),
+      { router: { interceptors: [errorInterceptor] } },
+    );
+    const client = createClient(Health, transport);
+    const drain = async (service: string) => {
+      for await (const _ of client.watch({ service }));
+    };
+    const domain = await failure(drain('domain'));
+    expect(domain.code).toBe(Code.NotFound);
+    expect(domain.metadata.get('atr-error-code')).toBe('agent_not_found');
+    const internal = await failure(drain('plain'));
+    expect(internal.code).toBe(Code.Internal);
+    expect(internal.rawMessage).toBe('internal error');
   });
 });
 

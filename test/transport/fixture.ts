@@ -12,6 +12,8 @@ import { type Agent, AgentSchema, AgentStatus } from '../../gen/atr/v1/agent_pb.
 import { RegistryService } from '../../gen/atr/v1/registry_pb.js';
 import { ResolveService } from '../../gen/atr/v1/resolve_pb.js';
 import { DomainError, agentNotFound, nameTaken } from '../../src/errors.ts';
+import type { Logger } from '../../src/log/logger.ts';
+import { accessLogInterceptor } from '../../src/server/access-log.ts';
 import { createHttpHandler } from '../../src/server/http-handler.ts';
 import { type Listener, listen } from '../../src/server/listener.ts';
 
@@ -105,7 +107,8 @@ export interface TestServer extends Listener {
 
 export const apiServices: DescService[] = [RegistryService, ResolveService];
 
-export async function startTestServer(options: { graceMs?: number } = {}): Promise<TestServer> {
+/** With `logger`, calls pass the access log too (it logs internal errors), as on the registry's own server. */
+export async function startTestServer({ logger, ...options }: { graceMs?: number; logger?: Logger } = {}): Promise<TestServer> {
   const agents = new Map<string, Agent>();
   let ready = true;
   const routes = (router: ConnectRouter) => {
@@ -115,7 +118,7 @@ export async function startTestServer(options: { graceMs?: number } = {}): Promi
   const handler = createHttpHandler({
     routes,
     services: apiServices,
-    interceptors: [apiKeyInterceptor],
+    interceptors: [...(logger ? [accessLogInterceptor(logger)] : []), apiKeyInterceptor],
     readiness: async () => ({ ready, checks: { database: ready ? 'ok' : 'unreachable' } }),
     extraRoutes: {
       '/v1/crl': (_req, res) => {
