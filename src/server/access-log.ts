@@ -6,7 +6,8 @@ import { principalId } from '../auth/principal.ts';
 import { DomainError } from '../errors.ts';
 import type { Logger } from '../log/logger.ts';
 import { clientAddressKey, peerAgentKey, principalKey } from '../services/context.ts';
-import { codeName, toConnectError } from './errors.ts';
+import { codeToString } from '@connectrpc/connect/protocol-connect';
+import { toConnectError } from './errors.ts';
 
 export type Protocol = 'grpc' | 'grpc-web' | 'connect' | 'rest';
 
@@ -52,7 +53,7 @@ export function accessLogInterceptor(logger: Logger): Interceptor {
       return { ...res, message: mapped(res.message, (reason) => internal(reason, req.signal)) };
     } catch (reason) {
       const error = internal(reason, req.signal);
-      logger.info(line(codeName(error.code)), 'request');
+      logger.info(line(codeToString(error.code)), 'request');
       throw error;
     }
   };

@@ -1,4 +1,5 @@
 import { Code, ConnectError, type Interceptor } from '@connectrpc/connect';
+import { codeToHttpStatus, codeToString } from '@connectrpc/connect/protocol-connect';
 import { DomainError, type ErrorCode } from '../errors.ts';
 
 // The one place a domain error code becomes a transport answer. gRPC and Connect clients see `connect`, REST
@@ -24,26 +25,6 @@ export const errorTable: Readonly<Record<ErrorCode, { readonly connect: Code; re
 };
 
 export const errorCodeHeader = 'atr-error-code';
-
-// HTTP status per Connect code, as the Connect protocol specifies it.
-const connectStatus: Readonly<Record<Code, number>> = {
-  [Code.Canceled]: 499,
-  [Code.Unknown]: 500,
-  [Code.InvalidArgument]: 400,
-  [Code.DeadlineExceeded]: 504,
-  [Code.NotFound]: 404,
-  [Code.AlreadyExists]: 409,
-  [Code.PermissionDenied]: 403,
-  [Code.ResourceExhausted]: 429,
-  [Code.FailedPrecondition]: 400,
-  [Code.Aborted]: 409,
-  [Code.OutOfRange]: 400,
-  [Code.Unimplemented]: 501,
-  [Code.Internal]: 500,
-  [Code.Unavailable]: 503,
-  [Code.DataLoss]: 500,
-  [Code.Unauthenticated]: 401,
-};
 
 export interface RestError {
   status: number;
@@ -98,7 +79,7 @@ export function restError(error: ConnectError): RestError {
   if (domainCode !== null && isErrorCode(domainCode)) {
     return { status: errorTable[domainCode].status, body: { detail: error.rawMessage, code: domainCode } };
   }
-  return { status: connectStatus[error.code] ?? 500, body: { detail: error.rawMessage, code: codeName(error.code) } };
+  return { status: codeToHttpStatus(error.code), body: { detail: error.rawMessage, code: codeToString(error.code) } };
 }
 
 export function restErrorFromDomain(error: DomainError): RestError {
@@ -106,9 +87,6 @@ export function restErrorFromDomain(error: DomainError): RestError {
 }
 
 // Code.InvalidArgument -> "invalid_argument", the names the Connect protocol puts on the wire.
-export function codeName(code: Code): string {
-  return (Code[code] ?? 'Unknown').replace(/(?<!^)[A-Z]/g, (c) => `_${c}`).toLowerCase();
-}
 
 function isErrorCode(value: string): value is ErrorCode {
   return Object.hasOwn(errorTable, value);

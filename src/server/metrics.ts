@@ -3,7 +3,8 @@ import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import { Code, ConnectError, type Interceptor } from '@connectrpc/connect';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { DomainError } from '../errors.ts';
-import { codeName, errorTable } from './errors.ts';
+import { codeToString } from '@connectrpc/connect/protocol-connect';
+import { errorTable } from './errors.ts';
 
 /** Where the counters other components keep are read from, at scrape time. */
 export interface MetricSources {
@@ -105,7 +106,7 @@ export function createMetrics(sources: MetricSources = {}): Metrics {
       calls.inc({ ...labels, code: 'ok' });
       return response;
     } catch (error) {
-      calls.inc({ ...labels, code: codeName(codeOf(error)) });
+      calls.inc({ ...labels, code: codeToString(codeOf(error)) });
       throw error;
     } finally {
       stop();
