@@ -13,13 +13,12 @@ export interface Setting<T> {
   readonly parse: (raw: string) => T;
 }
 
-const text = (env: string, dflt: string | undefined, doc: string, secret = false): Setting<string> => ({
-  env,
-  default: dflt,
-  doc,
-  secret,
-  parse: (raw) => raw,
-});
+// A text setting without a default may be unset: its value is then undefined, and the type says so.
+function text(env: string, dflt: string, doc: string, secret?: boolean): Setting<string>;
+function text(env: string, dflt: undefined, doc: string, secret?: boolean): Setting<string | undefined>;
+function text(env: string, dflt: string | undefined, doc: string, secret = false): Setting<string | undefined> {
+  return { env, default: dflt, doc, secret, parse: (raw) => raw };
+}
 
 const integer = (env: string, dflt: number, min: number, max: number, doc: string): Setting<number> => ({
   env,
@@ -232,52 +231,5 @@ export const settings = {
   logFormat,
 } as const;
 
-export interface Config {
-  readonly host: string;
-  readonly port: number;
-  readonly mtlsEnabled: boolean;
-  readonly mtlsHost: string | undefined;
-  readonly mtlsPort: number;
-  readonly mtlsHostnames: readonly string[];
-  readonly mtlsCrlCheck: boolean;
-  readonly handshakeTimeoutSeconds: number;
-  readonly idleTimeoutSeconds: number;
-  readonly maxConnections: number;
-  readonly maxConnectionsPerClient: number;
-  readonly databaseUrl: string;
-  readonly pkiRootDir: string;
-  readonly caKeyPassphrase: string | undefined;
-  readonly caValidityDays: number;
-  readonly certValidityDays: number;
-  readonly trustDomain: string;
-  readonly publicUrl: string | undefined;
-  readonly transparencyLogEnabled: boolean;
-  readonly transparencyLogVerifyEvents: boolean;
-  readonly transparencyLogOrigin: string | undefined;
-  readonly checkpointInterval: number;
-  readonly auditVerifications: 'all' | 'refusals' | 'none';
-  readonly auditVerificationRetentionDays: number;
-  readonly auditPruneIntervalSeconds: number;
-  readonly allowMixedScriptNames: boolean;
-  readonly keysRootDir: string;
-  readonly environment: 'development' | 'production';
-  readonly apiKeyEnabled: boolean;
-  readonly apiKeyHeader: string;
-  readonly adminKeyFile: string;
-  readonly publicReads: boolean;
-  readonly rateLimitEnabled: boolean;
-  readonly rateLimitPerMinute: number;
-  readonly rateLimitPerHour: number;
-  readonly rateLimitRegisterPerMinute: number;
-  readonly rateLimitRegisterPerHour: number;
-  readonly rateLimitReadsPerMinute: number;
-  readonly rateLimitReadsPerHour: number;
-  readonly tokenVerifyPerAgentPerMinute: number;
-  readonly redisEnabled: boolean;
-  readonly redisUrl: string | undefined;
-  readonly cacheTtlSeconds: number;
-  readonly cacheLocalTtlMs: number;
-  readonly revocationPollMs: number;
-  readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
-  readonly logFormat: 'json' | 'pretty';
-}
+/** The configuration: one value per setting, of the type its parser returns. */
+export type Config = { readonly [K in keyof typeof settings]: (typeof settings)[K] extends Setting<infer T> ? T : never };
