@@ -1,15 +1,12 @@
-import { constants as cryptoConstants } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import http2, { type Http2ServerRequest, type ServerHttp2Session } from 'node:http2';
-import tls, { type SecureContextOptions, type TLSSocket } from 'node:tls';
-import { toPem } from '../pki/pem.ts';
-import { emptyRootCrl } from '../pki/root-crl.ts';
-import { type ServerCertificate, issueServerCertificate } from '../pki/server-certificate.ts';
+import tls, { type TLSSocket } from 'node:tls';
 import type { PeerAgent } from '../services/context.ts';
 import type { App } from './app.ts';
 import { ConnectionGuard, defaultMaxConnections } from './connection-guard.ts';
 import { Http2SessionPolicy } from './http2-session-policy.ts';
+import { MtlsCredentials } from './mtls-credentials.ts';
 import { type HttpHandler, boundAddress, closeGracefully, createHttp1Server } from './listener.ts';
 import { type PresentedCertificate, checkPeer, presentedCertificate } from './peer-check.ts';
 import { RefusalAudit } from '../audit/refusal-audit.ts';
@@ -42,10 +39,6 @@ export interface MtlsListener {
   close(): Promise<void>;
 }
 
-const SERVER_CERTIFICATE_DAYS = 7;
-const RETRY_MS = 60_000;
-// setTimeout's limit; later renewals are rescheduled from there.
-const MAX_TIMER_MS = 2 ** 31 - 1;
 const limits = { handshakeTimeoutMs: 10_000, maxConcurrentStreams: 250, graceMs: 5_000, refreshMs: 1_000, drainMs: 500 };
 
 const peerAgentSymbol = Symbol('atr.mtls.peerAgent');
@@ -64,30 +57,9 @@ export function peerAgentOfRequest(req: IncomingMessage | Http2ServerRequest): P
 export async function startMtlsListener(options: MtlsListenOptions): Promise<MtlsListener> {
   const { app } = options;
   const logger = app.logger.child({ component: 'mtls-listener' });
-  // MTLS_CRL_CHECK=false leaves revocation to the registry-state check alone: OpenSSL's CRL checks (Node turns on
-  // CRL_CHECK_ALL, so both CRLs are looked up and their signatures verified on every handshake) cost handshake rate.
-  const rootCrl = app.config.mtlsCrlCheck
-    ? await emptyRootCrl(app.ca, app.config.pkiRootDir, app.config.caKeyPassphrase)
-    : undefined;
-  if (rootCrl === undefined && app.config.mtlsCrlCheck) {
-    logger.warn({}, 'root.key is not in PKI_ROOT_DIR, so OpenSSL gets no CRLs; the registry check alone refuses revoked certificates');
-  }
-  const issue = () => issueServerCertificate(app.ca, { hostnames: options.hostnames, validityDays: SERVER_CERTIFICATE_DAYS });
-  let serverCertificate = await issue();
-  let crl = await app.revocationList.current();
-  const secureContext = (): SecureContextOptions => ({
-    key: serverCertificate.keyPem,
-    cert: serverCertificate.chainPem,
-    ca: [app.ca.rootPem, app.ca.intermediatePem],
-    ...(rootCrl && { crl: [toPem(rootCrl, 'X509 CRL'), toPem(crl, 'X509 CRL')] }),
-    minVersion: 'TLSv1.2',
-    // TLS 1.2 lets a client ask for a new handshake on an open connection: each costs the server a full handshake
-    // and re-verification, and nothing here needs one (TLS 1.3 has none).
-    secureOptions: cryptoConstants.SSL_OP_NO_RENEGOTIATION,
-  });
-
+  const credentials = await MtlsCredentials.load(app, options.hostnames, logger);
   const server = tls.createServer({
-    ...secureContext(),
+    ...credentials.secureContext(),
     requestCert: true,
     rejectUnauthorized: true,
     ALPNProtocols: ['h2', 'http/1.1'],
@@ -162,14 +134,14 @@ export async function startMtlsListener(options: MtlsListenOptions): Promise<Mtl
       return;
     }
     // The socket is not read until the HTTP server attaches to it, so bytes sent meanwhile wait in its buffer.
-    const crlSeen = crl;
+    const crlSeen = credentials.currentCrl;
     admit(socket, certificate).then(
       async (accepted) => {
         if (!accepted || socket.destroyed) return;
         open.set(socket, certificate);
         socket.once('close', () => open.delete(socket));
         // A CRL change while the check ran may have re-checked the open connections without this one.
-        if (crl !== crlSeen && !(await admit(socket, certificate))) return;
+        if (credentials.currentCrl !== crlSeen && !(await admit(socket, certificate))) return;
         if (socket.alpnProtocol !== 'h2') {
           // HTTP/1.1 goes to a node:http server of its own: http2's fallback has none of its timeouts, so an idle
           // or half-sent request would hold the connection for good.
@@ -197,10 +169,8 @@ export async function startMtlsListener(options: MtlsListenOptions): Promise<Mtl
     if (refreshing) return;
     refreshing = true;
     try {
-      const next = await app.revocationList.current();
-      if (next.equals(crl)) return;
-      crl = next;
-      server.setSecureContext(secureContext());
+      if (!(await credentials.refreshCrl())) return;
+      server.setSecureContext(credentials.secureContext());
       await Promise.all([...open].map(([socket, certificate]) => admit(socket, certificate)));
     } catch (error) {
       logger.error({ err: error }, 'cannot refresh the CRL');
@@ -212,26 +182,7 @@ export async function startMtlsListener(options: MtlsListenOptions): Promise<Mtl
   refreshTimer.unref();
   const unsubscribe = app.revocations.subscribe(() => void refresh());
 
-  // The server certificate is renewed at two thirds of its lifetime.
-  let renewalTimer: NodeJS.Timeout | undefined;
-  const renewAt = ({ notBefore, notAfter }: ServerCertificate) =>
-    notBefore.getTime() + ((notAfter.getTime() - notBefore.getTime()) * 2) / 3;
-  const scheduleRenewal = (delayMs: number) => {
-    renewalTimer = setTimeout(() => void renew(), Math.min(Math.max(delayMs, 0), MAX_TIMER_MS));
-    renewalTimer.unref();
-  };
-  const renew = async () => {
-    if (Date.now() < renewAt(serverCertificate)) return scheduleRenewal(renewAt(serverCertificate) - Date.now());
-    try {
-      serverCertificate = await issue();
-      server.setSecureContext(secureContext());
-      scheduleRenewal(renewAt(serverCertificate) - Date.now());
-    } catch (error) {
-      logger.error({ err: error }, 'cannot renew the server certificate');
-      scheduleRenewal(RETRY_MS);
-    }
-  };
-  scheduleRenewal(renewAt(serverCertificate) - Date.now());
+  credentials.startRenewal(() => server.setSecureContext(credentials.secureContext()));
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -242,7 +193,7 @@ export async function startMtlsListener(options: MtlsListenOptions): Promise<Mtl
     });
   }).catch((error: unknown) => {
     clearInterval(refreshTimer);
-    clearTimeout(renewalTimer);
+    credentials.stop();
     unsubscribe();
     throw error;
   });
@@ -252,7 +203,7 @@ export async function startMtlsListener(options: MtlsListenOptions): Promise<Mtl
   const close = () => {
     if (!closing) {
       clearInterval(refreshTimer);
-      clearTimeout(renewalTimer);
+      credentials.stop();
       unsubscribe();
       // Closes idle HTTP/1.1 connections and stops the timeout checks (it has no port of its own to close).
       h1.close(() => {});
