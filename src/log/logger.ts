@@ -9,6 +9,8 @@ export interface Logger {
   warn(fields: LogFields, message: string): void;
   info(fields: LogFields, message: string): void;
   debug(fields: LogFields, message: string): void;
+  /** Whether lines of `level` are written: a caller skips building a line nobody reads (the access log, per call). */
+  isLevelEnabled(level: 'error' | 'warn' | 'info' | 'debug'): boolean;
   /** A logger adding `bindings` to every line, e.g. { component: 'mtls' }. */
   child(bindings: LogFields): Logger;
 }
@@ -19,5 +21,6 @@ export const silentLogger: Logger = {
   warn() {},
   info() {},
   debug() {},
+  isLevelEnabled: () => false,
   child: () => silentLogger,
 };

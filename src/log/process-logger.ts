@@ -36,6 +36,8 @@ export function createLogger(config: Pick<Config, 'logLevel' | 'logFormat'>, des
   if (config.logFormat === 'pretty') {
     return pino(options, PinoPretty({ destination: destination ?? 2, colorize: destination === undefined && process.stderr.isTTY, sync: true }));
   }
-  // Synchronous writes: the last lines before an exit (a fatal error, SIGTERM) are not lost in a buffer.
-  return pino(options, destination ?? pino.destination({ dest: 2, sync: true }));
+  // Asynchronous writes: a line costs the request that logs it no system call, and lines written while one write is
+  // under way go out together. pino flushes what is buffered synchronously when the process exits (a fatal error,
+  // SIGTERM), so only a SIGKILL can lose the last lines.
+  return pino(options, destination ?? pino.destination({ dest: 2, sync: false }));
 }

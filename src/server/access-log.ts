@@ -1,6 +1,6 @@
 // One access line per API call, on every protocol: who called what, how it ended and how long it took, under a
 // request id the caller can quote (it is sent back as x-request-id). Never a header value, a body or a key.
-import { randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { Code, type ContextValues, createContextKey, type Interceptor } from '@connectrpc/connect';
 import { principalId } from '../auth/principal.ts';
 import { DomainError } from '../errors.ts';
@@ -18,6 +18,12 @@ export const requestIdHeader = 'x-request-id';
 /** An incoming id is kept when it is one token of printable characters (a UUID, a trace id); else a new one is made. */
 const SANE_REQUEST_ID = /^[A-Za-z0-9._:+/=-]{1,128}$/;
 
+// Request ids made here: a random prefix per process and a counter, unique across processes and restarts without a
+// random draw per call.
+const processPrefix = randomBytes(8).toString('hex');
+let requestCounter = 0;
+const nextRequestId = () => `${processPrefix}-${(requestCounter += 1).toString(36)}`;
+
 /**
  * Outermost after the error mapping: it maps the error itself (with the same toConnectError) so that it can put the
  * request id on it and log the code the caller gets. Internal errors are logged here, with their cause, once.
@@ -27,7 +33,7 @@ export function accessLogInterceptor(logger: Logger): Interceptor {
   return (next) => async (req) => {
     const started = performance.now();
     const incoming = req.header.get(requestIdHeader);
-    const requestId = incoming !== null && SANE_REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    const requestId = incoming !== null && SANE_REQUEST_ID.test(incoming) ? incoming : nextRequestId();
     const line = (code: string) => ({
       requestId,
       principal: principalOf(req.contextValues),
@@ -48,12 +54,12 @@ export function accessLogInterceptor(logger: Logger): Interceptor {
     try {
       const res = await next(req);
       res.header.set(requestIdHeader, requestId);
-      logger.info(line('ok'), 'request');
+      if (logger.isLevelEnabled('info')) logger.info(line('ok'), 'request');
       if (!res.stream) return res;
       return { ...res, message: mapped(res.message, (reason) => internal(reason, req.signal)) };
     } catch (reason) {
       const error = internal(reason, req.signal);
-      logger.info(line(codeToString(error.code)), 'request');
+      if (logger.isLevelEnabled('info')) logger.info(line(codeToString(error.code)), 'request');
       throw error;
     }
   };

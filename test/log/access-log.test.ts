@@ -65,7 +65,7 @@ describe('the log of a server process', () => {
     expect(created.status).toBe(201);
     const createdKey = created.json['secret'] as string;
     expect(createdKey).toMatch(/^atr_/);
-    expect(created.requestId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(created.requestId).toMatch(/^[0-9a-f]{16}-[0-9a-z]+$/);
 
     // Wrong keys, on REST and Connect.
     const wrongKey = `${createdKey.slice(0, -4)}xxxx`;

@@ -14,6 +14,7 @@ export function recordingLogger(bindings: LogFields = {}, lines: LoggedLine[] = 
     warn: line('warn'),
     info: line('info'),
     debug: line('debug'),
+    isLevelEnabled: () => true,
     child: (more) => recordingLogger({ ...bindings, ...more }, lines).logger,
   };
   return { logger, lines };
