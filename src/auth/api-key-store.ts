@@ -1,3 +1,4 @@
+import type { JournalTx } from '../registry/journal.ts';
 import type { Role } from './principal.ts';
 
 export interface ApiKeyRecord {
@@ -16,14 +17,20 @@ export interface NewApiKey extends Omit<ApiKeyRecord, 'createdAt' | 'revokedAt'>
   readonly bootstrap: boolean;
 }
 
-/** Where keys live; each change is written with its audit event in one transaction. */
-export interface ApiKeyStore {
+/** A write transaction on the keys, which the journal writes each change's audit event into. */
+export interface ApiKeyTx extends JournalTx {
   /** Inserts the key; a second bootstrap key is refused by the database (throws). */
   insert(key: NewApiKey, at: Date): Promise<ApiKeyRecord>;
+  /** The key, locked for this transaction; undefined when there is no such key. */
+  lock(keyId: string): Promise<ApiKeyRecord | undefined>;
+  markRevoked(keyId: string, at: Date): Promise<void>;
+}
+
+/** Where keys live; each change runs in one transaction with its audit event. */
+export interface ApiKeyStore {
+  change<T>(work: (tx: ApiKeyTx) => Promise<T>): Promise<T>;
   find(keyId: string): Promise<ApiKeyRecord | undefined>;
   list(includeRevoked: boolean): Promise<ApiKeyRecord[]>;
-  /** Marks the key revoked (once; revoking again changes nothing); undefined when there is no such key. */
-  revoke(keyId: string, actor: string, at: Date): Promise<ApiKeyRecord | undefined>;
   /** Whether any key, revoked or not, was ever created. */
   hasAny(): Promise<boolean>;
 }

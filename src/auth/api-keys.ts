@@ -2,6 +2,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { DomainError, invalidArgument } from '../errors.ts';
 import { checkOwner } from '../registry/fields.ts';
 import type { ApiKeyRecord, ApiKeyStore } from './api-key-store.ts';
+import { Journal } from '../registry/journal.ts';
 import { ROLES, type Role } from './principal.ts';
 
 
@@ -29,6 +30,9 @@ const hashOf = (secret: string) => createHash('sha256').update(secret, 'utf8').d
 
 /** Key management and authentication. Keys are stored as hashes; a key is shown once, when it is created. */
 export class ApiKeys {
+  // Key events go to the audit trail only, not the transparency log.
+  private readonly journal = new Journal(undefined);
+
   constructor(
     private readonly store: ApiKeyStore,
     private readonly now: () => Date = () => new Date(),
@@ -56,7 +60,15 @@ export class ApiKeys {
 
   async revoke(keyId: string, actor: string): Promise<ApiKeyRecord> {
     if (!KEY_ID_FORMAT.test(keyId)) throw invalidArgument('key_id', 'must be 16 lowercase hex digits');
-    const revoked = await this.store.revoke(keyId, actor, this.now());
+    const now = this.now();
+    const revoked = await this.store.change(async (tx) => {
+      const record = await tx.lock(keyId);
+      // Revoking again changes nothing and records nothing.
+      if (record === undefined || record.revokedAt !== undefined) return record;
+      await tx.markRevoked(keyId, now);
+      await this.journal.write(tx, { eventType: 'key.revoked', actor, agentName: '', auditMetadata: { key_id: keyId, role: record.role } }, now);
+      return { ...record, revokedAt: now };
+    });
     if (revoked === undefined) throw new DomainError('key_not_found', `API key ${keyId} not found`);
     return revoked;
   }
@@ -85,18 +97,14 @@ export class ApiKeys {
     }
     const keyId = randomBytes(8).toString('hex');
     const secret = randomBytes(32).toString('hex');
-    const record = await this.store.insert(
-      {
-        keyId,
-        secretHash: hashOf(secret),
-        role,
-        owner: role === 'owner' ? checkOwner(owner) : undefined,
-        description,
-        createdBy: actor,
-        bootstrap,
-      },
-      this.now(),
-    );
+    const key = { keyId, secretHash: hashOf(secret), role, owner: role === 'owner' ? checkOwner(owner) : undefined, description, createdBy: actor, bootstrap };
+    const now = this.now();
+    const record = await this.store.change(async (tx) => {
+      const inserted = await tx.insert(key, now);
+      const auditMetadata = { key_id: keyId, role, owner: key.owner ?? '', bootstrap };
+      await this.journal.write(tx, { eventType: 'key.created', actor, agentName: '', auditMetadata }, now);
+      return inserted;
+    });
     return { key: `atr_${keyId}_${secret}`, record };
   }
 }

@@ -1,23 +1,21 @@
 import type { Knex, SqlEntityManager } from '@mikro-orm/knex';
-import type { ApiKeyRecord, ApiKeyStore, NewApiKey } from '../auth/api-key-store.ts';
+import type { ApiKeyRecord, ApiKeyStore, ApiKeyTx, NewApiKey } from '../auth/api-key-store.ts';
+import type { Dialect } from '../config/database-url.ts';
+import type { NewAuditEvent } from '../registry/records.ts';
+import type { NewLogEntry } from '../tlog/store.ts';
 import type { Role } from '../auth/principal.ts';
 import { ApiKeySchema, AuditEventSchema } from './entities.ts';
 import type { Database } from './orm.ts';
 import type { Row } from './row-reader.ts';
+import { sequenceLogEntries } from './tlog-store.ts';
 import { writeTransaction } from './write-transaction.ts';
 
-/** API keys on SQLite or PostgreSQL; every change commits with its audit event. */
+/** API keys on SQLite or PostgreSQL; every change is one write transaction, its audit event included. */
 export class SqlApiKeyStore implements ApiKeyStore {
   constructor(private readonly database: Database) {}
 
-  async insert(key: NewApiKey, at: Date): Promise<ApiKeyRecord> {
-    await this.change(async (em) => {
-      await em.insert(ApiKeySchema, { ...key, owner: key.owner ?? null, createdAt: at, revokedAt: null });
-      const metadata = { key_id: key.keyId, role: key.role, owner: key.owner ?? '', bootstrap: key.bootstrap };
-      await em.insert(AuditEventSchema, { eventType: 'key.created', actor: key.createdBy, agentName: '', metadata, createdAt: at });
-    });
-    const { bootstrap: _bootstrap, ...record } = key;
-    return { ...record, createdAt: at, revokedAt: undefined };
+  change<T>(work: (tx: ApiKeyTx) => Promise<T>): Promise<T> {
+    return writeTransaction(this.database, (em, trx) => work(new SqlApiKeyTx(em, trx, this.database.dialect)));
   }
 
   async find(keyId: string): Promise<ApiKeyRecord | undefined> {
@@ -31,19 +29,6 @@ export class SqlApiKeyStore implements ApiKeyStore {
     return ((await query) as Row[]).map(toRecord);
   }
 
-  async revoke(keyId: string, actor: string, at: Date): Promise<ApiKeyRecord | undefined> {
-    return this.change(async (em) => {
-      const knex = em.getTransactionContext<Knex.Transaction>() ?? em.getKnex();
-      const row = (await knex('api_keys').where('key_id', keyId).first()) as Row | undefined;
-      if (row === undefined) return undefined;
-      const record = toRecord(row);
-      if (record.revokedAt !== undefined) return record;
-      await em.nativeUpdate(ApiKeySchema, { keyId }, { revokedAt: at });
-      await em.insert(AuditEventSchema, { eventType: 'key.revoked', actor, agentName: '', metadata: { key_id: keyId, role: record.role }, createdAt: at });
-      return { ...record, revokedAt: at };
-    });
-  }
-
   async hasAny(): Promise<boolean> {
     return (await this.knex('api_keys').first('id')) !== undefined;
   }
@@ -51,9 +36,39 @@ export class SqlApiKeyStore implements ApiKeyStore {
   private get knex(): Knex {
     return this.database.orm.em.getKnex();
   }
+}
 
-  private change<T>(work: (em: SqlEntityManager) => Promise<T>): Promise<T> {
-    return writeTransaction(this.database, (em) => work(em));
+class SqlApiKeyTx implements ApiKeyTx {
+  constructor(
+    private readonly em: SqlEntityManager,
+    private readonly trx: Knex,
+    private readonly dialect: Dialect,
+  ) {}
+
+  async insert(key: NewApiKey, at: Date): Promise<ApiKeyRecord> {
+    await this.em.insert(ApiKeySchema, { ...key, owner: key.owner ?? null, createdAt: at, revokedAt: null });
+    const { bootstrap: _bootstrap, ...record } = key;
+    return { ...record, createdAt: at, revokedAt: undefined };
+  }
+
+  async lock(keyId: string): Promise<ApiKeyRecord | undefined> {
+    const query = this.trx('api_keys').where('key_id', keyId).first();
+    // SQLite has one writer at a time, so the open write transaction already excludes other writers.
+    if (this.dialect === 'postgresql') query.forUpdate();
+    const row = (await query) as Row | undefined;
+    return row && toRecord(row);
+  }
+
+  async markRevoked(keyId: string, at: Date): Promise<void> {
+    await this.em.nativeUpdate(ApiKeySchema, { keyId }, { revokedAt: at });
+  }
+
+  async appendAudit(event: NewAuditEvent, at: Date): Promise<void> {
+    await this.em.insert(AuditEventSchema, { ...event, createdAt: at });
+  }
+
+  appendLogEntry(entry: NewLogEntry, at: Date): Promise<number> {
+    return sequenceLogEntries(this.trx, this.dialect, [entry], at);
   }
 }
 

@@ -2,6 +2,9 @@ import { newLogEntry } from '../tlog/entry.ts';
 import type { AuditEventType, NewAuditEvent } from './records.ts';
 import type { RegistryStore, RegistryTx } from './store.ts';
 
+/** What the journal writes into: any store transaction that keeps audit events and log entries. */
+export type JournalTx = Pick<RegistryTx, 'appendAudit' | 'appendLogEntry'>;
+
 /** One recorded event: its audit event (when kept) and its transparency-log leaf (when the log is on). */
 export interface JournalEvent {
   readonly eventType: AuditEventType;
@@ -9,8 +12,8 @@ export interface JournalEvent {
   readonly agentName: string;
   /** The audit event's metadata; undefined when this event gets no audit row (AUDIT_VERIFICATIONS). */
   readonly auditMetadata: Record<string, unknown> | undefined;
-  /** What the leaf says of the certificate and the agent besides the event itself. */
-  readonly leaf: { readonly fingerprint: string; readonly serial: string; readonly status: string; readonly reason: string };
+  /** What the leaf says of the certificate and the agent besides the event itself; empty for events of no agent. */
+  readonly leaf?: { readonly fingerprint: string; readonly serial: string; readonly status: string; readonly reason: string };
 }
 
 /**
@@ -23,8 +26,8 @@ export class Journal {
   constructor(private readonly log: { notify(): void } | undefined) {}
 
   /** Writes the event in the caller's transaction; resolves with its leaf index when the log is on. */
-  async write(tx: Pick<RegistryTx, 'appendAudit' | 'appendLogEntry'>, event: JournalEvent, now: Date): Promise<number | undefined> {
-    const { eventType, actor, agentName, leaf } = event;
+  async write(tx: JournalTx, event: JournalEvent, now: Date): Promise<number | undefined> {
+    const { eventType, actor, agentName, leaf = noLeaf } = event;
     const audit = auditEventOf(event);
     if (audit !== undefined) await tx.appendAudit(audit, now);
     if (this.log === undefined) return undefined;
@@ -63,3 +66,5 @@ export class Journal {
 function auditEventOf({ eventType, actor, agentName, auditMetadata }: JournalEvent): NewAuditEvent | undefined {
   return auditMetadata === undefined ? undefined : { eventType, actor, agentName, metadata: auditMetadata };
 }
+
+const noLeaf = { fingerprint: '', serial: '', status: '', reason: '' } as const;
