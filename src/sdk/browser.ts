@@ -6,12 +6,7 @@ import { createConnectTransport, createGrpcWebTransport } from '@connectrpc/conn
 import { type RegistryClient, bearer, registryClientOver } from './registry-client.ts';
 
 export { type RegistryClient, registryClientOver } from './registry-client.ts';
-export * from '../../gen/atr/v1/agent_pb.js';
-export * from '../../gen/atr/v1/registry_pb.js';
-export * from '../../gen/atr/v1/resolve_pb.js';
-export * from '../../gen/atr/v1/verify_pb.js';
-export * from '../../gen/atr/v1/transparency_log_pb.js';
-export * from '../../gen/atr/v1/api_key_pb.js';
+export * from './messages.ts';
 export * from './transparency-log.ts';
 
 export interface BrowserClientOptions {

@@ -1,12 +1,7 @@
 // What an agent imports (`atr`): typed clients for the registry, the API's messages and enums, mTLS options,
 // the peer verifier, tokens and the transparency-log checks. Web apps import `atr/browser` instead.
 export { PROTOCOLS, type Protocol, type RegistryClient, type RegistryClientOptions, createRegistryClient, createRegistryTransport, registryClientOver } from './client.ts';
-export * from '../../gen/atr/v1/agent_pb.js';
-export * from '../../gen/atr/v1/registry_pb.js';
-export * from '../../gen/atr/v1/resolve_pb.js';
-export * from '../../gen/atr/v1/verify_pb.js';
-export * from '../../gen/atr/v1/transparency_log_pb.js';
-export * from '../../gen/atr/v1/api_key_pb.js';
+export * from './messages.ts';
 export { type SignTokenOptions, MAX_TOKEN_TTL_SECONDS, decodeToken, signToken } from './token.ts';
 export { type AgentTlsFiles, type AgentTlsOptions, agentTlsOptions } from './tls-options.ts';
 export {
