@@ -1,27 +1,15 @@
 import fc from 'fast-check';
-import { beforeAll, describe, expect, it } from 'vitest';
-import { EMPTY_ROOT, leafHash } from '../../src/tlog/hash.ts';
-import { newNodes } from '../../src/tlog/integrate.ts';
-import { consistencyProof, inclusionProof, type ReadNodes, rootAt } from '../../src/tlog/proof.ts';
+import { describe, expect, it } from 'vitest';
+import { EMPTY_ROOT } from '../../src/tlog/hash.ts';
+import { consistencyProof, inclusionProof } from '../../src/tlog/proof.ts';
 import { verifyConsistency, verifyInclusion } from '../../src/tlog/verify.ts';
+import { merkleFixture } from '../support/merkle-fixture.ts';
 
 // Proofs here come from the production code, which tlog-merkle.test.ts checks against the RFC's definitions;
 // these properties are about the verifier refusing anything but the honest proof.
 
 const N = 300;
-const leaves = Array.from({ length: N }, (_, i) => leafHash(Buffer.from(`entry ${i}`)));
-let read: ReadNodes;
-const roots: Uint8Array[] = [];
-
-beforeAll(async () => {
-  const store = new Map<string, Uint8Array>();
-  for (const { node, hash } of await newNodes(0, leaves, async () => [])) store.set(`${node.level}/${node.index}`, hash);
-  read = async (nodes) => nodes.map((node) => store.get(`${node.level}/${node.index}`) ?? new Uint8Array());
-  for (let n = 0; n <= N; n++) roots.push(await rootAt(n, read));
-});
-
-const rootOf = (n: number) => roots[n] ?? new Uint8Array();
-const leafOf = (i: number) => leaves[i] ?? new Uint8Array();
+const { leaves, read, rootOf, leafOf } = merkleFixture(N);
 
 /** A copy of `hash` with one bit flipped. */
 function flip(hash: Uint8Array, bit: number): Uint8Array {

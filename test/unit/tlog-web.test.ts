@@ -1,11 +1,11 @@
 import { generateKeyPairSync } from 'node:crypto';
 import fc from 'fast-check';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { leafHash } from '../../src/tlog/hash.ts';
-import { newNodes } from '../../src/tlog/integrate.ts';
 import { createNoteSigner, openNote, signNote } from '../../src/tlog/note.ts';
-import { consistencyProof, inclusionProof, type ReadNodes, rootAt } from '../../src/tlog/proof.ts';
+import { consistencyProof, inclusionProof } from '../../src/tlog/proof.ts';
 import { verifyConsistency, verifyInclusion } from '../../src/tlog/verify.ts';
+import { merkleFixture } from '../support/merkle-fixture.ts';
 import * as web from '../../src/tlog/web-verify.ts';
 import { openNote as openNoteWeb } from '../../src/tlog/web-note.ts';
 
@@ -13,18 +13,7 @@ import { openNote as openNoteWeb } from '../../src/tlog/web-note.ts';
 // which tlog-verify.test.ts and tlog-note.test.ts check in depth; here the two must agree on every input.
 
 const N = 64;
-const leaves = Array.from({ length: N }, (_, i) => leafHash(Buffer.from(`entry ${i}`)));
-let read: ReadNodes;
-const roots: Uint8Array[] = [];
-
-beforeAll(async () => {
-  const store = new Map<string, Uint8Array>();
-  for (const { node, hash } of await newNodes(0, leaves, async () => [])) store.set(`${node.level}/${node.index}`, hash);
-  read = async (nodes) => nodes.map((node) => store.get(`${node.level}/${node.index}`) ?? new Uint8Array());
-  for (let n = 0; n <= N; n++) roots.push(await rootAt(n, read));
-});
-
-const rootOf = (n: number) => roots[n] ?? new Uint8Array();
+const { leaves, read, rootOf } = merkleFixture(N);
 const size = fc.integer({ min: 0, max: N });
 
 describe('the WebCrypto proof checks', () => {
