@@ -4,9 +4,10 @@ import type { Dialect } from '../config/database-url.ts';
 import type { NewAuditEvent } from '../registry/records.ts';
 import type { NewLogEntry } from '../tlog/store.ts';
 import type { Role } from '../auth/principal.ts';
-import { ApiKeySchema, AuditEventSchema } from './entities.ts';
+import { ApiKeySchema } from './entities.ts';
 import type { Database } from './orm.ts';
 import type { Row } from './row-reader.ts';
+import { insertAudit } from './registry-store.ts';
 import { sequenceLogEntries } from './tlog-store.ts';
 import { writeTransaction } from './write-transaction.ts';
 
@@ -63,8 +64,8 @@ class SqlApiKeyTx implements ApiKeyTx {
     await this.em.nativeUpdate(ApiKeySchema, { keyId }, { revokedAt: at });
   }
 
-  async appendAudit(event: NewAuditEvent, at: Date): Promise<void> {
-    await this.em.insert(AuditEventSchema, { ...event, createdAt: at });
+  appendAudit(event: NewAuditEvent, at: Date): Promise<void> {
+    return insertAudit(this.em, event, at);
   }
 
   appendLogEntry(entry: NewLogEntry, at: Date): Promise<number> {

@@ -337,7 +337,8 @@ function toAuditEventRecord(row: Row): AuditEventRecord {
   };
 }
 
-async function insertAudit(em: SqlEntityManager, event: NewAuditEvent, at: Date): Promise<void> {
+/** One audit row, in the caller's transaction: every store writes audit events through this. */
+export async function insertAudit(em: SqlEntityManager, event: NewAuditEvent, at: Date): Promise<void> {
   await em.insert(AuditEventSchema, { ...event, createdAt: at });
 }
 
