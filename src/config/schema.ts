@@ -171,6 +171,49 @@ const auditVerifications: Setting<'all' | 'refusals' | 'none'> = {
   },
 };
 
+const DNS_NAME = /^(?=.{1,253}$)([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+
+/** Comma-separated DNS names, lowercased, a trailing dot dropped; empty means none. */
+const dnsNames = (env: string, dflt: string, doc: string): Setting<readonly string[]> => ({
+  env,
+  default: dflt,
+  doc,
+  parse: (raw) => {
+    const names = raw.split(',').map((name) => name.trim().toLowerCase().replace(/\.$/, '')).filter((name) => name !== '');
+    const bad = names.find((name) => !DNS_NAME.test(name));
+    if (bad !== undefined) throw new Error(`must be DNS names separated by commas (not ${JSON.stringify(bad)})`);
+    return names;
+  },
+});
+
+/** host:port, [v6]:port or a bare host (then `port`), separated by commas; empty means none. */
+const endpoints = (env: string, dflt: string, port: number, doc: string): Setting<readonly string[]> => ({
+  env,
+  default: dflt,
+  doc,
+  parse: (raw) => {
+    const items = raw.split(',').map((item) => item.trim()).filter((item) => item !== '');
+    return items.map((item) => {
+      const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]+))(?::(\d{1,5}))?$/.exec(item) ?? /^([0-9a-fA-F:]+)$/.exec(item);
+      const host = match?.[1] ?? match?.[2];
+      const number = Number(match?.[3] ?? port);
+      if (!match || host === undefined || number < 1 || number > 65535) throw new Error(`must be host:port entries separated by commas (not ${JSON.stringify(item)})`);
+      return isIP(host) === 6 ? `[${host}]:${number}` : `${host}:${number}`;
+    });
+  },
+});
+
+const choice = <T extends string>(env: string, dflt: T | undefined, values: readonly T[], doc: string): Setting<T | undefined> => ({
+  env,
+  default: dflt,
+  doc,
+  parse: (raw) => {
+    const value = raw.trim().toLowerCase() as T;
+    if (!values.includes(value)) throw new Error(`must be one of ${values.join(', ')}`);
+    return value;
+  },
+});
+
 export const settings = {
   host: text('HOST', '127.0.0.1', 'Address of the public listener'),
   port: integer('PORT', 8000, 0, 65535, 'Port of the public listener (HTTP/1.1 and h2c: gRPC, gRPC-Web, Connect, REST)'),
@@ -229,6 +272,32 @@ export const settings = {
   ),
   logLevel,
   logFormat,
+  dnsZones: dnsNames('DNS_ZONES', '', 'Comma-separated zones the registry publishes agents in (e.g. agents.example.com); an agent named in none gets no records. Empty: no DNS'),
+  dnsProvider: choice('DNS_PROVIDER', undefined, ['local', 'rfc2136', 'route53', 'cloudflare'] as const, 'Where records go: local (the built-in authoritative server; the default when DNS_ZONES is set), rfc2136, route53 or cloudflare'),
+  dnsTtl: integer('DNS_TTL', 60, 1, 86_400, 'TTL in seconds of the records agents get (keep it short: a revocation is visible in DNS only once resolvers drop the old answer)'),
+  dnsHost: text('DNS_HOST', '127.0.0.1', 'Address the built-in DNS server listens on (UDP and TCP)'),
+  dnsPort: integer('DNS_PORT', 8053, 0, 65535, 'Port of the built-in DNS server (UDP and TCP)'),
+  dnsNameservers: dnsNames('DNS_NAMESERVERS', '', 'Host names of the zones\' authoritative servers, for NS and SOA (default ns1.<zone>)'),
+  dnsHostmaster: text('DNS_HOSTMASTER', undefined, 'Mailbox of the zones\' SOA, as a DNS name (default hostmaster.<zone>)'),
+  dnssecEnabled: flag('DNSSEC_ENABLED', false, 'Sign the built-in server\'s zones online with ECDSA P-256 (algorithm 13); `atr dns ds` prints the DS record for the parent zone'),
+  dnsResolver: endpoints('DNS_RESOLVER', '', 53, 'Resolvers (host:port, comma-separated) the registry asks when it reads DNS: resolution through DNS, domain validation; empty: the system\'s'),
+  resolveSource: choice('RESOLVE_SOURCE', 'registry', ['registry', 'dns'] as const, 'Where ResolveAgent looks first: registry (the database) or dns (the agent\'s _atr TXT and TLSA records through DNS_RESOLVER, falling back to the database)'),
+  rfc2136Server: endpoints('RFC2136_SERVER', '', 53, 'The primary server that takes dynamic updates (host:port), with DNS_PROVIDER=rfc2136'),
+  rfc2136TsigKeyName: text('RFC2136_TSIG_KEY_NAME', undefined, 'Name of the TSIG key that signs dynamic updates'),
+  rfc2136TsigSecret: text('RFC2136_TSIG_SECRET', undefined, 'The TSIG key (base64), HMAC-SHA256', true),
+  route53HostedZoneId: text('ROUTE53_HOSTED_ZONE_ID', undefined, 'Route 53 hosted zone of DNS_ZONES (one zone), with DNS_PROVIDER=route53'),
+  route53AccessKeyId: text('ROUTE53_AWS_ACCESS_KEY_ID', undefined, 'AWS access key id for Route 53 (default: the AWS SDK\'s credential chain)', true),
+  route53SecretAccessKey: text('ROUTE53_AWS_SECRET_ACCESS_KEY', undefined, 'AWS secret access key for Route 53', true),
+  route53Region: text('ROUTE53_REGION', 'us-east-1', 'AWS region the Route 53 client signs for'),
+  route53Endpoint: url('ROUTE53_ENDPOINT', 'Route 53 API base URL (default AWS\'s); for a gateway or a test stand-in'),
+  cloudflareApiToken: text('CLOUDFLARE_API_TOKEN', undefined, 'Cloudflare API token with DNS edit rights on the zone, with DNS_PROVIDER=cloudflare', true),
+  cloudflareZoneId: text('CLOUDFLARE_ZONE_ID', undefined, 'Cloudflare zone id of DNS_ZONES (one zone)'),
+  cloudflareApiUrl: url('CLOUDFLARE_API_URL', 'Cloudflare API base URL (default https://api.cloudflare.com/client/v4); for a gateway or a test stand-in'),
+  domainValidationEnabled: flag('DOMAIN_VALIDATION_ENABLED', false, 'Owner keys register <name>.<domain> only under a domain the owner has proved it controls (DomainService); admins may override'),
+  domainChallengeTtlSeconds: integer('DOMAIN_CHALLENGE_TTL', 86_400, 60, 2_592_000, 'Seconds a domain challenge stays answerable'),
+  domainRevalidationDays: integer('DOMAIN_REVALIDATION_DAYS', 30, 1, 3650, 'Days between re-checks of a verified domain'),
+  domainGraceDays: integer('DOMAIN_GRACE_DAYS', 7, 0, 365, 'Days agents under a domain that failed re-validation stay flagged before they are suspended'),
+  whoisServer: endpoints('WHOIS_SERVER', '', 43, 'WHOIS server (host:port) asked for supplementary evidence when a domain is verified; empty: no WHOIS lookup'),
 } as const;
 
 /** The configuration: one value per setting, of the type its parser returns. */

@@ -114,9 +114,41 @@ class AuditEventsByAge extends Migration {
   }
 }
 
+// DNS: every RRset the registry has published (the built-in server answers from it; other providers are told the
+// differences), and, per agent, the version of it that DNS shows. A removed RRset stays as a row without records
+// (a tombstone) so that processes reloading by serial see the removal; serials only grow.
+class DnsPublication extends Migration {
+  override async up(): Promise<void> {
+    this.addSql(`create table dns_rrsets (
+      serial integer primary key autoincrement,
+      zone varchar(253) not null,
+      name varchar(253) not null,
+      type varchar(8) not null,
+      ttl integer not null,
+      records json null,
+      agent_name varchar(253) not null,
+      updated_at datetime not null,
+      unique (name, type)
+    )`);
+    this.addSql('create index dns_rrsets_agent_name_index on dns_rrsets (agent_name)');
+    this.addSql(`create table dns_publications (
+      agent_name varchar(253) primary key,
+      agent_version integer not null,
+      status varchar(16) not null check (status in ('published', 'pending', 'failed')),
+      error text null,
+      attempts integer not null default 0,
+      next_attempt_at datetime null,
+      published_at datetime null,
+      updated_at datetime not null
+    )`);
+    this.addSql('create index dns_publications_next_attempt_index on dns_publications (next_attempt_at) where next_attempt_at is not null');
+  }
+}
+
 export const sqliteMigrations = [
   { name: '0001_initial_schema', class: InitialSchema },
   { name: '0002_transparency_log', class: TransparencyLog },
   { name: '0003_api_keys', class: ApiKeys },
   { name: '0004_audit_events_by_age', class: AuditEventsByAge },
+  { name: '0005_dns_publication', class: DnsPublication },
 ];
