@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file atr/v1/agent.proto.
  */
 export const file_atr_v1_agent: GenFile = /*@__PURE__*/
-  fileDesc("ChJhdHIvdjEvYWdlbnQucHJvdG8SBmF0ci52MSLqAwoFQWdlbnQSEgoKYWdlbnRfbmFtZRgBIAEoCRINCgVvd25lchgCIAEoCRIUCgxjYXBhYmlsaXRpZXMYAyADKAkSIwoGc3RhdHVzGAQgASgOMhMuYXRyLnYxLkFnZW50U3RhdHVzEhgKEGNlcnRfZmluZ2VycHJpbnQYBSABKAkSEwoLY2VydF9zZXJpYWwYBiABKAkSLQoJaXNzdWVkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpleHBpcmVzX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpjcmVhdGVkX2F0GAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp1cGRhdGVkX2F0GAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpyZXZva2VkX2F0GAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIZChFyZXZvY2F0aW9uX3JlYXNvbhgMIAEoCRIPCgd2ZXJzaW9uGA0gASgFEhMKC2Rlc2NyaXB0aW9uGA4gASgJEhEKCWVuZHBvaW50cxgPIAMoCRIRCglzcGlmZmVfaWQYECABKAkqeAoLQWdlbnRTdGF0dXMSHAoYQUdFTlRfU1RBVFVTX1VOU1BFQ0lGSUVEEAASFwoTQUdFTlRfU1RBVFVTX0FDVElWRRABEhgKFEFHRU5UX1NUQVRVU19SRVZPS0VEEAISGAoUQUdFTlRfU1RBVFVTX0VYUElSRUQQA2IGcHJvdG8z", [file_google_protobuf_timestamp]);
+  fileDesc("ChJhdHIvdjEvYWdlbnQucHJvdG8SBmF0ci52MSKVBAoFQWdlbnQSEgoKYWdlbnRfbmFtZRgBIAEoCRINCgVvd25lchgCIAEoCRIUCgxjYXBhYmlsaXRpZXMYAyADKAkSIwoGc3RhdHVzGAQgASgOMhMuYXRyLnYxLkFnZW50U3RhdHVzEhgKEGNlcnRfZmluZ2VycHJpbnQYBSABKAkSEwoLY2VydF9zZXJpYWwYBiABKAkSLQoJaXNzdWVkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpleHBpcmVzX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpjcmVhdGVkX2F0GAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp1cGRhdGVkX2F0GAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpyZXZva2VkX2F0GAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIZChFyZXZvY2F0aW9uX3JlYXNvbhgMIAEoCRIPCgd2ZXJzaW9uGA0gASgFEhMKC2Rlc2NyaXB0aW9uGA4gASgJEhEKCWVuZHBvaW50cxgPIAMoCRIRCglzcGlmZmVfaWQYECABKAkSEgoKZG5zX3N0YXR1cxgRIAEoCRIVCg1kb21haW5fc3RhdHVzGBIgASgJKngKC0FnZW50U3RhdHVzEhwKGEFHRU5UX1NUQVRVU19VTlNQRUNJRklFRBAAEhcKE0FHRU5UX1NUQVRVU19BQ1RJVkUQARIYChRBR0VOVF9TVEFUVVNfUkVWT0tFRBACEhgKFEFHRU5UX1NUQVRVU19FWFBJUkVEEANiBnByb3RvMw", [file_google_protobuf_timestamp]);
 
 /**
  * Agent is the registry's record of one agent. It never holds a private key.
@@ -113,6 +113,22 @@ export type Agent = Message<"atr.v1.Agent"> & {
    * @generated from field: string spiffe_id = 16;
    */
   spiffeId: string;
+
+  /**
+   * Whether DNS shows this version of the agent: "published", "pending", "failed: <reason>", "not_in_zone"
+   * (its name lies in none of DNS_ZONES), or empty when the registry publishes no DNS.
+   *
+   * @generated from field: string dns_status = 17;
+   */
+  dnsStatus: string;
+
+  /**
+   * With DOMAIN_VALIDATION_ENABLED, the standing of the verified domain the name lies under: "verified", "flagged"
+   * (re-validation failed; suspended after the grace period), "suspended", or empty.
+   *
+   * @generated from field: string domain_status = 18;
+   */
+  domainStatus: string;
 };
 
 /**
