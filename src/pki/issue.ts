@@ -1,4 +1,5 @@
 import { DomainError } from '../errors.ts';
+import { spiffeIdOf } from './spiffe-id.ts';
 import type { CertificateAuthority } from './ca.ts';
 import { distinguishedName, encodeCertificate, MAX_COMMON_NAME_LENGTH } from './certificate.ts';
 import { implicitPrimitive, oid, sequence } from './der.ts';
@@ -76,7 +77,7 @@ export async function issueAgentCertificate(
       extensions: [
         ...profile.extensions,
         subjectKeyIdentifier(key.publicKey),
-        subjectAltName(agentName, `spiffe://${ca.trustDomain}/agent/${agentName}`),
+        subjectAltName(agentName, spiffeIdOf(ca.trustDomain, agentName)),
       ],
     },
     ca.signingKey,

@@ -1,4 +1,5 @@
 import type { MessageBus } from './message-bus.ts';
+import { Poller } from './poller.ts';
 import type { RegistryStore, RetiredCertificate } from './store.ts';
 
 export type RevocationEvent = RetiredCertificate;
@@ -38,27 +39,23 @@ const pollMessage = 'poll';
  */
 export class RevocationFeed {
   private readonly store: Pick<RegistryStore, 'listRetiredSince'>;
-  private readonly intervalMs: number;
   private readonly overlapMs: number;
   private readonly listeners = new Set<RevocationListener>();
   /** Fingerprints already emitted, with their retirement time (ms), for de-duplication within the window. */
   private readonly emitted = new Map<string, number>();
   private readonly stopped = new AbortController();
   private lastPollAt = Date.now();
-  private timer: NodeJS.Timeout | undefined;
-  private polling: Promise<void> | undefined;
-  /** The poll that runs after the one in flight, shared by every poll() call made meanwhile. */
-  private queued: Promise<void> | undefined;
+  private readonly poller: Poller;
   private readonly bus: Pick<MessageBus, 'publish' | 'subscribe'> | undefined;
   private readonly channel: string;
   private unsubscribeBus: (() => void) | undefined;
 
   constructor(options: RevocationFeedOptions) {
     this.store = options.store;
-    this.intervalMs = options.intervalMs ?? 250;
     this.overlapMs = options.overlapMs ?? 5_000;
     this.bus = options.bus;
     this.channel = `${options.channelPrefix ?? 'atr:'}revocations`;
+    this.poller = new Poller(() => this.readOnce(), options.intervalMs ?? 250);
   }
 
   get subscriberCount(): number {
@@ -67,27 +64,18 @@ export class RevocationFeed {
 
   /** Starts polling (and listening on the bus); the timer does not keep the process alive. */
   start(): void {
-    if (this.timer || this.stopped.signal.aborted) return;
+    if (this.unsubscribeBus || this.stopped.signal.aborted) return;
     this.unsubscribeBus = this.bus?.subscribe(this.channel, (message) => {
       if (message === pollMessage) void this.poll();
-    });
-    const tick = () => {
-      void this.poll().finally(() => {
-        if (this.stopped.signal.aborted) return;
-        this.timer = setTimeout(tick, this.intervalMs);
-        this.timer.unref();
-      });
-    };
-    tick();
+    }) ?? (() => {});
+    this.poller.start();
   }
 
   /** Stops polling, ends every watch() and waits for the poll in flight, so the store can close after it. */
   async stop(): Promise<void> {
     this.stopped.abort();
-    clearTimeout(this.timer);
     this.unsubscribeBus?.();
-    await this.queued;
-    await this.polling;
+    await this.poller.stop();
   }
 
   /** Calls `listener` once for every retirement seen from now on; returns the function that stops it. */
@@ -119,17 +107,7 @@ export class RevocationFeed {
    * committed, so a call made meanwhile queues one more poll after it; at most one runs and one waits.
    */
   poll(): Promise<void> {
-    if (this.polling === undefined) {
-      this.polling = this.readOnce().finally(() => {
-        this.polling = undefined;
-      });
-      return this.polling;
-    }
-    this.queued ??= this.polling.then(() => {
-      this.queued = undefined;
-      return this.stopped.signal.aborted ? undefined : this.poll();
-    });
-    return this.queued;
+    return this.poller.poll();
   }
 
   /**

@@ -1,4 +1,5 @@
 import { create } from '@bufbuild/protobuf';
+import { spiffeIdOf } from '../pki/spiffe-id.ts';
 import { timestampFromDate, type Timestamp } from '@bufbuild/protobuf/wkt';
 import { type Agent, AgentSchema, AgentStatus } from '../../gen/atr/v1/agent_pb.js';
 import type { AgentStatus as DomainStatus, AgentRecord } from '../registry/records.ts';
@@ -22,10 +23,6 @@ export function statusFromProto(status: AgentStatus): DomainStatus | undefined {
 
 export function timestamp(date: Date | null | undefined): Timestamp | undefined {
   return date ? timestampFromDate(date) : undefined;
-}
-
-export function spiffeIdOf(trustDomain: string, agentName: string): string {
-  return `spiffe://${trustDomain}/agent/${agentName}`;
 }
 
 export function agentToProto(agent: AgentRecord, trustDomain: string, now: Date = new Date()): Agent {

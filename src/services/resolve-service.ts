@@ -3,7 +3,8 @@ import type { ResolveService } from '../../gen/atr/v1/resolve_pb.js';
 import type { CertificateAuthority } from '../pki/ca.ts';
 import { statusOf } from '../registry/records.ts';
 import type { Registry } from '../registry/registry.ts';
-import { spiffeIdOf, statusToProto, timestamp } from './convert.ts';
+import { spiffeIdOf } from '../pki/spiffe-id.ts';
+import { statusToProto, timestamp } from './convert.ts';
 
 export class ResolveServiceImpl implements ServiceImpl<typeof ResolveService> {
   constructor(
