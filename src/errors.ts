@@ -17,7 +17,11 @@ export type ErrorCode =
   | 'unauthenticated'
   | 'permission_denied'
   | 'key_not_found'
-  | 'rate_limited';
+  | 'rate_limited'
+  | 'domain_not_found'
+  | 'domain_taken'
+  | 'challenge_failed'
+  | 'verification_unavailable';
 
 export class DomainError extends Error {
   override readonly name = 'DomainError';
