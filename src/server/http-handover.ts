@@ -1,0 +1,68 @@
+import type http from 'node:http';
+import http2, { type Http2SecureServer, type ServerHttp2Session } from 'node:http2';
+import type { TLSSocket } from 'node:tls';
+import type { Http2SessionPolicy } from './http2-session-policy.ts';
+import { type HttpHandler, createHttp1Server } from './listener.ts';
+
+const MAX_CONCURRENT_STREAMS = 250;
+
+/**
+ * The HTTP servers behind a TLS listener. They never listen: the listener hands them each connection it has accepted
+ * and admitted, and the connection's ALPN protocol picks HTTP/2 or HTTP/1.1.
+ */
+export class HttpHandover {
+  private readonly h2: Http2SecureServer;
+  private readonly h1: http.Server;
+  // Every HTTP/2 session (closed on shutdown), and the one of each open socket, so that a connection refused on a
+  // re-check can finish the requests already in flight (a renewal's answer travels on the connection its old
+  // certificate opened).
+  private readonly sessions = new Set<ServerHttp2Session>();
+  private readonly sessionOfSocket = new WeakMap<TLSSocket, ServerHttp2Session>();
+  private handingOver: TLSSocket | undefined;
+
+  constructor(handler: HttpHandler, policy: Http2SessionPolicy) {
+    this.h2 = http2.createSecureServer({ settings: { maxConcurrentStreams: MAX_CONCURRENT_STREAMS } }, handler);
+    this.h2.on('session', (session) => {
+      this.sessions.add(session);
+      session.once('close', () => this.sessions.delete(session));
+      if (this.handingOver) {
+        this.sessionOfSocket.set(this.handingOver, session);
+        policy.apply(session, this.handingOver);
+      }
+    });
+    // A broken HTTP/2 peer ends its own session; it must not take the process down.
+    this.h2.on('sessionError', () => {});
+    this.h1 = createHttp1Server(handler);
+    // node:http enforces its header and request timeouts from a connection list it sets up when it starts listening;
+    // this one never listens (the TLS server accepts), so it is told it does.
+    this.h1.emit('listening');
+  }
+
+  serve(socket: TLSSocket): void {
+    if (socket.alpnProtocol !== 'h2') {
+      // HTTP/1.1 goes to a node:http server of its own: http2's fallback has none of its timeouts, so an idle or
+      // half-sent request would hold the connection for good.
+      this.h1.emit('connection', socket);
+      return;
+    }
+    // The session is made, and 'session' emitted, within this call.
+    this.handingOver = socket;
+    this.h2.emit('secureConnection', socket);
+    this.handingOver = undefined;
+  }
+
+  /** The HTTP/2 session serving a connection; undefined for HTTP/1.1 and connections not handed over yet. */
+  sessionOf(socket: TLSSocket): ServerHttp2Session | undefined {
+    return this.sessionOfSocket.get(socket);
+  }
+
+  /** The open HTTP/2 sessions, as they are when iterated. */
+  openSessions(): Iterable<ServerHttp2Session> {
+    return this.sessions;
+  }
+
+  /** Closes idle HTTP/1.1 connections and stops the timeout checks (the server has no port of its own to close). */
+  close(): void {
+    this.h1.close(() => {});
+  }
+}
