@@ -52,20 +52,20 @@ export class MtlsAdmission {
       return false;
     }
     const round = this.recheckRound;
-    let accepted: boolean;
     try {
-      accepted = await this.check(socket, certificate);
+      const accepted = await this.check(socket, certificate);
+      if (!accepted || socket.destroyed) return false;
+      this.open.set(socket, certificate);
+      socket.once('close', () => this.open.delete(socket));
+      // Open connections re-checked while this check ran were re-checked without this one.
+      return this.recheckRound === round || (await this.check(socket, certificate));
     } catch (error) {
+      // Either check: a database failure refuses the connection, it never takes the process down.
       this.logger.error({ err: error }, 'registry check failed');
       this.countRefusal('check_failed');
       socket.destroy();
       return false;
     }
-    if (!accepted || socket.destroyed) return false;
-    this.open.set(socket, certificate);
-    socket.once('close', () => this.open.delete(socket));
-    // Open connections re-checked while this check ran were re-checked without this one.
-    return this.recheckRound === round || this.check(socket, certificate);
   }
 
   /** Checks every open connection again (revocations changed); the refused ones are closed. */

@@ -56,7 +56,13 @@ export async function startMtlsListener(options: MtlsListenOptions): Promise<Mtl
   server.on('secureConnection', (socket: TLSSocket) => {
     socket.on('error', () => socket.destroy());
     // The socket is not read until it is handed over, so bytes sent meanwhile wait in its buffer.
-    void admission.admit(socket).then((accepted) => accepted && handover.serve(socket));
+    void admission
+      .admit(socket)
+      .then((accepted) => accepted && handover.serve(socket))
+      .catch((error: unknown) => {
+        logger.error({ err: error }, 'cannot hand the connection over to HTTP');
+        socket.destroy();
+      });
   });
   server.on('tlsClientError', (error: NodeJS.ErrnoException) => admission.countRefusal(`handshake:${error.code ?? 'error'}`));
 
