@@ -32,6 +32,12 @@ const EVENT_TYPES: Readonly<Record<AuditEventType, true>> = {
   'key.created': true,
   'key.revoked': true,
   'auth.denied': true,
+  'domain.challenge_created': true,
+  'domain.verified': true,
+  'domain.verification_failed': true,
+  'domain.flagged': true,
+  'domain.suspended': true,
+  'domain.removed': true,
 };
 
 export const AUDIT_EVENT_TYPES = Object.keys(EVENT_TYPES) as readonly AuditEventType[];

@@ -50,7 +50,13 @@ export type AuditEventType =
   | 'cert.verified'
   | 'key.created'
   | 'key.revoked'
-  | 'auth.denied';
+  | 'auth.denied'
+  | 'domain.challenge_created'
+  | 'domain.verified'
+  | 'domain.verification_failed'
+  | 'domain.flagged'
+  | 'domain.suspended'
+  | 'domain.removed';
 
 export interface NewAuditEvent {
   readonly eventType: AuditEventType;

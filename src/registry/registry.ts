@@ -28,7 +28,15 @@ export interface RegistryOptions {
   readonly onCertificatesChanged?: () => void;
   /** When set, every change also appends a leaf to the transparency log, in the change's transaction. */
   readonly log?: { notify(): void } | undefined;
+  /** With domain validation on (DOMAIN_VALIDATION_ENABLED), decides who may register which names. */
+  readonly registrationGate?: RegistrationGate | undefined;
   readonly now?: () => Date;
+}
+
+/** Whether an owner may register a name; throws PermissionDenied when not. */
+export interface RegistrationGate {
+  /** `override`: an admin asks, and is let through anyway. Resolves with what the audit event records of it. */
+  admit(agentName: string, owner: string, override: boolean): Promise<Record<string, unknown>>;
 }
 
 export interface RegisterInput {
@@ -86,13 +94,14 @@ export class Registry {
     const capabilities = checkCapabilities(input.capabilities);
     const description = checkDescription(input.description ?? '');
     const endpoints = checkEndpoints(input.endpoints ?? []);
+    const admission = (await this.options.registrationGate?.admit(input.agentName, owner, scope === undefined)) ?? {};
     const { key, privateKeyPem, keySource } = await this.keyFor(input.csrPem);
     const now = this.now();
     const certificate = await this.issue(input.agentName, key, now);
     const recorded = await this.change(async (tx) => {
       await tx.insertAgent({ name: input.agentName, owner, capabilities, description, endpoints, at: now }, certificate);
       const agent = await this.mustExist(tx.lockAgent(input.agentName), input.agentName);
-      const metadata = { owner, capabilities, fingerprint: certificate.fingerprint, serial: certificate.serial, key_source: keySource, key_algorithm: key.algorithm };
+      const metadata = { owner, capabilities, fingerprint: certificate.fingerprint, serial: certificate.serial, key_source: keySource, key_algorithm: key.algorithm, ...admission };
       return this.record(tx, { eventType: 'agent.registered', actor, agent, metadata }, now);
     });
     return { ...recorded, certPem: certificate.pem, privateKeyPem };

@@ -145,10 +145,48 @@ class DnsPublication extends Migration {
   }
 }
 
+// Domain validation: the domains owners have verified, with where their re-validation stands (a process claims a
+// due domain by writing claimed_by and claim_until before it checks it), and the challenges owners answer, kept
+// after use so that a token never answers twice.
+class Domains extends Migration {
+  override async up(): Promise<void> {
+    this.addSql(`create table domains (
+      id integer primary key autoincrement,
+      domain varchar(253) not null unique,
+      owner varchar(255) not null,
+      status varchar(16) not null check (status in ('verified', 'flagged', 'suspended')),
+      method varchar(8) not null check (method in ('dns', 'http')),
+      token varchar(64) not null,
+      verified_at datetime not null,
+      last_checked_at datetime not null,
+      next_check_at datetime not null,
+      flagged_at datetime null,
+      failure text not null default '',
+      evidence text not null,
+      claimed_by varchar(64) null,
+      claim_until datetime null,
+      updated_at datetime not null
+    )`);
+    this.addSql('create index domains_owner_id_index on domains (owner, id)');
+    this.addSql('create index domains_next_check_at_index on domains (next_check_at)');
+    this.addSql(`create table domain_challenges (
+      id integer primary key autoincrement,
+      token varchar(64) not null unique,
+      domain varchar(253) not null,
+      owner varchar(255) not null,
+      created_at datetime not null,
+      expires_at datetime not null,
+      used_at datetime null
+    )`);
+    this.addSql('create index domain_challenges_domain_owner_id_index on domain_challenges (domain, owner, id)');
+  }
+}
+
 export const sqliteMigrations = [
   { name: '0001_initial_schema', class: InitialSchema },
   { name: '0002_transparency_log', class: TransparencyLog },
   { name: '0003_api_keys', class: ApiKeys },
   { name: '0004_audit_events_by_age', class: AuditEventsByAge },
   { name: '0005_dns_publication', class: DnsPublication },
+  { name: '0006_domains', class: Domains },
 ];
