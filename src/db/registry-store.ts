@@ -20,7 +20,7 @@ import type { Database } from './orm.ts';
 import { sequenceLogEntries } from './tlog-store.ts';
 import { writeTransaction } from './write-transaction.ts';
 import type { NewLogEntry } from '../tlog/store.ts';
-import { poolReader, type Row, type RowReader, sqliteReader } from './row-reader.ts';
+import { date, json, optionalDate, poolReader, type Row, type RowReader, sqliteReader, text } from './row-reader.ts';
 import type { Dialect } from '../config/database-url.ts';
 
 const CERTIFICATE_COLUMNS = [
@@ -289,10 +289,6 @@ function agentsWithCertificate(knex: Knex): Knex.QueryBuilder {
 // Rows are read by hand rather than through the entity manager's hydration, which costs several times the query
 // itself on the hot read paths. The two dialects differ only in how they return timestamps (SQLite: milliseconds;
 // PostgreSQL: Date) and JSON (SQLite: text; PostgreSQL: parsed), and both are handled here.
-const date = (value: unknown): Date => new Date(value as number | string | Date);
-const optionalDate = (value: unknown): Date | null => (value == null ? null : date(value));
-const json = <T>(value: unknown): T => (typeof value === 'string' ? (JSON.parse(value) as T) : (value as T));
-const text = (value: unknown): string | null => (value == null ? null : String(value));
 
 function toAgentRecord(row: Row): AgentRecord {
   return {

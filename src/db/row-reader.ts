@@ -3,6 +3,13 @@ import BetterSqlite3 from 'better-sqlite3';
 
 export type Row = Record<string, unknown>;
 
+// Column values as both dialects return them: SQLite gives numbers (milliseconds) and JSON text, PostgreSQL Dates
+// and parsed JSON.
+export const date = (value: unknown): Date => new Date(value as number | string | Date);
+export const optionalDate = (value: unknown): Date | null => (value == null ? null : date(value));
+export const json = <T>(value: unknown): T => (typeof value === 'string' ? (JSON.parse(value) as T) : (value as T));
+export const text = (value: unknown): string | null => (value == null ? null : String(value));
+
 /** Runs the registry's hot read queries (resolve, verify). SQL uses `?` placeholders on every dialect. */
 export interface RowReader {
   get(sql: string, params: readonly unknown[]): Promise<Row | undefined>;

@@ -4,8 +4,7 @@ import type { Integration, LogEntry, LogState, NewLogEntry, StoredCheckpoint, Tl
 import type { Dialect } from '../config/database-url.ts';
 import type { Database } from './orm.ts';
 import { writeTransaction } from './write-transaction.ts';
-
-type Row = Record<string, unknown>;
+import { date, type Row } from './row-reader.ts';
 
 // Rows per INSERT statement: the query builder writes SQLite's multi-row inserts as a compound SELECT, limited to
 // 500 terms; PostgreSQL's bound is 65,535 parameters.
@@ -171,7 +170,6 @@ async function readNodes(knex: Knex, nodes: readonly NodeId[], dialect: Dialect)
 }
 
 const bytes = (value: unknown): Uint8Array => new Uint8Array(value as Buffer);
-const date = (value: unknown): Date => new Date(value as number | string | Date);
 
 function toState(row: Row | undefined): LogState {
   if (!row) throw new Error('the log has no sequencer row: migrations have not run');
