@@ -17,16 +17,16 @@ module.exports = {
     {
       name: 'domain-stays-inside',
       severity: 'error',
-      comment: 'Domain modules never import transport, storage adapters, the cache, auth adapters, the SDK or the CLI.',
+      comment: 'Domain modules never import transport, storage adapters, the cache, auth adapters, DNS providers, the SDK or the CLI.',
       from: { path: domain },
-      to: { path: outer('server', 'services', 'cli', 'db', 'cache', 'auth', 'sdk') },
+      to: { path: outer('server', 'services', 'cli', 'db', 'cache', 'auth', 'sdk', 'dns-providers') },
     },
     {
       name: 'domain-without-transport-or-storage-libraries',
       severity: 'error',
-      comment: 'Connect, HTTP servers, Redis and the ORM belong to the adapters; the domain declares interfaces.',
+      comment: 'Connect, HTTP servers, Redis, the ORM and DNS providers\' SDKs belong to the adapters; the domain declares interfaces.',
       from: { path: domain },
-      to: { path: '(^|/)node_modules/(@connectrpc|ioredis|@mikro-orm|pg|better-sqlite3|prom-client|rate-limiter-flexible|pino)/' },
+      to: { path: '(^|/)node_modules/(@connectrpc|ioredis|@mikro-orm|pg|better-sqlite3|prom-client|rate-limiter-flexible|pino|@aws-sdk|cloudflare)/' },
     },
     {
       name: 'auth-is-policy',
@@ -45,8 +45,8 @@ module.exports = {
     {
       name: 'adapters-below-services',
       severity: 'error',
-      comment: 'Storage and cache adapters implement domain interfaces and know nothing of the API above them.',
-      from: { path: outer('db', 'cache') },
+      comment: 'Storage, cache and DNS provider adapters implement domain interfaces and know nothing of the API above them.',
+      from: { path: outer('db', 'cache', 'dns-providers') },
       to: { path: outer('server', 'services', 'cli', 'sdk') },
     },
     {
