@@ -1,5 +1,6 @@
 import type { DescMethod } from '@bufbuild/protobuf';
 import { ApiKeyService } from '../../gen/atr/v1/api_key_pb.js';
+import { DomainService } from '../../gen/atr/v1/domain_pb.js';
 import { RegistryService } from '../../gen/atr/v1/registry_pb.js';
 import { ResolveService } from '../../gen/atr/v1/resolve_pb.js';
 import { TransparencyLogService } from '../../gen/atr/v1/transparency_log_pb.js';
@@ -41,6 +42,7 @@ grant('read', [
   RegistryService.method.getAgentCertificate,
   RegistryService.method.listAgents,
   RegistryService.method.listAuditEvents,
+  DomainService.method.listDomains,
 ]);
 grant('write', [
   RegistryService.method.registerAgent,
@@ -48,6 +50,10 @@ grant('write', [
   RegistryService.method.revokeAgent,
   RegistryService.method.updateAgent,
   TransparencyLogService.method.publishCheckpoint,
+  // Owner keys for their own owner's domains (the domain logic scopes them), admins for any.
+  DomainService.method.createDomainChallenge,
+  DomainService.method.verifyDomain,
+  DomainService.method.removeDomain,
 ]);
 grant('admin', ApiKeyService.methods);
 

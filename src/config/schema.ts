@@ -297,6 +297,7 @@ export const settings = {
   domainChallengeTtlSeconds: integer('DOMAIN_CHALLENGE_TTL', 86_400, 60, 2_592_000, 'Seconds a domain challenge stays answerable'),
   domainRevalidationDays: integer('DOMAIN_REVALIDATION_DAYS', 30, 1, 3650, 'Days between re-checks of a verified domain'),
   domainGraceDays: integer('DOMAIN_GRACE_DAYS', 7, 0, 365, 'Days agents under a domain that failed re-validation stay flagged before they are suspended'),
+  domainHttpPort: integer('DOMAIN_HTTP_PORT', 80, 1, 65535, 'Port HTTP domain challenges are fetched from (http://<domain>/.well-known/atr-challenge/<token>); 80 but in tests'),
   whoisServer: endpoints('WHOIS_SERVER', '', 43, 'WHOIS server (host:port) asked for supplementary evidence when a domain is verified; empty: no WHOIS lookup'),
 } as const;
 

@@ -2,6 +2,7 @@
 // and the browser entry (connect-web transports). No `node:` import.
 import { type Client, type Interceptor, type Transport, createClient } from '@connectrpc/connect';
 import { ApiKeyService } from '../../gen/atr/v1/api_key_pb.js';
+import { DomainService } from '../../gen/atr/v1/domain_pb.js';
 import { RegistryService } from '../../gen/atr/v1/registry_pb.js';
 import { ResolveService } from '../../gen/atr/v1/resolve_pb.js';
 import { TransparencyLogService } from '../../gen/atr/v1/transparency_log_pb.js';
@@ -14,6 +15,7 @@ export interface RegistryClient {
   readonly resolve: Client<typeof ResolveService>;
   readonly log: Client<typeof TransparencyLogService>;
   readonly keys: Client<typeof ApiKeyService>;
+  readonly domains: Client<typeof DomainService>;
 }
 
 /** The registry's clients over a transport of the caller's making (its own interceptors, TLS, ...). */
@@ -24,6 +26,7 @@ export function registryClientOver(transport: Transport): RegistryClient {
     resolve: createClient(ResolveService, transport),
     log: createClient(TransparencyLogService, transport),
     keys: createClient(ApiKeyService, transport),
+    domains: createClient(DomainService, transport),
   };
 }
 

@@ -27,6 +27,7 @@ import { TokenVerifier } from '../verify/token.ts';
 import { VerificationCounts } from '../verify/verification-counts.ts';
 import { Verifier } from '../verify/verify.ts';
 import { VerificationRetention } from '../audit/verification-retention.ts';
+import { type DomainValidation, createDomainValidation } from './domain-validation.ts';
 
 /** Everything a running registry holds, independent of the listeners in front of it. */
 export interface App {
@@ -53,6 +54,8 @@ export interface App {
   readonly rateLimits: RateLimits | undefined;
   /** The transparency log; undefined when TRANSPARENCY_LOG_ENABLED=false. */
   readonly log: TransparencyLog | undefined;
+  /** DomainService's domains, and with DOMAIN_VALIDATION_ENABLED the registration rule and re-validation. */
+  readonly domainValidation: DomainValidation;
   /** The process's log lines (LOG_LEVEL, LOG_FORMAT): access lines, background failures. */
   readonly logger: Logger;
   /** Ready when the database answers; degraded (still ready) while Redis does not. */
@@ -116,6 +119,7 @@ export async function createApp(config: Config, logger: Logger = createLogger(co
   revocations.subscribe(() => revocationList.invalidate());
   if (cache) revocations.subscribe((event) => void cache.invalidate([event.agentName]));
   revocations.start();
+  const domainValidation = createDomainValidation(config, database, log, logger);
   const registry = new Registry({
     store,
     ca,
@@ -126,6 +130,7 @@ export async function createApp(config: Config, logger: Logger = createLogger(co
       void revocations.changed();
     },
     log,
+    registrationGate: domainValidation.gate,
   });
   return {
     config,
@@ -154,6 +159,7 @@ export async function createApp(config: Config, logger: Logger = createLogger(co
       auditPruned: () => retention?.pruned,
     }),
     log,
+    domainValidation,
     logger,
     async readiness() {
       const database = await store.ping().then(
@@ -166,6 +172,7 @@ export async function createApp(config: Config, logger: Logger = createLogger(co
     },
     async close() {
       await retention?.stop();
+      await domainValidation.revalidation?.stop();
       await revocations.stop();
       await bus?.close();
       redis?.disconnect();

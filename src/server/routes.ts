@@ -1,11 +1,13 @@
 import type { ConnectRouter } from '@connectrpc/connect';
 import type { DescService } from '@bufbuild/protobuf';
 import { ApiKeyService } from '../../gen/atr/v1/api_key_pb.js';
+import { DomainService } from '../../gen/atr/v1/domain_pb.js';
 import { RegistryService } from '../../gen/atr/v1/registry_pb.js';
 import { ResolveService } from '../../gen/atr/v1/resolve_pb.js';
 import { TransparencyLogService } from '../../gen/atr/v1/transparency_log_pb.js';
 import { VerifyService } from '../../gen/atr/v1/verify_pb.js';
 import { ApiKeyServiceImpl } from '../services/api-key-service.ts';
+import { DomainServiceImpl } from '../services/domain-service.ts';
 import { RegistryServiceImpl } from '../services/registry-service.ts';
 import { ResolveServiceImpl } from '../services/resolve-service.ts';
 import { TransparencyLogServiceImpl } from '../services/transparency-log-service.ts';
@@ -19,6 +21,7 @@ export const apiServices: DescService[] = [
   ResolveService,
   TransparencyLogService,
   ApiKeyService,
+  DomainService,
 ];
 
 /** The whole API surface in one place. */
@@ -29,5 +32,6 @@ export function routes(app: App) {
     router.service(ResolveService, new ResolveServiceImpl(app.registry, app.ca));
     router.service(TransparencyLogService, new TransparencyLogServiceImpl(app.log));
     router.service(ApiKeyService, new ApiKeyServiceImpl(app.apiKeys));
+    router.service(DomainService, new DomainServiceImpl(app.domainValidation.domains));
   };
 }
