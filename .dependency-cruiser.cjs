@@ -17,9 +17,9 @@ module.exports = {
     {
       name: 'domain-stays-inside',
       severity: 'error',
-      comment: 'Domain modules never import transport, storage adapters, the cache, auth adapters, DNS providers, the SDK or the CLI.',
+      comment: 'Domain modules never import transport, storage adapters, the cache, auth adapters, DNS providers, the DNS server, the SDK or the CLI.',
       from: { path: domain },
-      to: { path: outer('server', 'services', 'cli', 'db', 'cache', 'auth', 'sdk', 'dns-providers') },
+      to: { path: outer('server', 'services', 'cli', 'db', 'cache', 'auth', 'sdk', 'dns-providers', 'dns-server') },
     },
     {
       name: 'domain-without-transport-or-storage-libraries',
@@ -45,8 +45,8 @@ module.exports = {
     {
       name: 'adapters-below-services',
       severity: 'error',
-      comment: 'Storage, cache and DNS provider adapters implement domain interfaces and know nothing of the API above them.',
-      from: { path: outer('db', 'cache', 'dns-providers') },
+      comment: 'Storage, cache, DNS provider and DNS server adapters implement domain interfaces and know nothing of the API above them.',
+      from: { path: outer('db', 'cache', 'dns-providers', 'dns-server') },
       to: { path: outer('server', 'services', 'cli', 'sdk') },
     },
     {
