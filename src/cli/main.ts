@@ -7,6 +7,7 @@ import { DEFAULT_SERVER, PROTOCOLS, apiKeyFor, createClients, describeCallError,
 import { type Command, type OptionValues, UsageError, flagOption, oneOfOption, stringOption } from './command.ts';
 import { configCommands } from './config.ts';
 import { demoCommands } from './demo.ts';
+import { domainCommands } from './domains.ts';
 import { logCommands } from './log.ts';
 import { openApiCommands } from './openapi.ts';
 import { Output, errorLine } from './output.ts';
@@ -25,6 +26,7 @@ const COMMANDS: readonly Command[] = [
   ...auditCommands,
   ...logCommands,
   ...apiKeyCommands,
+  ...domainCommands,
   ...openApiCommands,
   ...configCommands,
 ];

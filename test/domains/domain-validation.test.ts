@@ -6,6 +6,7 @@ import { once } from 'node:events';
 import { type Server as HttpServer, createServer as createHttpServer } from 'node:http';
 import { type Server as TcpServer, createServer as createTcpServer } from 'node:net';
 import { readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { Code } from '@connectrpc/connect';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { AgentStatus } from '../../gen/atr/v1/agent_pb.js';
@@ -15,6 +16,7 @@ import type { Config } from '../../src/config/schema.ts';
 import { type RegistryClient, createRegistryClient } from '../../src/sdk/client.ts';
 import type { RunningServer } from '../../src/server/server.ts';
 import { dialects } from '../support/databases.ts';
+import { runAtr } from '../support/cli.ts';
 import { rpcError } from '../support/rpc.ts';
 import { runningServer } from '../support/server.ts';
 import { type Bind, freePort, startBind } from './bind.ts';
@@ -29,6 +31,8 @@ interface Registry {
   readonly umbrella: RegistryClient;
   readonly reader: RegistryClient;
   readonly anonymous: RegistryClient;
+  /** acme's owner key, for the CLI. */
+  readonly acmeKey: string;
   /** The domain.* audit events about a domain, oldest first. */
   domainEvents(domain: string): Promise<{ eventType: string; metadata: Record<string, unknown> }[]>;
   cleanup(): Promise<void>;
@@ -39,11 +43,14 @@ async function registry(dialect: 'sqlite' | 'postgresql', overrides: Partial<Con
   const started = await runningServer(dialect, { apiKeyEnabled: true, domainValidationEnabled: true, ...overrides });
   const baseUrl = started.server.url;
   const admin = createRegistryClient({ baseUrl, apiKey: readFileSync(started.environment.config.adminKeyFile, 'utf8').trim() });
-  const keyFor = async (role: ApiKeyRole, owner = '') => createRegistryClient({ baseUrl, apiKey: (await admin.keys.createApiKey({ role, owner })).secret });
+  const secretFor = async (role: ApiKeyRole, owner = '') => (await admin.keys.createApiKey({ role, owner })).secret;
+  const keyFor = async (role: ApiKeyRole, owner = '') => createRegistryClient({ baseUrl, apiKey: await secretFor(role, owner) });
+  const acmeKey = await secretFor(ApiKeyRole.OWNER, 'acme');
   return {
     server: started.server,
     admin,
-    acme: await keyFor(ApiKeyRole.OWNER, 'acme'),
+    acmeKey,
+    acme: createRegistryClient({ baseUrl, apiKey: acmeKey }),
     umbrella: await keyFor(ApiKeyRole.OWNER, 'umbrella'),
     reader: await keyFor(ApiKeyRole.READER),
     anonymous: createRegistryClient({ baseUrl }),
@@ -82,7 +89,7 @@ describe.each(dialects)('domain validation on %s', (dialect) => {
   let main: Registry;
 
   beforeAll(async () => {
-    [bind, otherBind, whois] = await Promise.all([startBind(['example.test', 'site.test', 'split.test']), startBind(['split.test']), whoisServer()]);
+    [bind, otherBind, whois] = await Promise.all([startBind(['example.test', 'site.test', 'split.test', 'cli.test']), startBind(['split.test']), whoisServer()]);
     const httpPort = await freePort();
     web = createHttpServer((req, res) => {
       const page = pages.get(req.url ?? '');
@@ -270,6 +277,28 @@ describe.each(dialects)('domain validation on %s', (dialect) => {
     const other = await rpcError(main.umbrella.domains.verifyDomain({ domain: 'example.test', method: DomainMethod.DNS }));
     expect(other.rawMessage).toContain('_atr-challenge.example.test TXT does not hold the expected value');
     expect((await main.admin.domains.listDomains({})).domains.map((d) => d.domain)).toEqual(['site.test']);
+  });
+
+  it('runs the whole workflow from the CLI: challenge, verify, list, remove', async () => {
+    const env = { ATR_SERVER: main.server.url, ATR_API_KEY: main.acmeKey };
+    const opened = await runAtr(['domains', 'challenge', 'CLI.test.'], tmpdir(), env);
+    expect(opened.code, opened.stderr).toBe(0);
+    const txt = /^ {2}DNS: {2}_atr-challenge\.cli\.test TXT "([A-Za-z0-9_-]{43})"$/m.exec(opened.stdout);
+    expect(txt, opened.stdout).not.toBeNull();
+    await bind.setTxt('_atr-challenge.cli.test', [txt?.[1] ?? '']);
+    const verified = await runAtr(['domains', 'verify', 'cli.test', '--method', 'dns'], tmpdir(), env);
+    expect(verified.code, verified.stderr).toBe(0);
+    expect(verified.stdout).toMatch(/^status: +verified$/m);
+    expect(verified.stdout).toContain(`resolvers:    ${bind.address} match`);
+    const listed = await runAtr(['domains', 'list', '--owner', 'acme', '--json'], tmpdir(), env);
+    expect(listed.code, listed.stderr).toBe(0);
+    expect((JSON.parse(listed.stdout) as { domains: { domain: string; status: string }[] }).domains).toContainEqual(expect.objectContaining({ domain: 'cli.test', status: 'DOMAIN_STATUS_VERIFIED' }));
+    const again = await runAtr(['domains', 'verify', 'cli.test'], tmpdir(), env);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain('already answered a verification');
+    const removed = await runAtr(['domains', 'remove', 'cli.test'], tmpdir(), env);
+    expect(removed.code, removed.stderr).toBe(0);
+    expect((await main.admin.domains.listDomains({})).domains.map((d) => d.domain)).not.toContain('cli.test');
   });
 
   it('lets no anonymous caller or reader key manage domains', async () => {
