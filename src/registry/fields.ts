@@ -38,6 +38,8 @@ const EVENT_TYPES: Readonly<Record<AuditEventType, true>> = {
   'domain.flagged': true,
   'domain.suspended': true,
   'domain.removed': true,
+  'dns.published': true,
+  'dns.failed': true,
 };
 
 export const AUDIT_EVENT_TYPES = Object.keys(EVENT_TYPES) as readonly AuditEventType[];

@@ -56,7 +56,9 @@ export type AuditEventType =
   | 'domain.verification_failed'
   | 'domain.flagged'
   | 'domain.suspended'
-  | 'domain.removed';
+  | 'domain.removed'
+  | 'dns.published'
+  | 'dns.failed';
 
 export interface NewAuditEvent {
   readonly eventType: AuditEventType;

@@ -26,6 +26,8 @@ export interface RegistryOptions {
   readonly allowMixedScriptNames?: boolean;
   /** Called after every change to an agent's certificates (rotate, revoke), e.g. to refresh the CRL. */
   readonly onCertificatesChanged?: () => void;
+  /** Called after each change to an agent committed (register, rotate, renew, revoke, update), e.g. to publish it in DNS. */
+  readonly onChanged?: (agentName: string) => void;
   /** When set, every change also appends a leaf to the transparency log, in the change's transaction. */
   readonly log?: { notify(): void } | undefined;
   /** With domain validation on (DOMAIN_VALIDATION_ENABLED), decides who may register which names. */
@@ -216,10 +218,11 @@ export class Registry {
     });
   }
 
-  /** Runs one change in a transaction; once it commits, the log is told there is something to integrate. */
-  private async change<T>(work: (tx: RegistryTx) => Promise<T>): Promise<T> {
+  /** Runs one change in a transaction; once it commits, the log and onChanged are told. */
+  private async change<T extends Recorded>(work: (tx: RegistryTx) => Promise<T>): Promise<T> {
     const result = await this.store.transaction(work);
     this.journal.committed();
+    this.options.onChanged?.(result.agent.name);
     return result;
   }
 

@@ -27,6 +27,9 @@ import { TokenVerifier } from '../verify/token.ts';
 import { VerificationCounts } from '../verify/verification-counts.ts';
 import { Verifier } from '../verify/verify.ts';
 import { VerificationRetention } from '../audit/verification-retention.ts';
+import { type DnsPublication, createDnsPublication } from './dns-publication.ts';
+import { DnsResolution } from '../dns/resolution.ts';
+import { txtLookup } from '../dns-client/txt-lookup.ts';
 import { type DomainValidation, createDomainValidation } from './domain-validation.ts';
 
 /** Everything a running registry holds, independent of the listeners in front of it. */
@@ -54,6 +57,10 @@ export interface App {
   readonly rateLimits: RateLimits | undefined;
   /** The transparency log; undefined when TRANSPARENCY_LOG_ENABLED=false. */
   readonly log: TransparencyLog | undefined;
+  /** Agents published in DNS; undefined when DNS_ZONES is empty. */
+  readonly dns: DnsPublication | undefined;
+  /** Agents' records read through DNS_RESOLVER, for ResolveAgent with source dns (RESOLVE_SOURCE). */
+  readonly dnsResolution: { readonly resolution: DnsResolution; readonly defaultSource: 'registry' | 'dns' };
   /** DomainService's domains, and with DOMAIN_VALIDATION_ENABLED the registration rule and re-validation. */
   readonly domainValidation: DomainValidation;
   /** The process's log lines (LOG_LEVEL, LOG_FORMAT): access lines, background failures. */
@@ -120,6 +127,8 @@ export async function createApp(config: Config, logger: Logger = createLogger(co
   if (cache) revocations.subscribe((event) => void cache.invalidate([event.agentName]));
   revocations.start();
   const domainValidation = createDomainValidation(config, database, log, logger);
+  // Reads the database itself, not the lookup cache: it publishes what was committed.
+  const dns = await createDnsPublication(config, database, sqlStore, logger);
   const registry = new Registry({
     store,
     ca,
@@ -131,6 +140,7 @@ export async function createApp(config: Config, logger: Logger = createLogger(co
     },
     log,
     registrationGate: domainValidation.gate,
+    onChanged: (agentName) => void dns?.publisher.changed(agentName),
   });
   return {
     config,
@@ -157,8 +167,12 @@ export async function createApp(config: Config, logger: Logger = createLogger(co
       cache: () => cacheCounters(cache),
       verifications: () => verificationCounts.totals(),
       auditPruned: () => retention?.pruned,
+      dns: () => dns?.publisher.counts,
+      dnsBehind: async () => dns?.behind(),
     }),
     log,
+    dns,
+    dnsResolution: { resolution: new DnsResolution({ lookup: txtLookup(config.dnsResolver) }), defaultSource: config.resolveSource ?? 'registry' },
     domainValidation,
     logger,
     async readiness() {
@@ -173,6 +187,7 @@ export async function createApp(config: Config, logger: Logger = createLogger(co
     async close() {
       await retention?.stop();
       await domainValidation.revalidation?.stop();
+      await dns?.close();
       await revocations.stop();
       await bus?.close();
       redis?.disconnect();

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import { Code, ConnectError, type Interceptor } from '@connectrpc/connect';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { PublicationCounts } from '../dns/publisher.ts';
 import { DomainError } from '../errors.ts';
 import { codeToString } from '@connectrpc/connect/protocol-connect';
 import { errorTable } from './errors.ts';
@@ -24,6 +25,10 @@ export interface MetricSources {
   refusedConnections?: () => Record<string, number> | undefined;
   /** HTTP/2 sessions ended by a limit, by `<listener>:<limit>`, e.g. `public:idle`. */
   endedSessions?: () => Record<string, number> | undefined;
+  /** DNS publications since start and their lag. */
+  dns?: () => PublicationCounts | undefined;
+  /** Agents whose DNS is behind their registry record (pending or failed), read from the database at scrape time. */
+  dnsBehind?: () => Promise<number | undefined>;
 }
 
 export interface Metrics {
@@ -95,6 +100,45 @@ export function createMetrics(sources: MetricSources = {}): Metrics {
     collect() {
       this.reset();
       this.inc(known.auditPruned?.() ?? 0);
+    },
+  });
+
+  new Counter({
+    name: 'atr_dns_publications_total',
+    help: 'Agent DNS publications by this process since start, by result (published, failed: each failed attempt)',
+    labelNames: ['result'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const counts = known.dns?.();
+      if (counts === undefined) return;
+      this.inc({ result: 'published' }, counts.published);
+      this.inc({ result: 'failed' }, counts.failed);
+    },
+  });
+  new Counter({
+    name: 'atr_dns_publication_lag_seconds_total',
+    help: 'Seconds from agent changes to their DNS publication, summed over atr_dns_publications_total{result="published"} (divide for the mean)',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(known.dns?.()?.lagSecondsTotal ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'atr_dns_publication_last_lag_seconds',
+    help: 'Seconds from the latest published agent change to its publication',
+    registers: [registry],
+    collect() {
+      this.set(known.dns?.()?.lastLagSeconds ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'atr_dns_behind_agents',
+    help: 'Agents whose DNS publication is pending or failed (all processes), read from the database at scrape time',
+    registers: [registry],
+    async collect() {
+      this.set((await known.dnsBehind?.()) ?? 0);
     },
   });
 

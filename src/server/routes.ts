@@ -27,9 +27,9 @@ export const apiServices: DescService[] = [
 /** The whole API surface in one place. */
 export function routes(app: App) {
   return (router: ConnectRouter): void => {
-    router.service(RegistryService, new RegistryServiceImpl(app.registry, app.ca));
+    router.service(RegistryService, new RegistryServiceImpl(app.registry, app.ca, app.dns?.standing));
     router.service(VerifyService, new VerifyServiceImpl(app.verifier, app.ca, app.revocationList, app.tokenVerifier, app.revocations));
-    router.service(ResolveService, new ResolveServiceImpl(app.registry, app.ca));
+    router.service(ResolveService, new ResolveServiceImpl(app.registry, app.ca, app.dnsResolution));
     router.service(TransparencyLogService, new TransparencyLogServiceImpl(app.log));
     router.service(ApiKeyService, new ApiKeyServiceImpl(app.apiKeys));
     router.service(DomainService, new DomainServiceImpl(app.domainValidation.domains));

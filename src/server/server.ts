@@ -16,6 +16,9 @@ import { type HttpHandler, listen } from './listener.ts';
 import { peerAgentOfRequest } from './mtls-admission.ts';
 import { type MtlsListener, startMtlsListener } from './mtls-listener.ts';
 import { openApiDocument } from './openapi.ts';
+import { type DnsServer, startDnsServer } from '../dns-server/server.ts';
+import { dnssecKeyDir, ZoneSigner } from '../dns/dnssec.ts';
+import { createResponder } from '../dns/responder.ts';
 import { apiServices, routes } from './routes.ts';
 import { tileRoutes } from './tiles.ts';
 
@@ -26,6 +29,8 @@ export interface RunningServer {
   readonly mtlsUrl: string | undefined;
   readonly mtlsPort: number | undefined;
   readonly mtls: MtlsListener | undefined;
+  /** The built-in DNS server's port (UDP and TCP); undefined unless DNS_ZONES is set with DNS_PROVIDER=local. */
+  readonly dnsPort: number | undefined;
   readonly app: App;
   close(): Promise<void>;
 }
@@ -135,26 +140,48 @@ export async function startServer(config: Config, logger: Logger = createLogger(
     await app.close();
     throw error;
   }
+  let dns: DnsServer | undefined;
+  try {
+    dns = await startBuiltInDns(config, app, logger);
+  } catch (error) {
+    await Promise.all([listener.close(), mtls?.close()]);
+    await app.close();
+    throw error;
+  }
   app.metrics.addSources({
     ...(mtls && { mtlsRefusals: mtls.refusals }),
     openConnections: () => connections.openConnections(),
     refusedConnections: () => connections.refusals(),
     endedSessions: () => ({ ...prefixed('public', sessions.public.endedSessions()), ...prefixed('mtls', sessions.mtls.endedSessions()) }),
   });
-  logger.info({ url: listener.url, mtlsUrl: mtls?.url }, 'listening');
+  logger.info({ url: listener.url, mtlsUrl: mtls?.url, dnsPort: dns?.port }, 'listening');
   return {
     url: listener.url,
     port: listener.port,
     mtlsUrl: mtls?.url,
     mtlsPort: mtls?.port,
     mtls,
+    dnsPort: dns?.port,
     app,
     async close() {
-      await Promise.all([listener.close(), mtls?.close()]);
+      await Promise.all([listener.close(), mtls?.close(), dns?.close()]);
       await app.close();
       logger.info({}, 'stopped');
     },
   };
+}
+
+/** The authoritative server for DNS_ZONES when the registry publishes there itself (DNS_PROVIDER=local). */
+async function startBuiltInDns(config: Config, app: App, logger: Logger): Promise<DnsServer | undefined> {
+  const zoneTable = app.dns?.zoneTable;
+  if (zoneTable === undefined) return undefined;
+  const respond = createResponder(zoneTable, {
+    ttl: config.dnsTtl,
+    ...(config.dnsNameservers.length > 0 && { nameservers: config.dnsNameservers }),
+    ...(config.dnsHostmaster !== undefined && { hostmaster: config.dnsHostmaster }),
+    ...(config.dnssecEnabled && { signer: new ZoneSigner({ keyDir: dnssecKeyDir(config.pkiRootDir) }) }),
+  });
+  return startDnsServer({ host: config.dnsHost, port: config.dnsPort, respond, logger });
 }
 
 function prefixed(prefix: string, counts: Record<string, number>): Record<string, number> {

@@ -25,8 +25,18 @@ export function timestamp(date: Date | null | undefined): Timestamp | undefined 
   return date ? timestampFromDate(date) : undefined;
 }
 
-export function agentToProto(agent: AgentRecord, trustDomain: string, now: Date = new Date()): Agent {
+/** What the registry says of an agent beyond its record: whether DNS shows it, how its domain stands. */
+export interface AgentStanding {
+  readonly dnsStatus?: string;
+  readonly domainStatus?: string;
+}
+
+/** The standing of each of `agents`, by name; agents it says nothing of are left out. */
+export type AgentStandingSource = (agents: readonly AgentRecord[]) => Promise<ReadonlyMap<string, AgentStanding>>;
+
+export function agentToProto(agent: AgentRecord, trustDomain: string, now: Date = new Date(), standing: AgentStanding = {}): Agent {
   return create(AgentSchema, {
+    ...standing,
     agentName: agent.name,
     owner: agent.owner,
     capabilities: [...agent.capabilities],

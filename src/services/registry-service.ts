@@ -8,10 +8,11 @@ import type {
   UpdateAgentRequest,
 } from '../../gen/atr/v1/registry_pb.js';
 import type { CertificateAuthority } from '../pki/ca.ts';
+import type { AgentRecord } from '../registry/records.ts';
 import type { Recorded, Registry, UpdateInput } from '../registry/registry.ts';
 import { invalidArgument, quoted } from '../errors.ts';
 import { actorOf, ownerScopeOf, peerAgentOf } from './context.ts';
-import { agentToProto, statusFromProto, timestamp } from './convert.ts';
+import { type AgentStandingSource, agentToProto, statusFromProto, timestamp } from './convert.ts';
 import { decodePageToken, encodePageToken, offsetOf, pageSize } from './pagination.ts';
 
 const UPDATABLE_FIELDS = ['capabilities', 'description', 'endpoints'] as const;
@@ -21,9 +22,18 @@ export class RegistryServiceImpl implements ServiceImpl<typeof RegistryService> 
   constructor(
     private readonly registry: Registry,
     private readonly ca: CertificateAuthority,
+    private readonly standing?: AgentStandingSource,
   ) {}
 
-  private agent = (record: Parameters<typeof agentToProto>[0]) => agentToProto(record, this.ca.trustDomain);
+  private async agents(records: readonly AgentRecord[]) {
+    const now = new Date();
+    const standing = (await this.standing?.(records)) ?? new Map();
+    return records.map((record) => agentToProto(record, this.ca.trustDomain, now, standing.get(record.name)));
+  }
+
+  private async agent(record: AgentRecord) {
+    return (await this.agents([record]))[0];
+  }
 
   async registerAgent(request: RegisterAgentRequest, context: HandlerContext) {
     const issued = await this.registry.register(
@@ -39,7 +49,7 @@ export class RegistryServiceImpl implements ServiceImpl<typeof RegistryService> 
       ownerScopeOf(context),
     );
     return {
-      agent: this.agent(issued.agent),
+      agent: await this.agent(issued.agent),
       certPem: issued.certPem,
       chainPem: this.ca.trustBundlePem,
       privateKeyPem: issued.privateKeyPem ?? '',
@@ -48,7 +58,7 @@ export class RegistryServiceImpl implements ServiceImpl<typeof RegistryService> 
   }
 
   async getAgent(request: { agentName: string }) {
-    return { agent: this.agent(await this.registry.get(request.agentName)) };
+    return { agent: await this.agent(await this.registry.get(request.agentName)) };
   }
 
   async listAgents(request: ListAgentsRequest) {
@@ -70,7 +80,7 @@ export class RegistryServiceImpl implements ServiceImpl<typeof RegistryService> 
     });
     const last = agents.at(-1);
     return {
-      agents: agents.map(this.agent),
+      agents: await this.agents(agents),
       total,
       limit,
       offset,
@@ -98,7 +108,7 @@ export class RegistryServiceImpl implements ServiceImpl<typeof RegistryService> 
   ) {
     const rotated = await this.registry.rotate(request, actorOf(context), ownerScopeOf(context));
     return {
-      agent: this.agent(rotated.agent),
+      agent: await this.agent(rotated.agent),
       certPem: rotated.certPem,
       chainPem: this.ca.trustBundlePem,
       privateKeyPem: rotated.privateKeyPem ?? '',
@@ -109,17 +119,17 @@ export class RegistryServiceImpl implements ServiceImpl<typeof RegistryService> 
 
   async revokeAgent(request: { agentName: string; reason: string; expectedVersion: number }, context: HandlerContext) {
     const revoked = await this.registry.revoke(request, actorOf(context), ownerScopeOf(context));
-    return { agent: this.agent(revoked.agent), logIndex: logIndexOf(revoked) };
+    return { agent: await this.agent(revoked.agent), logIndex: logIndexOf(revoked) };
   }
 
   async updateAgent(request: UpdateAgentRequest, context: HandlerContext) {
     const updated = await this.registry.update(updateInput(request), actorOf(context), ownerScopeOf(context));
-    return { agent: this.agent(updated.agent), logIndex: logIndexOf(updated) };
+    return { agent: await this.agent(updated.agent), logIndex: logIndexOf(updated) };
   }
 
   async whoAmI(_request: unknown, context: HandlerContext) {
     const peer = peerAgentOf(context);
-    return { agent: this.agent(await this.registry.get(peer.name)), certFingerprint: peer.fingerprint, certSerial: peer.serial };
+    return { agent: await this.agent(await this.registry.get(peer.name)), certFingerprint: peer.fingerprint, certSerial: peer.serial };
   }
 
   async renewCertificate(request: { csrPem: string }, context: HandlerContext) {
@@ -129,7 +139,7 @@ export class RegistryServiceImpl implements ServiceImpl<typeof RegistryService> 
       actorOf(context),
     );
     return {
-      agent: this.agent(renewed.agent),
+      agent: await this.agent(renewed.agent),
       certPem: renewed.certPem,
       chainPem: this.ca.trustBundlePem,
       previousCertFingerprint: renewed.previousFingerprint,

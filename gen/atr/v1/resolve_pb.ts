@@ -15,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file atr/v1/resolve.proto.
  */
 export const file_atr_v1_resolve: GenFile = /*@__PURE__*/
-  fileDesc("ChRhdHIvdjEvcmVzb2x2ZS5wcm90bxIGYXRyLnYxIikKE1Jlc29sdmVBZ2VudFJlcXVlc3QSEgoKYWdlbnRfbmFtZRgBIAEoCSK2AgoUUmVzb2x2ZUFnZW50UmVzcG9uc2USEgoKYWdlbnRfbmFtZRgBIAEoCRIjCgZzdGF0dXMYAiABKA4yEy5hdHIudjEuQWdlbnRTdGF0dXMSDQoFb3duZXIYAyABKAkSFAoMY2FwYWJpbGl0aWVzGAQgAygJEhMKC2Rlc2NyaXB0aW9uGAUgASgJEhEKCWVuZHBvaW50cxgGIAMoCRIRCglzcGlmZmVfaWQYByABKAkSGAoQY2VydF9maW5nZXJwcmludBgIIAEoCRITCgtjZXJ0X3NlcmlhbBgJIAEoCRIuCgpleHBpcmVzX2F0GAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCghjZXJ0X3BlbRgLIAEoCRIUCgx0cnVzdF9kb21haW4YDCABKAkygAEKDlJlc29sdmVTZXJ2aWNlEm4KDFJlc29sdmVBZ2VudBIbLmF0ci52MS5SZXNvbHZlQWdlbnRSZXF1ZXN0GhwuYXRyLnYxLlJlc29sdmVBZ2VudFJlc3BvbnNlIiOQAgGC0+STAhoSGC92MS9yZXNvbHZlL3thZ2VudF9uYW1lfWIGcHJvdG8z", [file_atr_v1_agent, file_google_api_annotations, file_google_protobuf_timestamp]);
+  fileDesc("ChRhdHIvdjEvcmVzb2x2ZS5wcm90bxIGYXRyLnYxIjkKE1Jlc29sdmVBZ2VudFJlcXVlc3QSEgoKYWdlbnRfbmFtZRgBIAEoCRIOCgZzb3VyY2UYAiABKAki4AIKFFJlc29sdmVBZ2VudFJlc3BvbnNlEhIKCmFnZW50X25hbWUYASABKAkSIwoGc3RhdHVzGAIgASgOMhMuYXRyLnYxLkFnZW50U3RhdHVzEg0KBW93bmVyGAMgASgJEhQKDGNhcGFiaWxpdGllcxgEIAMoCRITCgtkZXNjcmlwdGlvbhgFIAEoCRIRCgllbmRwb2ludHMYBiADKAkSEQoJc3BpZmZlX2lkGAcgASgJEhgKEGNlcnRfZmluZ2VycHJpbnQYCCABKAkSEwoLY2VydF9zZXJpYWwYCSABKAkSLgoKZXhwaXJlc19hdBgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEAoIY2VydF9wZW0YCyABKAkSFAoMdHJ1c3RfZG9tYWluGAwgASgJEg4KBnNvdXJjZRgNIAEoCRIYChBkbnNzZWNfdmFsaWRhdGVkGA4gASgIMoABCg5SZXNvbHZlU2VydmljZRJuCgxSZXNvbHZlQWdlbnQSGy5hdHIudjEuUmVzb2x2ZUFnZW50UmVxdWVzdBocLmF0ci52MS5SZXNvbHZlQWdlbnRSZXNwb25zZSIjkAIBgtPkkwIaEhgvdjEvcmVzb2x2ZS97YWdlbnRfbmFtZX1iBnByb3RvMw", [file_atr_v1_agent, file_google_api_annotations, file_google_protobuf_timestamp]);
 
 /**
  * @generated from message atr.v1.ResolveAgentRequest
@@ -25,6 +25,14 @@ export type ResolveAgentRequest = Message<"atr.v1.ResolveAgentRequest"> & {
    * @generated from field: string agent_name = 1;
    */
   agentName: string;
+
+  /**
+   * Where to look first: "registry" (the database) or "dns" (the agent's _atr TXT record through the registry's
+   * resolver, then the database if DNS has no usable record). Empty: RESOLVE_SOURCE.
+   *
+   * @generated from field: string source = 2;
+   */
+  source: string;
 };
 
 /**
@@ -97,6 +105,21 @@ export type ResolveAgentResponse = Message<"atr.v1.ResolveAgentResponse"> & {
    * @generated from field: string trust_domain = 12;
    */
   trustDomain: string;
+
+  /**
+   * Where this answer came from: "registry" or "dns". An answer from DNS carries only what the TXT record says
+   * (status, fingerprint, SPIFFE ID, capabilities, expiry); the other fields are empty.
+   *
+   * @generated from field: string source = 13;
+   */
+  source: string;
+
+  /**
+   * For answers from DNS: the resolver validated them with DNSSEC (it set AD).
+   *
+   * @generated from field: bool dnssec_validated = 14;
+   */
+  dnssecValidated: boolean;
 };
 
 /**

@@ -142,6 +142,8 @@ class DnsPublication extends Migration {
       updated_at datetime not null
     )`);
     this.addSql('create index dns_publications_next_attempt_index on dns_publications (next_attempt_at) where next_attempt_at is not null');
+    // The publisher finds changes made by other processes by their time.
+    this.addSql('create index agents_updated_at_index on agents (updated_at)');
   }
 }
 
