@@ -5,3 +5,4 @@ export * from '../../gen/atr/v1/resolve_pb.js';
 export * from '../../gen/atr/v1/verify_pb.js';
 export * from '../../gen/atr/v1/transparency_log_pb.js';
 export * from '../../gen/atr/v1/api_key_pb.js';
+export * from '../../gen/atr/v1/domain_pb.js';

@@ -8,6 +8,7 @@ import { Resolvers } from '../domains/resolvers.ts';
 import { DomainRevalidation } from '../domains/revalidation.ts';
 import { TcpWhois } from '../domains/whois.ts';
 import type { Logger } from '../log/logger.ts';
+import type { AgentRecord } from '../registry/records.ts';
 import type { RegistrationGate } from '../registry/registry.ts';
 
 /** Domain validation as the app runs it: DomainService always; the rule, the agents' status and re-checks when on. */
@@ -15,8 +16,8 @@ export interface DomainValidation {
   readonly domains: Domains;
   /** With DOMAIN_VALIDATION_ENABLED: who may register which names (the registry asks it); else undefined. */
   readonly gate: RegistrationGate | undefined;
-  /** With DOMAIN_VALIDATION_ENABLED: the standing Agent.domain_status shows; else undefined. */
-  readonly statuses: DomainStatuses | undefined;
+  /** With DOMAIN_VALIDATION_ENABLED: Agent.domain_status of a page of agents, by name (agents under none left out). */
+  readonly standing: ((agents: readonly AgentRecord[]) => Promise<ReadonlyMap<string, { readonly domainStatus: string }>>) | undefined;
   /** With DOMAIN_VALIDATION_ENABLED: the background re-validation (started here); else undefined. */
   readonly revalidation: DomainRevalidation | undefined;
 }
@@ -35,8 +36,13 @@ export function createDomainValidation(config: Config, database: Database, log: 
     revalidationDays: config.domainRevalidationDays,
     graceDays: config.domainGraceDays,
   });
-  if (!config.domainValidationEnabled) return { domains, gate: undefined, statuses: undefined, revalidation: undefined };
+  if (!config.domainValidationEnabled) return { domains, gate: undefined, standing: undefined, revalidation: undefined };
   const revalidation = new DomainRevalidation({ domains, intervalMs: REVALIDATION_SCAN_MS, logger: logger.child({ component: 'domains' }) });
   revalidation.start();
-  return { domains, gate: new DomainRegistrationGate(store), statuses: new DomainStatuses(store), revalidation };
+  const statuses = new DomainStatuses(store);
+  const standing = async (agents: readonly AgentRecord[]) => {
+    const found = await statuses.of(agents);
+    return new Map([...found].map(([name, domainStatus]) => [name, { domainStatus }]));
+  };
+  return { domains, gate: new DomainRegistrationGate(store), standing, revalidation };
 }
