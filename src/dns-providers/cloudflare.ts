@@ -35,6 +35,9 @@ export interface CloudflareSettings {
   readonly logger?: Logger;
 }
 
+/** Records per list page; a set rarely holds more than a few. */
+const PAGE_SIZE = 100;
+
 /** A record as Cloudflare's API takes it in a batch's posts (and, with an id, its puts). */
 type RecordParam = NonNullable<RecordBatchParams['posts']>[number];
 
@@ -109,12 +112,14 @@ export class CloudflareProvider implements DnsProvider {
   /** The records Cloudflare holds for the set's name and type. */
   private async existing(rrset: Pick<RRset, 'name' | 'type'>): Promise<RecordResponse[]> {
     const records: RecordResponse[] = [];
-    const pages = this.client.dns.records.list({ zone_id: this.settings.zoneId, name: { exact: rrset.name }, type: rrset.type, per_page: 100 });
-    for await (const record of pages) {
+    let page = await this.client.dns.records.list({ zone_id: this.settings.zoneId, name: { exact: rrset.name }, type: rrset.type, per_page: PAGE_SIZE });
+    for (;;) {
       // The name filter ignores case; the type filter is exact. Checked again so a lax API cannot widen a delete.
-      if (canonicalName(record.name) === rrset.name && record.type === rrset.type) records.push(record);
+      records.push(...page.result.filter((record) => canonicalName(record.name) === rrset.name && record.type === rrset.type));
+      // A page less than full is the last (the SDK's own iteration would ask for one more, empty page).
+      if (page.result.length < PAGE_SIZE) return records;
+      page = await page.getNextPage();
     }
-    return records;
   }
 
   /** Any failure as a DnsProviderError: 429, 408, 409, 5xx and the network retryable; the message without the token. */

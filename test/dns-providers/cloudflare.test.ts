@@ -111,6 +111,16 @@ describe('Cloudflare provider', () => {
     expect(held(srv.name, 'SRV').map((record) => ('data' in record ? record.data?.priority : undefined)).sort()).toEqual([10, 20]);
   });
 
+  it('reads every page of a large set before deciding what to delete', async () => {
+    for (let i = 0; i < 130; i += 1) standIn.seed({ name: txt.name, type: 'TXT', ttl: 60, content: `"stray ${i}"` });
+    await provider().apply(change([txt]));
+    const lists = standIn.requests.filter((request) => request.method === 'GET');
+    expect(lists.map((request) => request.query.get('page') ?? '1')).toEqual(['1', '2']);
+    const batch = standIn.requests.at(-1)?.body as { deletes: unknown[]; puts: unknown[]; posts: unknown[] };
+    expect([batch.deletes.length, batch.puts.length, batch.posts.length]).toEqual([129, 1, 0]);
+    expect(held(txt.name, 'TXT')).toHaveLength(1);
+  });
+
   it('removes every record of a removed set, and a second removal finds nothing to do', async () => {
     const dns = provider();
     await dns.apply(change([txt, srv]));
