@@ -1,11 +1,12 @@
-// npm run bench [-- --json] [--seconds N] [--concurrency N] [--no-log] [--no-mtls] [--no-cache]
+// npm run bench [-- --json] [--seconds N] [--concurrency N] [--no-log] [--no-mtls] [--no-cache] [--no-dns]
 //
 // Starts the registry (embedded SQLite, or DATABASE_URL) and an empty unary handler on the same stack, each as
 // its own process, and drives them from this process over gRPC (h2c). Each row stands beside its limit measured
 // in the same run: an empty handler for resolve, raw in-process verification for verify, raw in-process issuance
 // for register-with-CSR. The mTLS listener's rows (test/bench/mtls.ts) follow, against registry processes of their
 // own, then the lookup cache's rows (test/bench/cache.ts: resolve and verify against registry processes with and
-// without the cache, same run), then the transparency log's rows (test/bench/log.ts), measured in this process.
+// without the cache, same run), then the transparency log's rows (test/bench/log.ts), measured in this process, then
+// the built-in DNS server's rows (test/bench/dns.ts: UDP answers/s beside a bare UDP echo server, same run).
 import { type ChildProcess, spawn } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -26,6 +27,7 @@ import { GrpcLoad } from './grpc-load.ts';
 import { type LogRow, logTable, measureLog } from './log.ts';
 import { type MtlsRow, measureMtls, mtlsTable } from './mtls.ts';
 import { type CacheRow, cacheTable, measureCache } from './cache.ts';
+import { type DnsRow, dnsTable, measureDns } from './dns.ts';
 
 const { values: flags } = parseArgs({
   options: {
@@ -35,6 +37,7 @@ const { values: flags } = parseArgs({
     'no-log': { type: 'boolean', default: false },
     'no-mtls': { type: 'boolean', default: false },
     'no-cache': { type: 'boolean', default: false },
+    'no-dns': { type: 'boolean', default: false },
   },
 });
 const seconds = Number(flags.seconds);
@@ -75,7 +78,8 @@ async function main(): Promise<void> {
     const logRows = flags['no-log'] ? [] : await measureLog();
     const mtlsRows = flags['no-mtls'] ? [] : await measureMtls();
     const cacheRows = flags['no-cache'] ? [] : await measureCache({ seconds, concurrency });
-    print(rows, env.DATABASE_URL.split(':')[0] ?? '', logRows, mtlsRows, cacheRows);
+    const dnsRows = flags['no-dns'] ? [] : await measureDns({ seconds });
+    print(rows, env.DATABASE_URL.split(':')[0] ?? '', logRows, mtlsRows, cacheRows, dnsRows);
   } finally {
     registryProcess.child.kill('SIGTERM');
     emptyProcess.child.kill('SIGTERM');
@@ -172,9 +176,9 @@ function summarise(latencies: number[], elapsedMs: number): Measured {
   return { ops: sorted.length, perSecond: (sorted.length / elapsedMs) * 1000, p50Ms: at(0.5), p99Ms: at(0.99) };
 }
 
-function print(rows: Row[], database: string, logRows: LogRow[], mtlsRows: MtlsRow[], cacheRows: CacheRow[]): void {
+function print(rows: Row[], database: string, logRows: LogRow[], mtlsRows: MtlsRow[], cacheRows: CacheRow[], dnsRows: DnsRow[]): void {
   if (flags.json) {
-    console.log(JSON.stringify({ database, concurrency, seconds, rows, log: logRows, mtls: mtlsRows, cache: cacheRows }, null, 2));
+    console.log(JSON.stringify({ database, concurrency, seconds, rows, log: logRows, mtls: mtlsRows, cache: cacheRows, dns: dnsRows }, null, 2));
     return;
   }
   const fixed = (n: number, digits = 0) => n.toFixed(digits);
@@ -201,9 +205,14 @@ function print(rows: Row[], database: string, logRows: LogRow[], mtlsRows: MtlsR
     console.log(`\nlookup cache: registry processes (serve.ts) differing only in their cache, one database per dialect, ${seconds} s each in alternating slices`);
     printTable(cacheTable(cacheRows));
   }
-  if (logRows.length === 0) return;
-  console.log('\ntransparency log: in process on SqlTlogStore + TransparencyLog, a fresh database per dialect');
-  printTable(logTable(logRows));
+  if (logRows.length > 0) {
+    console.log('\ntransparency log: in process on SqlTlogStore + TransparencyLog, a fresh database per dialect');
+    printTable(logTable(logRows));
+  }
+  if (dnsRows.length > 0) {
+    console.log(`\nbuilt-in DNS server: one published TXT name over UDP, 16 queries in flight from this process, servers in processes of their own (dns-serve.ts), ${seconds} s per row in 3 alternating slices`);
+    printTable(dnsTable(dnsRows));
+  }
 }
 
 function printTable(table: string[][]): void {
