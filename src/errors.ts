@@ -13,6 +13,7 @@ export type ErrorCode =
   | 'log_entry_not_found'
   | 'log_not_ready'
   | 'log_disabled'
+  | 'dns_disabled'
   | 'certificate_superseded'
   | 'unauthenticated'
   | 'permission_denied'

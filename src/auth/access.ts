@@ -40,6 +40,7 @@ grant('self', [RegistryService.method.whoAmI, RegistryService.method.renewCertif
 grant('read', [
   RegistryService.method.getAgent,
   RegistryService.method.getAgentCertificate,
+  RegistryService.method.getAgentDnsRecords,
   RegistryService.method.listAgents,
   RegistryService.method.listAuditEvents,
   DomainService.method.listDomains,

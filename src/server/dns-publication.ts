@@ -7,7 +7,9 @@ import type { Database } from '../db/orm.ts';
 import { createDnsProvider } from '../dns-providers/index.ts';
 import { DnsPublisher } from '../dns/publisher.ts';
 import type { DnsProvider } from '../dns/rrset.ts';
+import { absoluteName, rdataPresentation } from '../dns/presentation.ts';
 import { dnsStatusOf } from '../dns/status.ts';
+import { zoneOf } from '../dns/zone.ts';
 import { ZoneFeed } from '../dns/zone-feed.ts';
 import { ZoneTable } from '../dns/zone-table.ts';
 import type { Logger } from '../log/logger.ts';
@@ -22,9 +24,17 @@ export interface DnsPublication {
   readonly zoneTable: ZoneTable | undefined;
   /** How many agents DNS shows an older version of, or none (pending or failed). */
   behind(): Promise<number>;
+  /** The agent's published records in presentation form, with its dns_status and zone. */
+  records(agent: AgentRecord): Promise<AgentDnsRecords>;
   /** Each agent's dns_status. */
   standing(agents: readonly AgentRecord[]): Promise<ReadonlyMap<string, AgentStanding>>;
   close(): Promise<void>;
+}
+
+export interface AgentDnsRecords {
+  readonly dnsStatus: string;
+  readonly zone: string;
+  readonly records: readonly { readonly name: string; readonly type: string; readonly ttl: number; readonly data: string }[];
 }
 
 /** The records are already in the database when a publication is recorded: the built-in server's zone table follows it. */
@@ -65,6 +75,16 @@ export async function createDnsPublication(
     zones,
     zoneTable,
     behind: () => store.behindCount(),
+    async records(agent) {
+      const [publications, rrsets] = await Promise.all([store.publications([agent.name]), store.publishedRRsets(agent.name)]);
+      return {
+        dnsStatus: dnsStatusOf(agent, publications.get(agent.name), zones),
+        zone: zoneOf(agent.name, zones) ?? '',
+        records: rrsets.flatMap((rrset) =>
+          rrset.records.map((data) => ({ name: absoluteName(rrset.name), type: rrset.type, ttl: rrset.ttl, data: rdataPresentation(rrset.type, data) })),
+        ),
+      };
+    },
     async standing(list) {
       const publications = await store.publications(list.map((agent) => agent.name));
       return new Map(list.map((agent) => [agent.name, { dnsStatus: dnsStatusOf(agent, publications.get(agent.name), zones) }]));

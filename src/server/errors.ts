@@ -17,6 +17,7 @@ export const errorTable: Readonly<Record<ErrorCode, { readonly connect: Code; re
   log_entry_not_found: { connect: Code.NotFound, status: 404 },
   log_not_ready: { connect: Code.FailedPrecondition, status: 409 },
   log_disabled: { connect: Code.FailedPrecondition, status: 409 },
+  dns_disabled: { connect: Code.FailedPrecondition, status: 409 },
   certificate_superseded: { connect: Code.FailedPrecondition, status: 409 },
   unauthenticated: { connect: Code.Unauthenticated, status: 401 },
   permission_denied: { connect: Code.PermissionDenied, status: 403 },

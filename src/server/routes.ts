@@ -27,7 +27,7 @@ export const apiServices: DescService[] = [
 /** The whole API surface in one place. */
 export function routes(app: App) {
   return (router: ConnectRouter): void => {
-    router.service(RegistryService, new RegistryServiceImpl(app.registry, app.ca, app.dns?.standing));
+    router.service(RegistryService, new RegistryServiceImpl(app.registry, app.ca, { standing: app.dns?.standing, records: app.dns?.records }));
     router.service(VerifyService, new VerifyServiceImpl(app.verifier, app.ca, app.revocationList, app.tokenVerifier, app.revocations));
     router.service(ResolveService, new ResolveServiceImpl(app.registry, app.ca, app.dnsResolution));
     router.service(TransparencyLogService, new TransparencyLogServiceImpl(app.log));

@@ -10,9 +10,12 @@ import type {
 import type { CertificateAuthority } from '../pki/ca.ts';
 import type { AgentRecord } from '../registry/records.ts';
 import type { Recorded, Registry, UpdateInput } from '../registry/registry.ts';
-import { invalidArgument, quoted } from '../errors.ts';
+import { DomainError, invalidArgument, quoted } from '../errors.ts';
 import { actorOf, ownerScopeOf, peerAgentOf } from './context.ts';
 import { type AgentStandingSource, agentToProto, statusFromProto, timestamp } from './convert.ts';
+
+/** The records DNS holds for an agent, as GetAgentDnsRecords answers them. */
+export type DnsRecordsSource = (agent: AgentRecord) => Promise<{ dnsStatus: string; zone: string; records: readonly { name: string; type: string; ttl: number; data: string }[] }>;
 import { decodePageToken, encodePageToken, offsetOf, pageSize } from './pagination.ts';
 
 const UPDATABLE_FIELDS = ['capabilities', 'description', 'endpoints'] as const;
@@ -22,12 +25,12 @@ export class RegistryServiceImpl implements ServiceImpl<typeof RegistryService> 
   constructor(
     private readonly registry: Registry,
     private readonly ca: CertificateAuthority,
-    private readonly standing?: AgentStandingSource,
+    private readonly dns: { readonly standing?: AgentStandingSource; readonly records?: DnsRecordsSource } = {},
   ) {}
 
   private async agents(records: readonly AgentRecord[]) {
     const now = new Date();
-    const standing = (await this.standing?.(records)) ?? new Map();
+    const standing = (await this.dns.standing?.(records)) ?? new Map();
     return records.map((record) => agentToProto(record, this.ca.trustDomain, now, standing.get(record.name)));
   }
 
@@ -86,6 +89,13 @@ export class RegistryServiceImpl implements ServiceImpl<typeof RegistryService> 
       offset,
       nextPageToken: keyset && last && agents.length === limit ? encodePageToken(last.id) : '',
     };
+  }
+
+  async getAgentDnsRecords(request: { agentName: string }) {
+    const agent = await this.registry.get(request.agentName);
+    if (this.dns.records === undefined) throw new DomainError('dns_disabled', 'this registry publishes no DNS records (DNS_ZONES is empty)');
+    const { dnsStatus, zone, records } = await this.dns.records(agent);
+    return { agentName: agent.name, dnsStatus, zone, records: [...records] };
   }
 
   async getAgentCertificate(request: { agentName: string }) {

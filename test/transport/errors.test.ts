@@ -149,6 +149,11 @@ describe('the error table', () => {
       ['permission_denied', Code.PermissionDenied, 403],
       ['rate_limited', Code.ResourceExhausted, 429],
       ['key_not_found', Code.NotFound, 404],
+      ['dns_disabled', Code.FailedPrecondition, 409],
+      ['domain_not_found', Code.NotFound, 404],
+      ['domain_taken', Code.AlreadyExists, 409],
+      ['challenge_failed', Code.FailedPrecondition, 409],
+      ['verification_unavailable', Code.Unavailable, 503],
     ];
     expect(Object.keys(errorTable).sort()).toEqual(expected.map(([code]) => code).sort());
     for (const [code, connect, status] of expected) {

@@ -16,7 +16,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file atr/v1/registry.proto.
  */
 export const file_atr_v1_registry: GenFile = /*@__PURE__*/
-  fileDesc("ChVhdHIvdjEvcmVnaXN0cnkucHJvdG8SBmF0ci52MSIPCg1XaG9BbUlSZXF1ZXN0Il0KDldob0FtSVJlc3BvbnNlEhwKBWFnZW50GAEgASgLMg0uYXRyLnYxLkFnZW50EhgKEGNlcnRfZmluZ2VycHJpbnQYAiABKAkSEwoLY2VydF9zZXJpYWwYAyABKAkiKgoXUmVuZXdDZXJ0aWZpY2F0ZVJlcXVlc3QSDwoHY3NyX3BlbRgBIAEoCSKmAQoYUmVuZXdDZXJ0aWZpY2F0ZVJlc3BvbnNlEhwKBWFnZW50GAEgASgLMg0uYXRyLnYxLkFnZW50EhAKCGNlcnRfcGVtGAIgASgJEhEKCWNoYWluX3BlbRgDIAEoCRIhChlwcmV2aW91c19jZXJ0X2ZpbmdlcnByaW50GAQgASgJEhYKCWxvZ19pbmRleBgFIAEoBEgAiAEBQgwKCl9sb2dfaW5kZXgiiAEKFFJlZ2lzdGVyQWdlbnRSZXF1ZXN0EhIKCmFnZW50X25hbWUYASABKAkSDQoFb3duZXIYAiABKAkSFAoMY2FwYWJpbGl0aWVzGAMgAygJEg8KB2Nzcl9wZW0YBCABKAkSEwoLZGVzY3JpcHRpb24YBSABKAkSEQoJZW5kcG9pbnRzGAYgAygJIpkBChVSZWdpc3RlckFnZW50UmVzcG9uc2USHAoFYWdlbnQYASABKAsyDS5hdHIudjEuQWdlbnQSEAoIY2VydF9wZW0YAiABKAkSEQoJY2hhaW5fcGVtGAMgASgJEhcKD3ByaXZhdGVfa2V5X3BlbRgEIAEoCRIWCglsb2dfaW5kZXgYBSABKARIAIgBAUIMCgpfbG9nX2luZGV4IiUKD0dldEFnZW50UmVxdWVzdBISCgphZ2VudF9uYW1lGAEgASgJIjAKEEdldEFnZW50UmVzcG9uc2USHAoFYWdlbnQYASABKAsyDS5hdHIudjEuQWdlbnQioQEKEUxpc3RBZ2VudHNSZXF1ZXN0Eg0KBW93bmVyGAEgASgJEiMKBnN0YXR1cxgCIAEoDjITLmF0ci52MS5BZ2VudFN0YXR1cxISCgpjYXBhYmlsaXR5GAMgASgJEhEKCXBhZ2Vfc2l6ZRgEIAEoBRISCgpwYWdlX3Rva2VuGAUgASgJEg0KBWxpbWl0GAYgASgFEg4KBm9mZnNldBgHIAEoBSJ6ChJMaXN0QWdlbnRzUmVzcG9uc2USHQoGYWdlbnRzGAEgAygLMg0uYXRyLnYxLkFnZW50EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCRINCgV0b3RhbBgDIAEoBRINCgVsaW1pdBgEIAEoBRIOCgZvZmZzZXQYBSABKAUiMAoaR2V0QWdlbnRDZXJ0aWZpY2F0ZVJlcXVlc3QSEgoKYWdlbnRfbmFtZRgBIAEoCSLkAQobR2V0QWdlbnRDZXJ0aWZpY2F0ZVJlc3BvbnNlEhIKCmFnZW50X25hbWUYASABKAkSEAoIY2VydF9wZW0YAiABKAkSEQoJY2hhaW5fcGVtGAMgASgJEhgKEGNlcnRfZmluZ2VycHJpbnQYBCABKAkSEwoLY2VydF9zZXJpYWwYBSABKAkSLQoJaXNzdWVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpleHBpcmVzX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJZChhSb3RhdGVDZXJ0aWZpY2F0ZVJlcXVlc3QSEgoKYWdlbnRfbmFtZRgBIAEoCRIPCgdjc3JfcGVtGAIgASgJEhgKEGV4cGVjdGVkX3ZlcnNpb24YAyABKAUiwAEKGVJvdGF0ZUNlcnRpZmljYXRlUmVzcG9uc2USHAoFYWdlbnQYASABKAsyDS5hdHIudjEuQWdlbnQSEAoIY2VydF9wZW0YAiABKAkSEQoJY2hhaW5fcGVtGAMgASgJEhcKD3ByaXZhdGVfa2V5X3BlbRgEIAEoCRIhChlwcmV2aW91c19jZXJ0X2ZpbmdlcnByaW50GAUgASgJEhYKCWxvZ19pbmRleBgGIAEoBEgAiAEBQgwKCl9sb2dfaW5kZXgiUgoSUmV2b2tlQWdlbnRSZXF1ZXN0EhIKCmFnZW50X25hbWUYASABKAkSDgoGcmVhc29uGAIgASgJEhgKEGV4cGVjdGVkX3ZlcnNpb24YAyABKAUiWQoTUmV2b2tlQWdlbnRSZXNwb25zZRIcCgVhZ2VudBgBIAEoCzINLmF0ci52MS5BZ2VudBIWCglsb2dfaW5kZXgYAiABKARIAIgBAUIMCgpfbG9nX2luZGV4IrEBChJVcGRhdGVBZ2VudFJlcXVlc3QSEgoKYWdlbnRfbmFtZRgBIAEoCRIUCgxjYXBhYmlsaXRpZXMYAiADKAkSEwoLZGVzY3JpcHRpb24YAyABKAkSEQoJZW5kcG9pbnRzGAQgAygJEi8KC3VwZGF0ZV9tYXNrGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzaxIYChBleHBlY3RlZF92ZXJzaW9uGAYgASgFIlkKE1VwZGF0ZUFnZW50UmVzcG9uc2USHAoFYWdlbnQYASABKAsyDS5hdHIudjEuQWdlbnQSFgoJbG9nX2luZGV4GAIgASgESACIAQFCDAoKX2xvZ19pbmRleCKpAQoKQXVkaXRFdmVudBIKCgJpZBgBIAEoAxISCgpldmVudF90eXBlGAIgASgJEg0KBWFjdG9yGAMgASgJEhIKCmFnZW50X25hbWUYBCABKAkSKQoIbWV0YWRhdGEYBSABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0Ei0KCXRpbWVzdGFtcBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiXwoWTGlzdEF1ZGl0RXZlbnRzUmVxdWVzdBISCgphZ2VudF9uYW1lGAEgASgJEhIKCmV2ZW50X3R5cGUYAiABKAkSDQoFbGltaXQYAyABKAUSDgoGb2Zmc2V0GAQgASgFImsKF0xpc3RBdWRpdEV2ZW50c1Jlc3BvbnNlEiIKBmV2ZW50cxgBIAMoCzISLmF0ci52MS5BdWRpdEV2ZW50Eg0KBXRvdGFsGAIgASgFEg0KBWxpbWl0GAMgASgFEg4KBm9mZnNldBgEIAEoBTKTCQoPUmVnaXN0cnlTZXJ2aWNlEnEKDVJlZ2lzdGVyQWdlbnQSHC5hdHIudjEuUmVnaXN0ZXJBZ2VudFJlcXVlc3QaHS5hdHIudjEuUmVnaXN0ZXJBZ2VudFJlc3BvbnNlIiPK8xgKCgVhZ2VudBDJAYLT5JMCDzoBKiIKL3YxL2FnZW50cxJoCghHZXRBZ2VudBIXLmF0ci52MS5HZXRBZ2VudFJlcXVlc3QaGC5hdHIudjEuR2V0QWdlbnRSZXNwb25zZSIpkAIBgtPkkwIgYgVhZ2VudBIXL3YxL2FnZW50cy97YWdlbnRfbmFtZX0SWgoKTGlzdEFnZW50cxIZLmF0ci52MS5MaXN0QWdlbnRzUmVxdWVzdBoaLmF0ci52MS5MaXN0QWdlbnRzUmVzcG9uc2UiFZACAYLT5JMCDBIKL3YxL2FnZW50cxKHAQoTR2V0QWdlbnRDZXJ0aWZpY2F0ZRIiLmF0ci52MS5HZXRBZ2VudENlcnRpZmljYXRlUmVxdWVzdBojLmF0ci52MS5HZXRBZ2VudENlcnRpZmljYXRlUmVzcG9uc2UiJ5ACAYLT5JMCHhIcL3YxL2FnZW50cy97YWdlbnRfbmFtZX0vY2VydBKOAQoRUm90YXRlQ2VydGlmaWNhdGUSIC5hdHIudjEuUm90YXRlQ2VydGlmaWNhdGVSZXF1ZXN0GiEuYXRyLnYxLlJvdGF0ZUNlcnRpZmljYXRlUmVzcG9uc2UiNMrzGAcKBWFnZW50gtPkkwIjOgEqIh4vdjEvYWdlbnRzL3thZ2VudF9uYW1lfS9yb3RhdGUSfAoLUmV2b2tlQWdlbnQSGi5hdHIudjEuUmV2b2tlQWdlbnRSZXF1ZXN0GhsuYXRyLnYxLlJldm9rZUFnZW50UmVzcG9uc2UiNMrzGAcKBWFnZW50gtPkkwIjOgEqIh4vdjEvYWdlbnRzL3thZ2VudF9uYW1lfS9yZXZva2USdQoLVXBkYXRlQWdlbnQSGi5hdHIudjEuVXBkYXRlQWdlbnRSZXF1ZXN0GhsuYXRyLnYxLlVwZGF0ZUFnZW50UmVzcG9uc2UiLcrzGAcKBWFnZW50gtPkkwIcOgEqMhcvdjEvYWdlbnRzL3thZ2VudF9uYW1lfRJoCg9MaXN0QXVkaXRFdmVudHMSHi5hdHIudjEuTGlzdEF1ZGl0RXZlbnRzUmVxdWVzdBofLmF0ci52MS5MaXN0QXVkaXRFdmVudHNSZXNwb25zZSIUkAIBgtPkkwILEgkvdjEvYXVkaXQSVQoGV2hvQW1JEhUuYXRyLnYxLldob0FtSVJlcXVlc3QaFi5hdHIudjEuV2hvQW1JUmVzcG9uc2UiHJACAYLT5JMCE2IFYWdlbnQSCi92MS93aG9hbWkSdgoQUmVuZXdDZXJ0aWZpY2F0ZRIfLmF0ci52MS5SZW5ld0NlcnRpZmljYXRlUmVxdWVzdBogLmF0ci52MS5SZW5ld0NlcnRpZmljYXRlUmVzcG9uc2UiH8rzGAcKBWFnZW50gtPkkwIOOgEqIgkvdjEvcmVuZXdiBnByb3RvMw", [file_atr_v1_agent, file_atr_v1_rest, file_google_api_annotations, file_google_protobuf_field_mask, file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("ChVhdHIvdjEvcmVnaXN0cnkucHJvdG8SBmF0ci52MSIPCg1XaG9BbUlSZXF1ZXN0Il0KDldob0FtSVJlc3BvbnNlEhwKBWFnZW50GAEgASgLMg0uYXRyLnYxLkFnZW50EhgKEGNlcnRfZmluZ2VycHJpbnQYAiABKAkSEwoLY2VydF9zZXJpYWwYAyABKAkiKgoXUmVuZXdDZXJ0aWZpY2F0ZVJlcXVlc3QSDwoHY3NyX3BlbRgBIAEoCSKmAQoYUmVuZXdDZXJ0aWZpY2F0ZVJlc3BvbnNlEhwKBWFnZW50GAEgASgLMg0uYXRyLnYxLkFnZW50EhAKCGNlcnRfcGVtGAIgASgJEhEKCWNoYWluX3BlbRgDIAEoCRIhChlwcmV2aW91c19jZXJ0X2ZpbmdlcnByaW50GAQgASgJEhYKCWxvZ19pbmRleBgFIAEoBEgAiAEBQgwKCl9sb2dfaW5kZXgiiAEKFFJlZ2lzdGVyQWdlbnRSZXF1ZXN0EhIKCmFnZW50X25hbWUYASABKAkSDQoFb3duZXIYAiABKAkSFAoMY2FwYWJpbGl0aWVzGAMgAygJEg8KB2Nzcl9wZW0YBCABKAkSEwoLZGVzY3JpcHRpb24YBSABKAkSEQoJZW5kcG9pbnRzGAYgAygJIpkBChVSZWdpc3RlckFnZW50UmVzcG9uc2USHAoFYWdlbnQYASABKAsyDS5hdHIudjEuQWdlbnQSEAoIY2VydF9wZW0YAiABKAkSEQoJY2hhaW5fcGVtGAMgASgJEhcKD3ByaXZhdGVfa2V5X3BlbRgEIAEoCRIWCglsb2dfaW5kZXgYBSABKARIAIgBAUIMCgpfbG9nX2luZGV4IiUKD0dldEFnZW50UmVxdWVzdBISCgphZ2VudF9uYW1lGAEgASgJIjAKEEdldEFnZW50UmVzcG9uc2USHAoFYWdlbnQYASABKAsyDS5hdHIudjEuQWdlbnQioQEKEUxpc3RBZ2VudHNSZXF1ZXN0Eg0KBW93bmVyGAEgASgJEiMKBnN0YXR1cxgCIAEoDjITLmF0ci52MS5BZ2VudFN0YXR1cxISCgpjYXBhYmlsaXR5GAMgASgJEhEKCXBhZ2Vfc2l6ZRgEIAEoBRISCgpwYWdlX3Rva2VuGAUgASgJEg0KBWxpbWl0GAYgASgFEg4KBm9mZnNldBgHIAEoBSJ6ChJMaXN0QWdlbnRzUmVzcG9uc2USHQoGYWdlbnRzGAEgAygLMg0uYXRyLnYxLkFnZW50EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCRINCgV0b3RhbBgDIAEoBRINCgVsaW1pdBgEIAEoBRIOCgZvZmZzZXQYBSABKAUiMAoaR2V0QWdlbnRDZXJ0aWZpY2F0ZVJlcXVlc3QSEgoKYWdlbnRfbmFtZRgBIAEoCSIvChlHZXRBZ2VudERuc1JlY29yZHNSZXF1ZXN0EhIKCmFnZW50X25hbWUYASABKAkidgoaR2V0QWdlbnREbnNSZWNvcmRzUmVzcG9uc2USEgoKYWdlbnRfbmFtZRgBIAEoCRISCgpkbnNfc3RhdHVzGAIgASgJEgwKBHpvbmUYAyABKAkSIgoHcmVjb3JkcxgEIAMoCzIRLmF0ci52MS5EbnNSZWNvcmQiQgoJRG5zUmVjb3JkEgwKBG5hbWUYASABKAkSDAoEdHlwZRgCIAEoCRILCgN0dGwYAyABKA0SDAoEZGF0YRgEIAEoCSLkAQobR2V0QWdlbnRDZXJ0aWZpY2F0ZVJlc3BvbnNlEhIKCmFnZW50X25hbWUYASABKAkSEAoIY2VydF9wZW0YAiABKAkSEQoJY2hhaW5fcGVtGAMgASgJEhgKEGNlcnRfZmluZ2VycHJpbnQYBCABKAkSEwoLY2VydF9zZXJpYWwYBSABKAkSLQoJaXNzdWVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpleHBpcmVzX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJZChhSb3RhdGVDZXJ0aWZpY2F0ZVJlcXVlc3QSEgoKYWdlbnRfbmFtZRgBIAEoCRIPCgdjc3JfcGVtGAIgASgJEhgKEGV4cGVjdGVkX3ZlcnNpb24YAyABKAUiwAEKGVJvdGF0ZUNlcnRpZmljYXRlUmVzcG9uc2USHAoFYWdlbnQYASABKAsyDS5hdHIudjEuQWdlbnQSEAoIY2VydF9wZW0YAiABKAkSEQoJY2hhaW5fcGVtGAMgASgJEhcKD3ByaXZhdGVfa2V5X3BlbRgEIAEoCRIhChlwcmV2aW91c19jZXJ0X2ZpbmdlcnByaW50GAUgASgJEhYKCWxvZ19pbmRleBgGIAEoBEgAiAEBQgwKCl9sb2dfaW5kZXgiUgoSUmV2b2tlQWdlbnRSZXF1ZXN0EhIKCmFnZW50X25hbWUYASABKAkSDgoGcmVhc29uGAIgASgJEhgKEGV4cGVjdGVkX3ZlcnNpb24YAyABKAUiWQoTUmV2b2tlQWdlbnRSZXNwb25zZRIcCgVhZ2VudBgBIAEoCzINLmF0ci52MS5BZ2VudBIWCglsb2dfaW5kZXgYAiABKARIAIgBAUIMCgpfbG9nX2luZGV4IrEBChJVcGRhdGVBZ2VudFJlcXVlc3QSEgoKYWdlbnRfbmFtZRgBIAEoCRIUCgxjYXBhYmlsaXRpZXMYAiADKAkSEwoLZGVzY3JpcHRpb24YAyABKAkSEQoJZW5kcG9pbnRzGAQgAygJEi8KC3VwZGF0ZV9tYXNrGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzaxIYChBleHBlY3RlZF92ZXJzaW9uGAYgASgFIlkKE1VwZGF0ZUFnZW50UmVzcG9uc2USHAoFYWdlbnQYASABKAsyDS5hdHIudjEuQWdlbnQSFgoJbG9nX2luZGV4GAIgASgESACIAQFCDAoKX2xvZ19pbmRleCKpAQoKQXVkaXRFdmVudBIKCgJpZBgBIAEoAxISCgpldmVudF90eXBlGAIgASgJEg0KBWFjdG9yGAMgASgJEhIKCmFnZW50X25hbWUYBCABKAkSKQoIbWV0YWRhdGEYBSABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0Ei0KCXRpbWVzdGFtcBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiXwoWTGlzdEF1ZGl0RXZlbnRzUmVxdWVzdBISCgphZ2VudF9uYW1lGAEgASgJEhIKCmV2ZW50X3R5cGUYAiABKAkSDQoFbGltaXQYAyABKAUSDgoGb2Zmc2V0GAQgASgFImsKF0xpc3RBdWRpdEV2ZW50c1Jlc3BvbnNlEiIKBmV2ZW50cxgBIAMoCzISLmF0ci52MS5BdWRpdEV2ZW50Eg0KBXRvdGFsGAIgASgFEg0KBWxpbWl0GAMgASgFEg4KBm9mZnNldBgEIAEoBTKZCgoPUmVnaXN0cnlTZXJ2aWNlEnEKDVJlZ2lzdGVyQWdlbnQSHC5hdHIudjEuUmVnaXN0ZXJBZ2VudFJlcXVlc3QaHS5hdHIudjEuUmVnaXN0ZXJBZ2VudFJlc3BvbnNlIiPK8xgKCgVhZ2VudBDJAYLT5JMCDzoBKiIKL3YxL2FnZW50cxJoCghHZXRBZ2VudBIXLmF0ci52MS5HZXRBZ2VudFJlcXVlc3QaGC5hdHIudjEuR2V0QWdlbnRSZXNwb25zZSIpkAIBgtPkkwIgYgVhZ2VudBIXL3YxL2FnZW50cy97YWdlbnRfbmFtZX0SWgoKTGlzdEFnZW50cxIZLmF0ci52MS5MaXN0QWdlbnRzUmVxdWVzdBoaLmF0ci52MS5MaXN0QWdlbnRzUmVzcG9uc2UiFZACAYLT5JMCDBIKL3YxL2FnZW50cxKHAQoTR2V0QWdlbnRDZXJ0aWZpY2F0ZRIiLmF0ci52MS5HZXRBZ2VudENlcnRpZmljYXRlUmVxdWVzdBojLmF0ci52MS5HZXRBZ2VudENlcnRpZmljYXRlUmVzcG9uc2UiJ5ACAYLT5JMCHhIcL3YxL2FnZW50cy97YWdlbnRfbmFtZX0vY2VydBKDAQoSR2V0QWdlbnREbnNSZWNvcmRzEiEuYXRyLnYxLkdldEFnZW50RG5zUmVjb3Jkc1JlcXVlc3QaIi5hdHIudjEuR2V0QWdlbnREbnNSZWNvcmRzUmVzcG9uc2UiJpACAYLT5JMCHRIbL3YxL2FnZW50cy97YWdlbnRfbmFtZX0vZG5zEo4BChFSb3RhdGVDZXJ0aWZpY2F0ZRIgLmF0ci52MS5Sb3RhdGVDZXJ0aWZpY2F0ZVJlcXVlc3QaIS5hdHIudjEuUm90YXRlQ2VydGlmaWNhdGVSZXNwb25zZSI0yvMYBwoFYWdlbnSC0+STAiM6ASoiHi92MS9hZ2VudHMve2FnZW50X25hbWV9L3JvdGF0ZRJ8CgtSZXZva2VBZ2VudBIaLmF0ci52MS5SZXZva2VBZ2VudFJlcXVlc3QaGy5hdHIudjEuUmV2b2tlQWdlbnRSZXNwb25zZSI0yvMYBwoFYWdlbnSC0+STAiM6ASoiHi92MS9hZ2VudHMve2FnZW50X25hbWV9L3Jldm9rZRJ1CgtVcGRhdGVBZ2VudBIaLmF0ci52MS5VcGRhdGVBZ2VudFJlcXVlc3QaGy5hdHIudjEuVXBkYXRlQWdlbnRSZXNwb25zZSItyvMYBwoFYWdlbnSC0+STAhw6ASoyFy92MS9hZ2VudHMve2FnZW50X25hbWV9EmgKD0xpc3RBdWRpdEV2ZW50cxIeLmF0ci52MS5MaXN0QXVkaXRFdmVudHNSZXF1ZXN0Gh8uYXRyLnYxLkxpc3RBdWRpdEV2ZW50c1Jlc3BvbnNlIhSQAgGC0+STAgsSCS92MS9hdWRpdBJVCgZXaG9BbUkSFS5hdHIudjEuV2hvQW1JUmVxdWVzdBoWLmF0ci52MS5XaG9BbUlSZXNwb25zZSIckAIBgtPkkwITYgVhZ2VudBIKL3YxL3dob2FtaRJ2ChBSZW5ld0NlcnRpZmljYXRlEh8uYXRyLnYxLlJlbmV3Q2VydGlmaWNhdGVSZXF1ZXN0GiAuYXRyLnYxLlJlbmV3Q2VydGlmaWNhdGVSZXNwb25zZSIfyvMYBwoFYWdlbnSC0+STAg46ASoiCS92MS9yZW5ld2IGcHJvdG8z", [file_atr_v1_agent, file_atr_v1_rest, file_google_api_annotations, file_google_protobuf_field_mask, file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
  * @generated from message atr.v1.WhoAmIRequest
@@ -348,6 +348,99 @@ export const GetAgentCertificateRequestSchema: GenMessage<GetAgentCertificateReq
   messageDesc(file_atr_v1_registry, 10);
 
 /**
+ * @generated from message atr.v1.GetAgentDnsRecordsRequest
+ */
+export type GetAgentDnsRecordsRequest = Message<"atr.v1.GetAgentDnsRecordsRequest"> & {
+  /**
+   * @generated from field: string agent_name = 1;
+   */
+  agentName: string;
+};
+
+/**
+ * Describes the message atr.v1.GetAgentDnsRecordsRequest.
+ * Use `create(GetAgentDnsRecordsRequestSchema)` to create a new message.
+ */
+export const GetAgentDnsRecordsRequestSchema: GenMessage<GetAgentDnsRecordsRequest> = /*@__PURE__*/
+  messageDesc(file_atr_v1_registry, 11);
+
+/**
+ * @generated from message atr.v1.GetAgentDnsRecordsResponse
+ */
+export type GetAgentDnsRecordsResponse = Message<"atr.v1.GetAgentDnsRecordsResponse"> & {
+  /**
+   * @generated from field: string agent_name = 1;
+   */
+  agentName: string;
+
+  /**
+   * As Agent.dns_status.
+   *
+   * @generated from field: string dns_status = 2;
+   */
+  dnsStatus: string;
+
+  /**
+   * The zone the agent's records are in; empty when its name lies in none.
+   *
+   * @generated from field: string zone = 3;
+   */
+  zone: string;
+
+  /**
+   * @generated from field: repeated atr.v1.DnsRecord records = 4;
+   */
+  records: DnsRecord[];
+};
+
+/**
+ * Describes the message atr.v1.GetAgentDnsRecordsResponse.
+ * Use `create(GetAgentDnsRecordsResponseSchema)` to create a new message.
+ */
+export const GetAgentDnsRecordsResponseSchema: GenMessage<GetAgentDnsRecordsResponse> = /*@__PURE__*/
+  messageDesc(file_atr_v1_registry, 12);
+
+/**
+ * DnsRecord is one published resource record.
+ *
+ * @generated from message atr.v1.DnsRecord
+ */
+export type DnsRecord = Message<"atr.v1.DnsRecord"> & {
+  /**
+   * Absolute, with the trailing dot.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * TXT, TLSA, SRV or SVCB.
+   *
+   * @generated from field: string type = 2;
+   */
+  type: string;
+
+  /**
+   * @generated from field: uint32 ttl = 3;
+   */
+  ttl: number;
+
+  /**
+   * The record data in zone-file presentation form (RFC 1035, RFC 9460).
+   *
+   * @generated from field: string data = 4;
+   */
+  data: string;
+};
+
+/**
+ * Describes the message atr.v1.DnsRecord.
+ * Use `create(DnsRecordSchema)` to create a new message.
+ */
+export const DnsRecordSchema: GenMessage<DnsRecord> = /*@__PURE__*/
+  messageDesc(file_atr_v1_registry, 13);
+
+/**
  * @generated from message atr.v1.GetAgentCertificateResponse
  */
 export type GetAgentCertificateResponse = Message<"atr.v1.GetAgentCertificateResponse"> & {
@@ -392,7 +485,7 @@ export type GetAgentCertificateResponse = Message<"atr.v1.GetAgentCertificateRes
  * Use `create(GetAgentCertificateResponseSchema)` to create a new message.
  */
 export const GetAgentCertificateResponseSchema: GenMessage<GetAgentCertificateResponse> = /*@__PURE__*/
-  messageDesc(file_atr_v1_registry, 11);
+  messageDesc(file_atr_v1_registry, 14);
 
 /**
  * @generated from message atr.v1.RotateCertificateRequest
@@ -423,7 +516,7 @@ export type RotateCertificateRequest = Message<"atr.v1.RotateCertificateRequest"
  * Use `create(RotateCertificateRequestSchema)` to create a new message.
  */
 export const RotateCertificateRequestSchema: GenMessage<RotateCertificateRequest> = /*@__PURE__*/
-  messageDesc(file_atr_v1_registry, 12);
+  messageDesc(file_atr_v1_registry, 15);
 
 /**
  * @generated from message atr.v1.RotateCertificateResponse
@@ -467,7 +560,7 @@ export type RotateCertificateResponse = Message<"atr.v1.RotateCertificateRespons
  * Use `create(RotateCertificateResponseSchema)` to create a new message.
  */
 export const RotateCertificateResponseSchema: GenMessage<RotateCertificateResponse> = /*@__PURE__*/
-  messageDesc(file_atr_v1_registry, 13);
+  messageDesc(file_atr_v1_registry, 16);
 
 /**
  * @generated from message atr.v1.RevokeAgentRequest
@@ -497,7 +590,7 @@ export type RevokeAgentRequest = Message<"atr.v1.RevokeAgentRequest"> & {
  * Use `create(RevokeAgentRequestSchema)` to create a new message.
  */
 export const RevokeAgentRequestSchema: GenMessage<RevokeAgentRequest> = /*@__PURE__*/
-  messageDesc(file_atr_v1_registry, 14);
+  messageDesc(file_atr_v1_registry, 17);
 
 /**
  * @generated from message atr.v1.RevokeAgentResponse
@@ -519,7 +612,7 @@ export type RevokeAgentResponse = Message<"atr.v1.RevokeAgentResponse"> & {
  * Use `create(RevokeAgentResponseSchema)` to create a new message.
  */
 export const RevokeAgentResponseSchema: GenMessage<RevokeAgentResponse> = /*@__PURE__*/
-  messageDesc(file_atr_v1_registry, 15);
+  messageDesc(file_atr_v1_registry, 18);
 
 /**
  * @generated from message atr.v1.UpdateAgentRequest
@@ -563,7 +656,7 @@ export type UpdateAgentRequest = Message<"atr.v1.UpdateAgentRequest"> & {
  * Use `create(UpdateAgentRequestSchema)` to create a new message.
  */
 export const UpdateAgentRequestSchema: GenMessage<UpdateAgentRequest> = /*@__PURE__*/
-  messageDesc(file_atr_v1_registry, 16);
+  messageDesc(file_atr_v1_registry, 19);
 
 /**
  * @generated from message atr.v1.UpdateAgentResponse
@@ -585,7 +678,7 @@ export type UpdateAgentResponse = Message<"atr.v1.UpdateAgentResponse"> & {
  * Use `create(UpdateAgentResponseSchema)` to create a new message.
  */
 export const UpdateAgentResponseSchema: GenMessage<UpdateAgentResponse> = /*@__PURE__*/
-  messageDesc(file_atr_v1_registry, 17);
+  messageDesc(file_atr_v1_registry, 20);
 
 /**
  * @generated from message atr.v1.AuditEvent
@@ -629,7 +722,7 @@ export type AuditEvent = Message<"atr.v1.AuditEvent"> & {
  * Use `create(AuditEventSchema)` to create a new message.
  */
 export const AuditEventSchema: GenMessage<AuditEvent> = /*@__PURE__*/
-  messageDesc(file_atr_v1_registry, 18);
+  messageDesc(file_atr_v1_registry, 21);
 
 /**
  * @generated from message atr.v1.ListAuditEventsRequest
@@ -661,7 +754,7 @@ export type ListAuditEventsRequest = Message<"atr.v1.ListAuditEventsRequest"> & 
  * Use `create(ListAuditEventsRequestSchema)` to create a new message.
  */
 export const ListAuditEventsRequestSchema: GenMessage<ListAuditEventsRequest> = /*@__PURE__*/
-  messageDesc(file_atr_v1_registry, 19);
+  messageDesc(file_atr_v1_registry, 22);
 
 /**
  * @generated from message atr.v1.ListAuditEventsResponse
@@ -693,7 +786,7 @@ export type ListAuditEventsResponse = Message<"atr.v1.ListAuditEventsResponse"> 
  * Use `create(ListAuditEventsResponseSchema)` to create a new message.
  */
 export const ListAuditEventsResponseSchema: GenMessage<ListAuditEventsResponse> = /*@__PURE__*/
-  messageDesc(file_atr_v1_registry, 20);
+  messageDesc(file_atr_v1_registry, 23);
 
 /**
  * RegistryService manages the agent lifecycle: register, rotate, revoke, update, and the audit trail.
@@ -734,6 +827,16 @@ export const RegistryService: GenService<{
     methodKind: "unary";
     input: typeof GetAgentCertificateRequestSchema;
     output: typeof GetAgentCertificateResponseSchema;
+  },
+  /**
+   * The records the registry has published in DNS for the agent, as zone-file lines, and whether DNS is up to date.
+   *
+   * @generated from rpc atr.v1.RegistryService.GetAgentDnsRecords
+   */
+  getAgentDnsRecords: {
+    methodKind: "unary";
+    input: typeof GetAgentDnsRecordsRequestSchema;
+    output: typeof GetAgentDnsRecordsResponseSchema;
   },
   /**
    * Issues a new certificate and marks the previous one superseded.
