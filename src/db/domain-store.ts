@@ -1,5 +1,6 @@
 import type { Knex, SqlEntityManager } from '@mikro-orm/knex';
 import type { Dialect } from '../config/database-url.ts';
+import { domainTaken } from '../domains/errors.ts';
 import type { ChallengeRecord, DomainEvidence, DomainMethod, DomainRecord, DomainState, DomainStatus, DomainStore, DomainTx } from '../domains/store.ts';
 import type { NewAuditEvent } from '../registry/records.ts';
 import type { NewLogEntry } from '../tlog/store.ts';
@@ -117,9 +118,13 @@ class SqlDomainTx implements DomainTx {
       claim_until: null,
       updated_at: state.lastCheckedAt,
     };
-    await this.trx('domains').insert(row).onConflict('domain').merge();
-    const saved = (await this.trx('domains').where('domain', state.domain).first()) as Row;
-    return toDomain(saved);
+    // The owner's row is updated; otherwise inserted, unless another owner's was inserted meanwhile (PostgreSQL
+    // cannot lock a row that does not exist yet): then the domain is that owner's, and this save is refused.
+    const updated = await this.trx('domains').where({ domain: state.domain, owner: state.owner }).update(row);
+    if (updated === 0) await this.trx('domains').insert(row).onConflict('domain').ignore();
+    const saved = toDomain((await this.trx('domains').where('domain', state.domain).first()) as Row);
+    if (saved.owner !== state.owner) throw domainTaken(state.domain);
+    return saved;
   }
 
   async remove(domain: string): Promise<void> {

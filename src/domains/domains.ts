@@ -5,7 +5,9 @@ import type { AuditEventType } from '../registry/records.ts';
 import type { OwnerScope } from '../registry/registry.ts';
 import { challengeDnsName, challengeUrl, dnsValue, keyAuthorization, newToken } from './challenge.ts';
 import type { ChallengeAnswer, ChallengeChecker, CheckResult } from './checks.ts';
+import { challengeFailed, domainNotFound, domainTaken } from './errors.ts';
 import { canonicalDomain } from './names.ts';
+import { RECHECK_MS, nextCheckAfter, standingAfter } from './standing.ts';
 import type { ChallengeRecord, DomainMethod, DomainRecord, DomainState, DomainStore, DomainTx, WhoisSummary } from './store.ts';
 import type { WhoisLookup } from './whois.ts';
 
@@ -41,10 +43,6 @@ export interface RecordedDomain {
   readonly logIndex: number | undefined;
 }
 
-const DAY_MS = 86_400_000;
-// A flagged or suspended domain is looked at again daily (and at the end of its grace period), so that it
-// recovers soon after its owner puts the answer back.
-const RECHECK_MS = DAY_MS;
 // Long enough for one check (resolvers, HTTP, WHOIS: seconds); a crashed worker's claim lapses after it.
 const CLAIM_MS = 5 * 60_000;
 
@@ -119,7 +117,7 @@ export class Domains {
       token: challenge.token,
       verifiedAt: at,
       lastCheckedAt: at,
-      nextCheckAt: this.nextCheck(at),
+      nextCheckAt: nextCheckAfter(at, this.options),
       flaggedAt: undefined,
       failure: '',
       evidence: { ...result.evidence, whois, checkedAt: at.toISOString() },
@@ -190,7 +188,7 @@ export class Domains {
       await this.store.postpone(record.domain, worker, new Date(now.getTime() + RECHECK_MS / 24));
       return;
     }
-    const { state, eventType } = this.afterCheck(record, result, now);
+    const { state, eventType } = standingAfter(record, result, now, this.options);
     await this.change(async (tx) => {
       const current = await tx.lock(record.domain);
       // Removed or verified anew while it was being checked: that newer state stands.
@@ -204,28 +202,6 @@ export class Domains {
         await this.writeEvent(tx, eventType, 'system:revalidation', saved, metadata, now);
       }
     });
-  }
-
-  /** The domain's next state after a re-check, and the event that records it. */
-  private afterCheck(record: DomainRecord, result: Exclude<CheckResult, { outcome: 'unavailable' }>, now: Date): { state: DomainState; eventType: AuditEventType } {
-    const base = { ...record, lastCheckedAt: now };
-    if (result.outcome === 'passed') {
-      const evidence = { ...result.evidence, whois: record.evidence.whois, checkedAt: now.toISOString() };
-      const state = { ...base, status: 'verified' as const, nextCheckAt: this.nextCheck(now), flaggedAt: undefined, failure: '', evidence };
-      return { state, eventType: 'domain.verified' };
-    }
-    const failure = result.reason;
-    if (record.status === 'verified') {
-      const state = { ...base, status: 'flagged' as const, flaggedAt: now, failure, nextCheckAt: this.flaggedRecheck(now, now) };
-      return { state, eventType: 'domain.flagged' };
-    }
-    const flaggedAt = record.flaggedAt ?? now;
-    if (record.status === 'flagged' && now.getTime() >= this.graceEnd(flaggedAt).getTime()) {
-      const state = { ...base, status: 'suspended' as const, failure, nextCheckAt: new Date(now.getTime() + RECHECK_MS) };
-      return { state, eventType: 'domain.suspended' };
-    }
-    const nextCheckAt = record.status === 'flagged' ? this.flaggedRecheck(flaggedAt, now) : new Date(now.getTime() + RECHECK_MS);
-    return { state: { ...base, failure, nextCheckAt }, eventType: 'domain.verification_failed' };
   }
 
   private check(method: DomainMethod | undefined, answer: ChallengeAnswer): Promise<CheckResult> {
@@ -285,19 +261,6 @@ export class Domains {
     this.journal.committed();
     return result;
   }
-
-  private nextCheck(from: Date): Date {
-    return new Date(from.getTime() + this.options.revalidationDays * DAY_MS);
-  }
-
-  private graceEnd(flaggedAt: Date): Date {
-    return new Date(flaggedAt.getTime() + this.options.graceDays * DAY_MS);
-  }
-
-  /** A flagged domain is re-checked daily, and at the end of its grace period at the latest. */
-  private flaggedRecheck(flaggedAt: Date, now: Date): Date {
-    return new Date(Math.min(now.getTime() + RECHECK_MS, Math.max(now.getTime(), this.graceEnd(flaggedAt).getTime())));
-  }
 }
 
 /** The owner a domain request acts for: an owner key's own; an admin names one. */
@@ -331,6 +294,3 @@ function whoisMetadata(whois: WhoisSummary | undefined): Record<string, string> 
   return { whois_registrar: whois.registrar, whois_created: whois.created, ...(whois.error && { whois_error: whois.error }) };
 }
 
-const domainTaken = (domain: string) => new DomainError('domain_taken', `domain: ${domain} is already verified by another owner`);
-const domainNotFound = (domain: string) => new DomainError('domain_not_found', `domain ${domain} is not verified by anyone`);
-const challengeFailed = (reason: string) => new DomainError('challenge_failed', reason);

@@ -63,7 +63,10 @@ export interface DomainTx extends JournalTx {
   insertChallenge(challenge: ChallengeRecord): Promise<void>;
   /** Marks the challenge used; false when it already was (another verification got there first). */
   useChallenge(token: string, at: Date): Promise<boolean>;
-  /** Inserts or replaces the domain's row (and releases any re-validation claim on it). */
+  /**
+   * Inserts or replaces the owner's row for the domain (releasing any re-validation claim on it); throws
+   * domain_taken when the domain is another owner's, even one that committed a moment ago.
+   */
   save(state: DomainState): Promise<DomainRecord>;
   remove(domain: string): Promise<void>;
 }

@@ -48,6 +48,9 @@ describe.each(dialects)('domain store on %s', (dialect: Dialect) => {
     const flagged = await store.change((tx) => tx.save({ ...state('store.test', 'acme', at(60)), status: 'flagged', flaggedAt: at(5), failure: 'gone' }));
     expect(flagged).toMatchObject({ id: saved.id, status: 'flagged', flaggedAt: at(5), failure: 'gone' });
     expect((await store.findAll(['store.test', 'other.test'])).map((d) => d.domain)).toEqual(['store.test']);
+    // Another owner's save never takes the domain over, even without a lock on a row that exists.
+    await expect(store.change((tx) => tx.save(state('store.test', 'umbrella', at(60))))).rejects.toMatchObject({ code: 'domain_taken' });
+    expect((await store.find('store.test'))?.owner).toBe('acme');
     await store.change((tx) => tx.remove('store.test'));
     expect(await store.find('store.test')).toBeUndefined();
   });
