@@ -10,6 +10,7 @@ import { TcpWhois } from '../domains/whois.ts';
 import type { Logger } from '../log/logger.ts';
 import type { AgentRecord } from '../registry/records.ts';
 import type { RegistrationGate } from '../registry/registry.ts';
+import type { AgentStanding, AgentStandingSource } from '../services/convert.ts';
 
 /** Domain validation as the app runs it: DomainService always; the rule, the agents' status and re-checks when on. */
 export interface DomainValidation {
@@ -45,4 +46,16 @@ export function createDomainValidation(config: Config, database: Database, log: 
     return new Map([...found].map(([name, domainStatus]) => [name, { domainStatus }]));
   };
   return { domains, gate: new DomainRegistrationGate(store), standing, revalidation };
+}
+
+/** The agents' standing from `source` (DNS) with their domain_status added, when domain validation is on. */
+export function withDomainStanding(source: AgentStandingSource | undefined, validation: DomainValidation): AgentStandingSource | undefined {
+  const domains = validation.standing;
+  if (domains === undefined) return source;
+  return async (agents) => {
+    const [first, second] = await Promise.all([source?.(agents), domains(agents)]);
+    const merged = new Map<string, AgentStanding>(first);
+    for (const [name, standing] of second) merged.set(name, { ...merged.get(name), ...standing });
+    return merged;
+  };
 }

@@ -13,6 +13,7 @@ import { ResolveServiceImpl } from '../services/resolve-service.ts';
 import { TransparencyLogServiceImpl } from '../services/transparency-log-service.ts';
 import { VerifyServiceImpl } from '../services/verify-service.ts';
 import type { App } from './app.ts';
+import { withDomainStanding } from './domain-validation.ts';
 
 /** The registry's own services, served on every transport. Health and reflection are added by the HTTP handler. */
 export const apiServices: DescService[] = [
@@ -27,7 +28,7 @@ export const apiServices: DescService[] = [
 /** The whole API surface in one place. */
 export function routes(app: App) {
   return (router: ConnectRouter): void => {
-    router.service(RegistryService, new RegistryServiceImpl(app.registry, app.ca, { standing: app.dns?.standing, records: app.dns?.records }));
+    router.service(RegistryService, new RegistryServiceImpl(app.registry, app.ca, { standing: withDomainStanding(app.dns?.standing, app.domainValidation), records: app.dns?.records }));
     router.service(VerifyService, new VerifyServiceImpl(app.verifier, app.ca, app.revocationList, app.tokenVerifier, app.revocations));
     router.service(ResolveService, new ResolveServiceImpl(app.registry, app.ca, app.dnsResolution));
     router.service(TransparencyLogService, new TransparencyLogServiceImpl(app.log));

@@ -187,7 +187,7 @@ describe.each(dialects)('domain validation on %s', (dialect) => {
 
   it('lets the owner register under its domain, on label boundaries only', async () => {
     const { agent } = await main.acme.registry.registerAgent({ agentName: 'a.example.test' });
-    expect(agent?.owner).toBe('acme');
+    expect(agent).toMatchObject({ owner: 'acme', domainStatus: 'verified' });
     const { events } = await main.admin.registry.listAuditEvents({ agentName: 'a.example.test', eventType: 'agent.registered' });
     expect(events[0]?.metadata).toMatchObject({ domain: 'example.test' });
     for (const agentName of ['a.example.test.evil.test', 'aexample.test', 'example.test.evil.test']) {
@@ -202,6 +202,8 @@ describe.each(dialects)('domain validation on %s', (dialect) => {
     await main.admin.registry.registerAgent({ agentName: 'z.example.test', owner: 'umbrella' });
     const { events } = await main.admin.registry.listAuditEvents({ agentName: 'z.example.test', eventType: 'agent.registered' });
     expect(events[0]?.metadata).toMatchObject({ domain_override: true, domain_rule: 'agent_name: z.example.test lies under no domain verified by owner umbrella' });
+    // The domain is not umbrella's: the agent shows no domain standing.
+    expect((await main.admin.registry.getAgent({ agentName: 'z.example.test' })).agent?.domainStatus).toBe('');
   });
 
   it('verifies over HTTP from the domain\'s own address, and follows no redirect to another host', async () => {
@@ -239,7 +241,7 @@ describe.each(dialects)('domain validation on %s', (dialect) => {
     const flagged = (await main.admin.domains.listDomains({ owner: 'acme' })).domains.find((d) => d.domain === 'example.test');
     expect(flagged).toMatchObject({ status: DomainStatus.FLAGGED, failure: `domain: _atr-challenge.example.test TXT has no record (${bind.address}: no_record)` });
     // Flagged is a warning: registrations go on during the grace period.
-    await main.acme.registry.registerAgent({ agentName: 'during-grace.example.test' });
+    expect((await main.acme.registry.registerAgent({ agentName: 'during-grace.example.test' })).agent?.domainStatus).toBe('flagged');
     expect(await domains.revalidateDue('test')).toBeGreaterThan(0);
     const suspended = (await main.admin.domains.listDomains({ owner: 'acme' })).domains.find((d) => d.domain === 'example.test');
     expect(suspended?.status).toBe(DomainStatus.SUSPENDED);
@@ -250,6 +252,8 @@ describe.each(dialects)('domain validation on %s', (dialect) => {
     const kept = (await main.admin.registry.getAgent({ agentName: 'a.example.test' })).agent;
     expect(kept?.status).not.toBe(AgentStatus.REVOKED);
     expect(kept?.revocationReason).toBe('');
+    const listed = await main.admin.registry.listAgents({ owner: 'acme' });
+    expect(listed.agents.filter((a) => a.agentName.endsWith('.example.test')).map((a) => a.domainStatus)).toEqual(['suspended', 'suspended']);
     const transitions = (await main.domainEvents('example.test')).filter((e) => e.metadata['revalidation'] === true);
     expect(transitions.map((e) => [e.eventType, e.metadata['status']])).toEqual([
       ['domain.flagged', 'flagged'],
