@@ -164,6 +164,18 @@ describe.each(dialects)('domain validation on %s', (dialect) => {
     expect(listed.domains.map((d) => d.domain)).toEqual(['example.test']);
   });
 
+  it('serves the same over REST', async () => {
+    const headers = { authorization: `Bearer ${main.acmeKey}`, 'content-type': 'application/json' };
+    const opened = await fetch(`${main.server.url}/v1/domains/Site.test./challenge`, { method: 'POST', headers, body: '{}' });
+    expect(opened.status).toBe(201);
+    expect(await opened.json()).toMatchObject({ domain: 'site.test', owner: 'acme', dns_name: '_atr-challenge.site.test' });
+    const listed = await fetch(`${main.server.url}/v1/domains?owner=acme`, { headers });
+    expect(((await listed.json()) as { domains: unknown[] }).domains).toEqual([expect.objectContaining({ domain: 'example.test', status: 'verified', method: 'dns' })]);
+    const missing = await fetch(`${main.server.url}/v1/domains/nowhere.test`, { method: 'DELETE', headers });
+    expect(missing.status).toBe(404);
+    expect(await missing.json()).toEqual({ code: 'domain_not_found', detail: 'domain nowhere.test is not verified by anyone' });
+  });
+
   it('does not let a token answer twice', async () => {
     const error = await rpcError(main.acme.domains.verifyDomain({ domain: 'example.test' }));
     expect(error.code).toBe(Code.FailedPrecondition);
