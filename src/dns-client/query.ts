@@ -4,8 +4,9 @@
 import { createSocket } from 'node:dgram';
 import { getServers } from 'node:dns';
 import { randomInt } from 'node:crypto';
-import { isIP, connect } from 'node:net';
+import { isIP } from 'node:net';
 import dnsPacket from 'dns-packet';
+import { exchangeTcp } from './tcp-exchange.ts';
 
 export interface DnsReply {
   readonly rcode: string;
@@ -93,29 +94,6 @@ function overUdp(host: string, port: number, message: Buffer, id: number, timeou
   });
 }
 
-function overTcp(host: string, port: number, message: Buffer, timeoutMs: number): Promise<dnsPacket.DecodedPacket> {
-  return new Promise((resolve, reject) => {
-    const socket = connect({ host, port });
-    const chunks: Buffer[] = [];
-    socket.setTimeout(timeoutMs, () => socket.destroy(new Error(`timed out after ${timeoutMs} ms`)));
-    socket.on('error', reject);
-    socket.on('connect', () => {
-      const length = Buffer.alloc(2);
-      length.writeUInt16BE(message.length);
-      socket.end(Buffer.concat([length, message]));
-    });
-    socket.on('data', (chunk: Buffer) => {
-      chunks.push(chunk);
-      const received = Buffer.concat(chunks);
-      if (received.length >= 2 && received.length >= 2 + received.readUInt16BE(0)) {
-        socket.destroy();
-        try {
-          resolve(dnsPacket.decode(received.subarray(2, 2 + received.readUInt16BE(0))));
-        } catch (error) {
-          reject(error as Error);
-        }
-      }
-    });
-    socket.on('close', () => reject(new Error('connection closed before an answer')));
-  });
+async function overTcp(host: string, port: number, message: Buffer, timeoutMs: number): Promise<dnsPacket.DecodedPacket> {
+  return dnsPacket.decode(await exchangeTcp(host, port, message, timeoutMs));
 }

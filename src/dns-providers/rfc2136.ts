@@ -3,7 +3,6 @@
 // is deleted whole and its records added, each set to remove deleted whole — the server applies the message
 // atomically, and applying it again leaves the zone the same, so apply() is idempotent.
 import { randomInt } from 'node:crypto';
-import { connect } from 'node:net';
 import dnsPacket from 'dns-packet';
 import { DnsProviderError, type DnsProvider, type PublishedType, type RRset, type ZoneChange } from '../dns/rrset.ts';
 import { SVCB_TYPE, rawAnswer, toPacketAnswers } from '../dns/wire.ts';
@@ -11,6 +10,7 @@ import { silentLogger, type Logger } from '../log/logger.ts';
 import { redact } from './redact.ts';
 import { defaultRetryPolicy, withRetries, type RetryPolicy } from './retry.ts';
 import { answerSignatureProblem, readTsig, signMessage, tsigErrorName, type TsigKey } from './tsig.ts';
+import { exchangeTcp } from '../dns-client/tcp-exchange.ts';
 
 export interface Rfc2136Settings {
   /** The primary server: host and port. */
@@ -115,36 +115,14 @@ export class Rfc2136Provider implements DnsProvider {
     );
   }
 
-  /** One TCP exchange (RFC 1035 §4.2.2: each message after its 2-byte length): the answer, or a retryable error. */
-  private exchange(message: Buffer): Promise<Buffer> {
+  /** One TCP exchange: the answer, or a retryable error. */
+  private async exchange(message: Buffer): Promise<Buffer> {
     const { host, port } = this.settings;
-    const timeoutMs = this.settings.timeoutMs ?? 10_000;
-    return new Promise((resolve, reject) => {
-      const socket = connect({ host, port });
-      const chunks: Buffer[] = [];
-      let received = 0;
-      const fail = (reason: string) => {
-        socket.destroy();
-        reject(new DnsProviderError(`the DNS server ${host}:${port} is unreachable: ${reason}`, true));
-      };
-      socket.setTimeout(timeoutMs, () => fail(`no answer within ${timeoutMs} ms`));
-      socket.on('error', (error: NodeJS.ErrnoException) => fail(error.code ?? error.message));
-      socket.on('connect', () => {
-        const length = Buffer.alloc(2);
-        length.writeUInt16BE(message.length);
-        socket.write(Buffer.concat([length, message]));
-      });
-      socket.on('data', (chunk: Buffer) => {
-        chunks.push(chunk);
-        received += chunk.length;
-        const all = Buffer.concat(chunks);
-        if (received >= 2 && received >= 2 + all.readUInt16BE(0)) {
-          socket.end();
-          resolve(all.subarray(2, 2 + all.readUInt16BE(0)));
-        }
-      });
-      socket.on('end', () => fail('the connection closed before the answer'));
-    });
+    try {
+      return await exchangeTcp(host, port, message, this.settings.timeoutMs ?? 10_000);
+    } catch (error) {
+      throw new DnsProviderError(`the DNS server ${host}:${port} is unreachable: ${(error as Error).message}`, true);
+    }
   }
 }
 

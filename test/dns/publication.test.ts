@@ -73,10 +73,10 @@ describe('an agent in a published zone', () => {
     expect(svcb[0]).toMatch(/^1 billing\.example\.com\. alpn="h2,http\/1\.1" port=8443 key65400="http:\/\/127\.0\.0\.1:\d+\/v1\/resolve\/billing\.agents\.test"$/);
     expect(await short(`billing._agents.${ZONE}`, 'SVCB')).toEqual([`0 ${name}.`]);
     expect((await registry.getAgent({ agentName: name })).agent?.dnsStatus).toBe('published');
-    const published = await (await fetch(`${context.server.url}/v1/agents/${name}/dns`)).json();
+    const published = (await (await fetch(`${context.server.url}/v1/agents/${name}/dns`)).json()) as { records: { type: string }[] };
     expect(published).toMatchObject({ agent_name: name, dns_status: 'published', zone: ZONE });
     expect(published.records).toContainEqual({ name: `_https._tcp.${name}.`, type: 'SRV', ttl: 30, data: '0 0 8443 billing.example.com.' });
-    expect(published.records.map((record: { type: string }) => record.type).sort()).toEqual(['SRV', 'SVCB', 'SVCB', 'TLSA', 'TXT']);
+    expect(published.records.map((record) => record.type).sort()).toEqual(['SRV', 'SVCB', 'SVCB', 'TLSA', 'TXT']);
 
     await registry.updateAgent({ agentName: name, capabilities: ['invoice'] });
     await eventually(() => txtOf(name), (text) => text.endsWith('caps=invoice'));
