@@ -28,10 +28,10 @@ export class ZoneTable implements ZoneView {
     if (current === undefined) throw new Error(`zone ${JSON.stringify(change.zone)}: not one of the served zones (${this.apexes.join(', ')})`);
     if (!Number.isSafeInteger(serial) || serial < current) throw new Error(`zone ${zone}: serial ${serial} is not an integer at least the current ${current}`);
     const sets = [...change.remove.map((rrset) => ({ rrset, keep: false })), ...change.upsert.map((rrset) => ({ rrset, keep: true }))];
-    for (const { rrset } of sets) {
+    for (const { rrset, keep } of sets) {
       const owner = canonicalName(rrset.name);
       if (zoneOf(owner, this.apexes) !== zone) throw new Error(`RRset ${rrset.name} ${rrset.type}: not in zone ${zone}`);
-      toPacketAnswers(rrset); // throws, naming the rule, on data DNS cannot carry: refused here, not at query time
+      if (keep) toPacketAnswers(rrset); // throws, naming the rule, on data DNS cannot carry: refused here, not at query time
     }
     for (const { rrset, keep } of sets) {
       const owner = canonicalName(rrset.name);
