@@ -142,13 +142,6 @@ export class Domains {
     return this.store.list(filter, page);
   }
 
-  async get(domain: string): Promise<DomainRecord> {
-    const name = canonicalDomain(domain);
-    const record = await this.store.find(name);
-    if (record === undefined) throw domainNotFound(name);
-    return record;
-  }
-
   /** Gives the domain up: agents under it stay, new registrations under it need a new verification. */
   async remove(domain: string, caller: Caller): Promise<RecordedDomain> {
     const name = canonicalDomain(domain);

@@ -30,12 +30,10 @@ export function canonicalDomain(raw: string): string {
   return name;
 }
 
-/** Whether the name is the domain or lies under it, on a label boundary: a.example.com is, a.notexample.com is not. */
-export function liesUnder(name: string, domain: string): boolean {
-  return name === domain || name.endsWith(`.${domain}`);
-}
-
-/** Every domain a name could lie under, longest first, down to two labels: a.b.example.com, b.example.com, example.com. */
+/**
+ * Every domain a name lies in, longest first, down to two labels: a.b.example.com, b.example.com, example.com.
+ * Whole labels only, so a.notexample.com lies in notexample.com, never in example.com.
+ */
 export function enclosingDomains(name: string): string[] {
   const labels = name.split('.');
   const domains: string[] = [];
