@@ -24,6 +24,8 @@ export interface DnsServer {
   close(): Promise<void>;
 }
 
+/** Answers a TCP client may leave unread before it is cut off. */
+const MAX_UNREAD_ANSWER_BYTES = 1 << 20;
 /** How often to try another port when port 0's TCP pick is taken for UDP. */
 const PORT_ATTEMPTS = 20;
 
@@ -84,6 +86,8 @@ function createTcp(options: DnsServerOptions, logger: Logger): { server: Server;
         const prefix = Buffer.alloc(2);
         prefix.writeUInt16BE(answer.length);
         socket.write(Buffer.concat([prefix, answer]));
+        // A client that sends queries but never reads the answers would have us buffer them without end.
+        if (socket.writableLength > MAX_UNREAD_ANSWER_BYTES) return void socket.destroy();
       }
     });
   });

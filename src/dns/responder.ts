@@ -1,7 +1,8 @@
 // Bytes in, bytes out: what a DNS transport calls for each message. Decodes with dns-packet (malformed input gets
 // FORMERR when its header can be read, and is dropped otherwise), answers with authority.ts, encodes, and fits UDP
 // answers to the client's size by truncating (TC) so the client asks again over TCP (RFC 7766). Answers to plain
-// queries are kept encoded (answer-cache.ts).
+// queries are kept encoded (answer-cache.ts). Label compression cannot loop: dns-packet follows a pointer only to an
+// offset before the one it read it at (anything else throws: FORMERR) and stops names at 254 bytes.
 import dnsPacket from 'dns-packet';
 import { AnswerCache, type PlainQuery } from './answer-cache.ts';
 import { ADVERTISED_UDP_SIZE, answerQuery, type AuthorityOptions, RCODE } from './authority.ts';

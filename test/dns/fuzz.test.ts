@@ -100,6 +100,21 @@ describe('malformed messages', () => {
     await stillAnswers();
   });
 
+  it('cuts a TCP client that sends queries and never reads the answers', async () => {
+    const socket = await open();
+    socket.pause();
+    const query = queryMessage(`big.${ZONE}`, 'TXT', { id: 1 });
+    const framed = Buffer.concat([Buffer.from([0, query.length]), query]);
+    const total = 20_000; // ~30 MB of answers, far more than the 1 MiB the server keeps for a client
+    socket.write(Buffer.concat(Array.from({ length: total }, () => framed)));
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    let received = 0;
+    socket.on('data', (chunk: Buffer) => (received += chunk.length));
+    await closed(socket);
+    expect(received).toBeLessThan(total * 1400);
+    await stillAnswers();
+  });
+
   it('answers several queries sent at once on one connection, in order', async () => {
     const queries = Array.from({ length: 20 }, (_, i) => queryMessage(i % 2 ? `big.${ZONE}` : `_atr.a.${ZONE}`, 'TXT', { id: 100 + i }));
     const { answers } = await tcpExchange(queries);
