@@ -73,9 +73,9 @@ export function answerQuery(query: dnsPacket.DecodedPacket, view: ZoneView, opti
     const rcode = signer !== undefined && !edns.compactOk ? RCODE.NOERROR : RCODE.NXDOMAIN;
     return reply(rcode, { authorities: denial }, true);
   }
+  // ANY gets one RRset, as RFC 8482 allows, not the whole name.
   const wanted = qtype === 'ANY' ? [...sets.values()].slice(0, 1) : [sets.get(qtype)].filter((s) => s !== undefined);
   if (wanted.length === 0) return reply(RCODE.NOERROR, { authorities: zoneData.denial(qname, [...sets.keys()]) }, true);
-  // ANY gets one RRset, as RFC 8482 allows, not the whole name.
   return reply(RCODE.NOERROR, { answers: wanted.flatMap((set) => zoneData.signed(set)) }, true);
 }
 
