@@ -6,7 +6,8 @@
 // for register-with-CSR. The mTLS listener's rows (test/bench/mtls.ts) follow, against registry processes of their
 // own, then the lookup cache's rows (test/bench/cache.ts: resolve and verify against registry processes with and
 // without the cache, same run), then the transparency log's rows (test/bench/log.ts), measured in this process, then
-// the built-in DNS server's rows (test/bench/dns.ts: UDP answers/s beside a bare UDP echo server, same run).
+// the built-in DNS server's rows (test/bench/dns.ts: UDP answers/s beside a bare UDP echo server, same run) and the
+// lag from a revocation to its TXT record changing (test/bench/dns-lag.ts).
 import { type ChildProcess, spawn } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -28,6 +29,7 @@ import { type LogRow, logTable, measureLog } from './log.ts';
 import { type MtlsRow, measureMtls, mtlsTable } from './mtls.ts';
 import { type CacheRow, cacheTable, measureCache } from './cache.ts';
 import { type DnsRow, dnsTable, measureDns } from './dns.ts';
+import { type DnsLagRow, measureDnsLag } from './dns-lag.ts';
 
 const { values: flags } = parseArgs({
   options: {
@@ -79,7 +81,8 @@ async function main(): Promise<void> {
     const mtlsRows = flags['no-mtls'] ? [] : await measureMtls();
     const cacheRows = flags['no-cache'] ? [] : await measureCache({ seconds, concurrency });
     const dnsRows = flags['no-dns'] ? [] : await measureDns({ seconds });
-    print(rows, env.DATABASE_URL.split(':')[0] ?? '', logRows, mtlsRows, cacheRows, dnsRows);
+    const dnsLag = flags['no-dns'] ? undefined : await measureDnsLag({ revocations: 100 });
+    print(rows, env.DATABASE_URL.split(':')[0] ?? '', logRows, mtlsRows, cacheRows, dnsRows, dnsLag);
   } finally {
     registryProcess.child.kill('SIGTERM');
     emptyProcess.child.kill('SIGTERM');
@@ -176,9 +179,9 @@ function summarise(latencies: number[], elapsedMs: number): Measured {
   return { ops: sorted.length, perSecond: (sorted.length / elapsedMs) * 1000, p50Ms: at(0.5), p99Ms: at(0.99) };
 }
 
-function print(rows: Row[], database: string, logRows: LogRow[], mtlsRows: MtlsRow[], cacheRows: CacheRow[], dnsRows: DnsRow[]): void {
+function print(rows: Row[], database: string, logRows: LogRow[], mtlsRows: MtlsRow[], cacheRows: CacheRow[], dnsRows: DnsRow[], dnsLag: DnsLagRow | undefined): void {
   if (flags.json) {
-    console.log(JSON.stringify({ database, concurrency, seconds, rows, log: logRows, mtls: mtlsRows, cache: cacheRows, dns: dnsRows }, null, 2));
+    console.log(JSON.stringify({ database, concurrency, seconds, rows, log: logRows, mtls: mtlsRows, cache: cacheRows, dns: dnsRows, dnsLag }, null, 2));
     return;
   }
   const fixed = (n: number, digits = 0) => n.toFixed(digits);
@@ -212,6 +215,13 @@ function print(rows: Row[], database: string, logRows: LogRow[], mtlsRows: MtlsR
   if (dnsRows.length > 0) {
     console.log(`\nbuilt-in DNS server: one published TXT name over UDP, 16 queries in flight from this process, servers in processes of their own (dns-serve.ts), ${seconds} s per row in 3 alternating slices`);
     printTable(dnsTable(dnsRows));
+  }
+  if (dnsLag !== undefined) {
+    console.log('\nrevocation to DNS: a registry process with DNS_ZONES; each agent revoked over gRPC, its _atr TXT asked of the built-in server every millisecond until it says status=revoked');
+    printTable([
+      ['revocations', 'p50', 'p99', 'max'],
+      [String(dnsLag.revocations), `${dnsLag.p50Ms} ms`, `${dnsLag.p99Ms} ms`, `${dnsLag.maxMs} ms`],
+    ]);
   }
 }
 

@@ -22,7 +22,7 @@ if (process.argv.includes('--empty')) {
   console.log(JSON.stringify({ url: listener.url }));
 } else {
   const server = await startServer(config);
-  console.log(JSON.stringify({ url: server.url, mtlsUrl: server.mtlsUrl }));
+  console.log(JSON.stringify({ url: server.url, mtlsUrl: server.mtlsUrl, dnsPort: server.dnsPort }));
 }
 process.on('SIGINT', () => process.exit(0));
 process.on('SIGTERM', () => process.exit(0));
