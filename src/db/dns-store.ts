@@ -91,7 +91,7 @@ export class SqlDnsPublicationStore implements DnsPublicationStore {
     return writeTransaction(this.database, async (em, trx) => {
       await trx('dns_publications')
         .where({ agent_name: agentName, agent_version: version })
-        .update({ status: 'failed', error: failure.error, attempts: failure.attempts, next_attempt_at: failure.nextAttemptAt, updated_at: now });
+        .update({ status: failure.retryable ? 'pending' : 'failed', error: failure.error, attempts: failure.attempts, next_attempt_at: failure.nextAttemptAt, updated_at: now });
       if (audit !== undefined) await insertAudit(em, audit, now);
     });
   }

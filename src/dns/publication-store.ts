@@ -32,6 +32,8 @@ export interface StoredRRset {
 
 export interface PublicationFailure {
   readonly error: string;
+  /** The failure will pass by itself (unreachable, SERVFAIL, throttled): the row stays pending, not failed. */
+  readonly retryable: boolean;
   readonly attempts: number;
   readonly nextAttemptAt: Date;
 }

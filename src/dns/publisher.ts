@@ -140,7 +140,8 @@ export class DnsPublisher {
       logger.warn({ agent: name, version: agent.version, attempts, err: error }, 'dns publication failed');
       // The first failure of a version is audited; its retries are counted, not each written down.
       const audit = attempts === 1 ? event('dns.failed', { error: reason, retryable }) : undefined;
-      const failure = { error: reason, attempts, nextAttemptAt: new Date(now.getTime() + waitMs) };
+      // From the failure, not the attempt's start: a provider's own retries may have taken longer than this wait.
+      const failure = { error: reason, retryable, attempts, nextAttemptAt: new Date(this.now().getTime() + waitMs) };
       await store.recordFailure(name, agent.version, failure, audit, this.now());
     }
   }

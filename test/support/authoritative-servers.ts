@@ -30,7 +30,7 @@ const ZONE = 'example.test';
 const LOCKED_ZONE = 'locked.test';
 
 /** A port free on 127.0.0.1 for TCP (and, in practice, UDP) a moment ago. */
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   const server = createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const address = server.address();
@@ -106,11 +106,18 @@ zone:
 `;
 }
 
+export interface AuthoritativeOptions {
+  /** A port chosen beforehand, e.g. one a registry was already told to send updates to; default a free one. */
+  readonly port?: number;
+  /** The TSIG key's secret (base64); default a new one from tsig-keygen. */
+  readonly secret?: string;
+}
+
 /** Starts a server of `kind`; resolves once it answers for its zones. */
-export async function startAuthoritative(kind: ServerKind): Promise<AuthoritativeServer> {
+export async function startAuthoritative(kind: ServerKind, options: AuthoritativeOptions = {}): Promise<AuthoritativeServer> {
   const dir = mkdtempSync(join(tmpdir(), `atr-${kind}-`));
-  const port = await freePort();
-  const secret = generatedSecret();
+  const port = options.port ?? (await freePort());
+  const secret = options.secret ?? generatedSecret();
   for (const apex of [ZONE, LOCKED_ZONE]) writeFileSync(join(dir, `${apex}.zone`), zoneFile(apex));
   mkdirSync(join(dir, 'db'));
   const conf = join(dir, kind === 'bind' ? 'named.conf' : 'knot.conf');
