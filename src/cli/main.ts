@@ -7,6 +7,7 @@ import { DEFAULT_SERVER, PROTOCOLS, apiKeyFor, createClients, describeCallError,
 import { type Command, type OptionValues, UsageError, flagOption, oneOfOption, stringOption } from './command.ts';
 import { configCommands } from './config.ts';
 import { demoCommands } from './demo.ts';
+import { dnsCommands } from './dns.ts';
 import { domainCommands } from './domains.ts';
 import { logCommands } from './log.ts';
 import { openApiCommands } from './openapi.ts';
@@ -27,6 +28,7 @@ const COMMANDS: readonly Command[] = [
   ...logCommands,
   ...apiKeyCommands,
   ...domainCommands,
+  ...dnsCommands,
   ...openApiCommands,
   ...configCommands,
 ];

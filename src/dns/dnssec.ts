@@ -85,9 +85,7 @@ export class ZoneSigner implements RRsetSigner {
 
   /** The zone's DS record (digest type 2, SHA-256) in presentation form, for the parent zone. */
   ds(zone: string): string {
-    const key = this.#key(zone);
-    const digest = createHash('sha256').update(nameToWire(zone)).update(rdataOf(key.dnskey)).digest('hex').toUpperCase();
-    return `${zone}. IN DS ${key.keyTag} ${ALGORITHM_ECDSAP256SHA256} 2 ${digest}`;
+    return dsRecord(zone, this.#key(zone));
   }
 
   sign(zone: string, rrset: readonly dnsPacket.Answer[]): dnsPacket.Answer {
@@ -138,6 +136,36 @@ export class ZoneSigner implements RRsetSigner {
     }
     return key;
   }
+}
+
+/** A zone key's records for the parent zone and for display: its DNSKEY, key tag and DS. */
+export interface ZoneKeyRecords {
+  readonly dnskey: dnsPacket.DnskeyAnswer;
+  readonly keyTag: number;
+  /** Digest type 2 (SHA-256), in presentation form. */
+  readonly ds: string;
+}
+
+/**
+ * The records of the key a server already made for `zone` under `keyDir`, or undefined when it has none yet. Unlike
+ * ZoneSigner it never creates a key: an operator reading the DS must get the key the server signs with, not a new one.
+ */
+export function existingZoneKey(keyDir: string, zone: string): ZoneKeyRecords | undefined {
+  let privateKey: KeyObject;
+  try {
+    privateKey = readKey(join(keyDir, `${zone}.key`));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+  const key = zoneKey(zone, privateKey);
+  return { dnskey: key.dnskey, keyTag: key.keyTag, ds: dsRecord(zone, key) };
+}
+
+/** RFC 4034 section 5.1.4 with RFC 4509's SHA-256: digest = SHA-256(owner name in wire form | DNSKEY rdata). */
+function dsRecord(zone: string, key: ZoneKey): string {
+  const digest = createHash('sha256').update(nameToWire(zone)).update(rdataOf(key.dnskey)).digest('hex').toUpperCase();
+  return `${zone}. IN DS ${key.keyTag} ${ALGORITHM_ECDSAP256SHA256} 2 ${digest}`;
 }
 
 /**

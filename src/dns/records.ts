@@ -108,10 +108,23 @@ function parseEndpoint(uri: string): Endpoint | undefined {
 }
 
 function tlsaRecords(name: string, certificatePem: string, endpoints: readonly Endpoint[], ttl: number): RRset<'TLSA'>[] {
+  const data = spkiSha256(certificatePem);
+  return portsOf(endpoints).map((port) => ({ name: `_${port}._tcp.${name}`, type: 'TLSA', ttl, records: [{ usage: 3, selector: 1, matchingType: 1, data }] }));
+}
+
+/** The ports an agent with these endpoint URIs gets a TLSA record for: each endpoint's, or 443 without endpoints. */
+export function tlsaPorts(endpointUris: readonly string[]): number[] {
+  return portsOf(endpointUris.map(parseEndpoint).filter((endpoint) => endpoint !== undefined));
+}
+
+function portsOf(endpoints: readonly Endpoint[]): number[] {
+  return endpoints.length === 0 ? [443] : [...new Set(endpoints.map((endpoint) => endpoint.port))];
+}
+
+/** A TLSA 3 1 1 record's data: the SHA-256 of the certificate's SubjectPublicKeyInfo, lowercase hex. */
+export function spkiSha256(certificatePem: string): string {
   const spki = new X509Certificate(certificatePem).publicKey.export({ type: 'spki', format: 'der' });
-  const data = createHash('sha256').update(spki).digest('hex');
-  const ports = endpoints.length === 0 ? [443] : [...new Set(endpoints.map((endpoint) => endpoint.port))];
-  return ports.map((port) => ({ name: `_${port}._tcp.${name}`, type: 'TLSA', ttl, records: [{ usage: 3, selector: 1, matchingType: 1, data }] }));
+  return createHash('sha256').update(spki).digest('hex');
 }
 
 function srvRecords(name: string, endpoints: readonly Endpoint[], ttl: number): RRset<'SRV'>[] {
