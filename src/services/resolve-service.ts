@@ -4,14 +4,13 @@ import type { DnsAnswer, DnsResolution } from '../dns/resolution.ts';
 import { invalidArgument, quoted } from '../errors.ts';
 import type { CertificateAuthority } from '../pki/ca.ts';
 import { spiffeIdOf } from '../pki/spiffe-id.ts';
-import { type AgentStatus, statusOf } from '../registry/records.ts';
+import { statusOf } from '../registry/records.ts';
 import { REGISTERED_NAME, validateAgentName } from '../registry/names.ts';
 import type { Registry } from '../registry/registry.ts';
 import { statusToProto, timestamp } from './convert.ts';
 
 export type ResolveSource = 'registry' | 'dns';
 const SOURCES: readonly ResolveSource[] = ['registry', 'dns'];
-const STATUSES: readonly AgentStatus[] = ['active', 'revoked', 'expired'];
 
 export class ResolveServiceImpl implements ServiceImpl<typeof ResolveService> {
   constructor(
@@ -56,10 +55,7 @@ export class ResolveServiceImpl implements ServiceImpl<typeof ResolveService> {
     };
   }
 
-  private fromDns(agentName: string, { record, authenticated }: DnsAnswer) {
-    // An active record past its expiry reads as expired, as the registry would say.
-    const expired = record.status === 'active' && record.expiresAt !== undefined && record.expiresAt.getTime() <= Date.now();
-    const status = expired ? 'expired' : STATUSES.find((name) => name === record.status);
+  private fromDns(agentName: string, { record, status, authenticated }: DnsAnswer) {
     return {
       agentName,
       status: statusToProto(status),
