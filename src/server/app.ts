@@ -30,6 +30,7 @@ import { VerificationRetention } from '../audit/verification-retention.ts';
 import { type DnsPublication, createDnsPublication } from './dns-publication.ts';
 import { DnsResolution } from '../dns/resolution.ts';
 import { txtLookup } from '../dns-client/txt-lookup.ts';
+import { sharedTxtLookup } from '../cache/dns-lookup-cache.ts';
 import { type DomainValidation, createDomainValidation } from './domain-validation.ts';
 
 /** Everything a running registry holds, independent of the listeners in front of it. */
@@ -172,7 +173,12 @@ export async function createApp(config: Config, logger: Logger = createLogger(co
     }),
     log,
     dns,
-    dnsResolution: { resolution: new DnsResolution({ lookup: txtLookup(config.dnsResolver) }), defaultSource: config.resolveSource ?? 'registry' },
+    dnsResolution: {
+      resolution: new DnsResolution({
+        lookup: redis === undefined ? txtLookup(config.dnsResolver) : sharedTxtLookup(txtLookup(config.dnsResolver), redis, channelPrefix),
+      }),
+      defaultSource: config.resolveSource ?? 'registry',
+    },
     domainValidation,
     logger,
     async readiness() {
