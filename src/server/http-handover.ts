@@ -1,7 +1,8 @@
 import type http from 'node:http';
-import http2, { type Http2SecureServer, type ServerHttp2Session } from 'node:http2';
+import http2, { type ServerHttp2Session } from 'node:http2';
 import type { TLSSocket } from 'node:tls';
 import type { Http2SessionPolicy } from './http2-session-policy.ts';
+import { Http2Sessions } from './http2-sessions.ts';
 import { type HttpHandler, createHttp1Server } from './listener.ts';
 
 const MAX_CONCURRENT_STREAMS = 250;
@@ -11,27 +12,14 @@ const MAX_CONCURRENT_STREAMS = 250;
  * and admitted, and the connection's ALPN protocol picks HTTP/2 or HTTP/1.1.
  */
 export class HttpHandover {
-  private readonly h2: Http2SecureServer;
+  private readonly h2: Http2Sessions;
   private readonly h1: http.Server;
-  // Every HTTP/2 session (closed on shutdown), and the one of each open socket, so that a connection refused on a
-  // re-check can finish the requests already in flight (a renewal's answer travels on the connection its old
-  // certificate opened).
-  private readonly sessions = new Set<ServerHttp2Session>();
+  // The session of each open socket, so that a connection refused on a re-check can finish the requests already in
+  // flight (a renewal's answer travels on the connection its old certificate opened).
   private readonly sessionOfSocket = new WeakMap<TLSSocket, ServerHttp2Session>();
-  private handingOver: TLSSocket | undefined;
 
   constructor(handler: HttpHandler, policy: Http2SessionPolicy) {
-    this.h2 = http2.createSecureServer({ settings: { maxConcurrentStreams: MAX_CONCURRENT_STREAMS } }, handler);
-    this.h2.on('session', (session) => {
-      this.sessions.add(session);
-      session.once('close', () => this.sessions.delete(session));
-      if (this.handingOver) {
-        this.sessionOfSocket.set(this.handingOver, session);
-        policy.apply(session, this.handingOver);
-      }
-    });
-    // A broken HTTP/2 peer ends its own session; it must not take the process down.
-    this.h2.on('sessionError', () => {});
+    this.h2 = new Http2Sessions(http2.createSecureServer({ settings: { maxConcurrentStreams: MAX_CONCURRENT_STREAMS } }, handler), policy);
     this.h1 = createHttp1Server(handler);
     // node:http enforces its header and request timeouts from a connection list it sets up when it starts listening;
     // this one never listens (the TLS server accepts), so it is told it does.
@@ -45,10 +33,8 @@ export class HttpHandover {
       this.h1.emit('connection', socket);
       return;
     }
-    // The session is made, and 'session' emitted, within this call.
-    this.handingOver = socket;
-    this.h2.emit('secureConnection', socket);
-    this.handingOver = undefined;
+    const session = this.h2.hand(socket, 'secureConnection');
+    if (session !== undefined) this.sessionOfSocket.set(socket, session);
   }
 
   /** The HTTP/2 session serving a connection; undefined for HTTP/1.1 and connections not handed over yet. */
@@ -58,7 +44,7 @@ export class HttpHandover {
 
   /** The open HTTP/2 sessions, as they are when iterated. */
   openSessions(): Iterable<ServerHttp2Session> {
-    return this.sessions;
+    return this.h2.open;
   }
 
   /** Closes idle HTTP/1.1 connections and stops the timeout checks (the server has no port of its own to close). */

@@ -1,9 +1,10 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import http2, { type Http2ServerRequest, type Http2ServerResponse, type ServerHttp2Session } from 'node:http2';
+import http2, { type Http2ServerRequest, type Http2ServerResponse } from 'node:http2';
 import type { Server as NetServer, Socket } from 'node:net';
 import { type Logger, silentLogger } from '../log/logger.ts';
 import { ConnectionGuard, defaultMaxConnections } from './connection-guard.ts';
 import { Http2SessionPolicy } from './http2-session-policy.ts';
+import { Http2Sessions } from './http2-sessions.ts';
 
 export type HttpHandler = (
   req: IncomingMessage | Http2ServerRequest,
@@ -59,17 +60,8 @@ export async function listen(options: ListenOptions): Promise<Listener> {
   const policy = options.sessions ?? new Http2SessionPolicy();
 
   const sockets = new Set<Socket>();
-  const sessions = new Set<ServerHttp2Session>();
+  const sessions = new Http2Sessions(h2, policy);
   let closing: Promise<void> | undefined;
-  let handingOver: Socket | undefined;
-  h2.on('session', (session) => {
-    if (closing !== undefined) session.close();
-    if (handingOver) policy.apply(session, handingOver);
-    sessions.add(session);
-    session.once('close', () => sessions.delete(session));
-  });
-  // A broken HTTP/2 peer ends its own session; it must not take the process down.
-  h2.on('sessionError', () => {});
 
   const [serveHttp1] = h1.listeners('connection');
   if (serveHttp1 === undefined) throw new Error('node:http server has no connection listener');
@@ -79,10 +71,8 @@ export async function listen(options: ListenOptions): Promise<Listener> {
     // through the socket ending itself when the peer's FIN arrives; with half-open allowed it never did, and every
     // h2c connection a client closed without GOAWAY stayed in CLOSE_WAIT, holding its descriptor, for good.
     socket.allowHalfOpen = false;
-    // The session is made, and 'session' emitted, within this call.
-    handingOver = socket;
-    h2.emit('connection', socket);
-    handingOver = undefined;
+    const session = sessions.hand(socket, 'connection');
+    if (closing !== undefined) session?.close();
   };
   const handshakeTimeoutMs = options.handshakeTimeoutMs ?? limits.handshakeTimeoutMs;
   h1.on('connection', (socket: Socket) => {
@@ -103,7 +93,7 @@ export async function listen(options: ListenOptions): Promise<Listener> {
   });
   const { host, port } = boundAddress(h1);
   const close = () => {
-    closing ??= closeGracefully(h1, sessions, sockets, options.graceMs ?? limits.graceMs);
+    closing ??= closeGracefully(h1, sessions.open, sockets, options.graceMs ?? limits.graceMs);
     return closing;
   };
   return { port, url: `http://${host}:${port}`, close };
