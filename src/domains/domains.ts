@@ -139,6 +139,7 @@ export class Domains {
   }
 
   list(filter: { owner?: string | undefined }, page: { limit: number; afterId?: number | undefined }) {
+    if (filter.owner !== undefined) checkOwner(filter.owner);
     return this.store.list(filter, page);
   }
 
