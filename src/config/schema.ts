@@ -203,6 +203,22 @@ const endpoints = (env: string, dflt: string, port: number, doc: string): Settin
   },
 });
 
+const corsOrigins: Setting<readonly string[]> = {
+  env: 'CORS_ALLOWED_ORIGINS',
+  default: '',
+  doc: 'Comma-separated origins (https://app.example.com) whose pages may call the API from a browser; * lets any page make anonymous calls (no API key header); empty: same origin only',
+  parse: (raw) => {
+    const origins = raw.split(',').map((origin) => origin.trim()).filter((origin) => origin !== '');
+    for (const origin of origins) {
+      const parsed = origin === '*' ? undefined : URL.parse(origin);
+      if (origin !== '*' && (parsed === null || parsed === undefined || !/^https?:$/.test(parsed.protocol) || parsed.origin !== origin)) {
+        throw new Error(`must be * or origins such as https://app.example.com (scheme, host, optional port; no path or trailing slash), not ${JSON.stringify(origin)}`);
+      }
+    }
+    return origins;
+  },
+};
+
 const choice = <T extends string>(env: string, dflt: T | undefined, values: readonly T[], doc: string): Setting<T | undefined> => ({
   env,
   default: dflt,
@@ -250,6 +266,7 @@ export const settings = {
   apiKeyEnabled: flag('API_KEY_ENABLED', false, 'Require an API key for every call that is not a public read; off only for local development'),
   apiKeyHeader: headerName,
   adminKeyFile: text('ADMIN_KEY_FILE', './var/admin.key', 'Where the first start with API keys on writes the bootstrap admin key (mode 0600); the CLI reads it when no key is given'),
+  corsAllowedOrigins: corsOrigins,
   publicReads: flag('PUBLIC_READS', true, 'With API keys on, let anonymous callers resolve, verify, read the log, the trust bundle and the CRL'),
   rateLimitEnabled: flag('RATE_LIMIT_ENABLED', false, 'Limit requests per client address and per API key or agent (health and metrics are exempt)'),
   rateLimitPerMinute: integer('RATE_LIMIT_PER_MINUTE', 600, 1, 10_000_000, 'Requests a client address, and a key or agent, may make per minute'),

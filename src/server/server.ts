@@ -16,6 +16,7 @@ import { type HttpHandler, listen } from './listener.ts';
 import { peerAgentOfRequest } from './mtls-admission.ts';
 import { type MtlsListener, startMtlsListener } from './mtls-listener.ts';
 import { openApiDocument } from './openapi.ts';
+import { withCors } from './cors.ts';
 import { type DnsServer, startDnsServer } from '../dns-server/server.ts';
 import { dnssecKeyDir, ZoneSigner } from '../dns/dnssec.ts';
 import { createResponder } from '../dns/responder.ts';
@@ -110,12 +111,15 @@ export async function startServer(config: Config, logger: Logger = createLogger(
     readiness: () => app.readiness(),
     logger,
   };
-  handle = createHttpHandler({
-    ...shared,
-    ...reads(true),
-    interceptors: apiInterceptors(app, 'public'),
-    contextValues: clientAddress,
-  });
+  handle = withCors(
+    createHttpHandler({
+      ...shared,
+      ...reads(true),
+      interceptors: apiInterceptors(app, 'public'),
+      contextValues: clientAddress,
+    }),
+    { allowedOrigins: config.corsAllowedOrigins, apiKeyHeader: config.apiKeyHeader },
+  );
   let mtls: MtlsListener | undefined;
   try {
     mtls = config.mtlsEnabled
