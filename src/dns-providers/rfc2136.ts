@@ -55,6 +55,7 @@ export class Rfc2136Provider implements DnsProvider {
   readonly name = 'rfc2136';
   private readonly key: TsigKey;
   private readonly logger: Logger;
+  private readonly apexes = new Map<string, string>();
 
   constructor(private readonly settings: Rfc2136Settings) {
     this.key = { name: settings.keyName, secret: Buffer.from(settings.secret, 'base64') };
@@ -80,7 +81,8 @@ export class Rfc2136Provider implements DnsProvider {
 
   private async update(change: ZoneChange): Promise<void> {
     const id = randomInt(0, 0x10000);
-    const { signed, mac } = signMessage(updateMessage(change, id), this.key, Math.floor(Date.now() / 1000));
+    const zone = await this.apexOf(change.zone);
+    const { signed, mac } = signMessage(updateMessage({ ...change, zone }, id), this.key, Math.floor(Date.now() / 1000));
     const answer = await this.exchange(signed);
     const where = `${this.settings.host}:${this.settings.port}`;
     let decoded: dnsPacket.DecodedPacket;
@@ -113,6 +115,24 @@ export class Rfc2136Provider implements DnsProvider {
       `the DNS server ${where} ${retryable ? 'could not apply' : 'refused'} the update of zone ${change.zone}: ${rcode}${notes.length > 0 ? ` (${notes.join(', ')})` : ''}`,
       retryable,
     );
+  }
+
+  /**
+   * The zone on the server that holds `name`, as nsupdate finds it: the owner of the SOA the server answers for the
+   * name, in the answer (the name is an apex) or the authority section (it lies inside a larger zone, e.g. DNS_ZONES
+   * agents.example.com in the server's example.com). A server that answers without one (not authoritative) leaves
+   * the name itself, and the update names what is wrong. Kept per name: zones do not move.
+   */
+  private async apexOf(name: string): Promise<string> {
+    const known = this.apexes.get(name);
+    if (known !== undefined) return known;
+    const query = dnsPacket.encode({ id: randomInt(0, 0x10000), type: 'query', questions: [{ name, type: 'SOA', class: 'IN' }] });
+    const answer = dnsPacket.decode(await this.exchange(query));
+    const soa = [...(answer.answers ?? []), ...(answer.authorities ?? [])].find((record) => record.type === 'SOA');
+    const apex = soa === undefined ? undefined : soa.name.toLowerCase().replace(/\.$/, '');
+    if (apex === undefined || !(name === apex || name.endsWith(`.${apex}`))) return name;
+    this.apexes.set(name, apex);
+    return apex;
   }
 
   /** One TCP exchange: the answer, or a retryable error. */

@@ -90,6 +90,15 @@ describe.each<ServerKind>(['bind', 'knot'])('RFC 2136 provider against %s', (kin
     for (const rrset of [txt, tlsa, srv, svcb]) expect(held(server, rrset), `${rrset.type}\n${server.log()}`).toEqual(wanted(rrset));
   });
 
+  it('finds the server\'s zone when the published zone lies inside it (DNS_ZONES agents.<zone> on a server holding <zone>)', async () => {
+    const inner = `agents.${server.zone}`;
+    const txt: RRset<'TXT'> = { name: `_atr.inner.${inner}`, type: 'TXT', ttl: 60, records: [{ strings: ['v=atr1; status=active'] }] };
+    await provider().apply(change([txt], [], inner));
+    expect(held(server, txt), server.log()).toEqual(wanted(txt));
+    await provider().apply(change([], [txt], inner));
+    expect(held(server, txt)).toEqual([]);
+  });
+
   it('is idempotent, and an upsert replaces the whole set', async () => {
     const { txt, srv } = records;
     const dns = provider();
