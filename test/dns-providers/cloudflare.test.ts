@@ -2,20 +2,13 @@
 // keeps records one per value as Cloudflare does, runs batches as one transaction, and answers scripted errors.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CloudflareProvider } from '../../src/dns-providers/cloudflare.ts';
-import { DnsProviderError, type RRset, type ZoneChange } from '../../src/dns/rrset.ts';
+import type { RRset } from '../../src/dns/rrset.ts';
+import { change, fastRetry, refusal, svcb, tlsa, txt } from '../support/provider-fixtures.ts';
 import { startCloudflareStandIn, type CloudflareStandIn } from '../support/cloudflare-standin.ts';
 
 const ZONE_ID = '023e105f4ecef8ad9ca31a8372d0c353';
 const TOKEN = 'cf-token-Very-Private-0123456789abcdefXYZ';
-const fast = { attempts: 3, baseDelayMs: 5, maxDelayMs: 200 };
 
-const txt: RRset<'TXT'> = {
-  name: '_atr.billing.agents.example.com',
-  type: 'TXT',
-  ttl: 60,
-  records: [{ strings: ['v=atr1; status=active', 'say "hi"\\now', 'é', 'x'.repeat(255)] }],
-};
-const tlsa: RRset<'TLSA'> = { name: '_443._tcp.billing.agents.example.com', type: 'TLSA', ttl: 60, records: [{ usage: 3, selector: 1, matchingType: 1, data: 'ab'.repeat(32) }] };
 const srv: RRset<'SRV'> = {
   name: '_atr._tcp.billing.agents.example.com',
   type: 'SRV',
@@ -25,28 +18,11 @@ const srv: RRset<'SRV'> = {
     { priority: 20, weight: 5, port: 8443, target: 'backup.agents.example.com' },
   ],
 };
-const svcb: RRset<'SVCB'> = {
-  name: '_billing._agents.agents.example.com',
-  type: 'SVCB',
-  ttl: 60,
-  records: [{ priority: 1, target: 'billing.agents.example.com', params: [{ key: 'alpn', value: 'h2,http/1.1' }, { key: 'port', value: '8443' }] }],
-};
-
-const change = (upsert: RRset[], remove: RRset[] = []): ZoneChange => ({ zone: 'agents.example.com', upsert, remove });
 
 let standIn: CloudflareStandIn;
 
 function provider(overrides: { apiToken?: string; apiUrl?: string; attempts?: number } = {}): CloudflareProvider {
-  return new CloudflareProvider({ apiToken: overrides.apiToken ?? TOKEN, zoneId: ZONE_ID, apiUrl: overrides.apiUrl ?? standIn.url, retry: { ...fast, attempts: overrides.attempts ?? fast.attempts } });
-}
-
-async function refusal(promise: Promise<unknown>): Promise<DnsProviderError> {
-  const error = await promise.then(
-    () => undefined,
-    (thrown: unknown) => thrown,
-  );
-  expect(error).toBeInstanceOf(DnsProviderError);
-  return error as DnsProviderError;
+  return new CloudflareProvider({ apiToken: overrides.apiToken ?? TOKEN, zoneId: ZONE_ID, apiUrl: overrides.apiUrl ?? standIn.url, retry: { ...fastRetry, attempts: overrides.attempts ?? fastRetry.attempts } });
 }
 
 const held = (name: string, type: string) =>

@@ -4,8 +4,9 @@ import { createServer, connect, type Server } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Rfc2136Provider } from '../../src/dns-providers/rfc2136.ts';
 import { parseRdata } from '../../src/dns/presentation.ts';
-import { DnsProviderError, type PublishedType, type RRset, type ZoneChange } from '../../src/dns/rrset.ts';
+import type { PublishedType, RRset, ZoneChange } from '../../src/dns/rrset.ts';
 import { startAuthoritative, type AuthoritativeServer, type ServerKind } from '../support/authoritative-servers.ts';
+import { refusal } from '../support/provider-fixtures.ts';
 
 const once = { attempts: 1, baseDelayMs: 1, maxDelayMs: 1 };
 
@@ -54,15 +55,6 @@ function held(server: AuthoritativeServer, rrset: Pick<RRset, 'name' | 'type'>):
     .sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
 }
 const wanted = (rrset: RRset) => [...rrset.records].sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
-
-async function refusal(promise: Promise<unknown>): Promise<DnsProviderError> {
-  const error = await promise.then(
-    () => undefined,
-    (thrown: unknown) => thrown,
-  );
-  expect(error).toBeInstanceOf(DnsProviderError);
-  return error as DnsProviderError;
-}
 
 describe.each<ServerKind>(['bind', 'knot'])('RFC 2136 provider against %s', (kind) => {
   let server: AuthoritativeServer;

@@ -2,31 +2,16 @@
 // change batches with Route 53's rules, and answers with AWS's errors when a test scripts them.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Route53Provider } from '../../src/dns-providers/route53.ts';
-import { DnsProviderError, type RRset, type ZoneChange } from '../../src/dns/rrset.ts';
+import type { RRset } from '../../src/dns/rrset.ts';
+import { change, fastRetry, refusal, svcb, tlsa, txt } from '../support/provider-fixtures.ts';
 import { startRoute53StandIn, type Route53StandIn } from '../support/route53-standin.ts';
 
 const ZONE_ID = 'Z0123456789ABCDEFGHIJ';
 const ACCESS_KEY_ID = 'AKIATESTROUTE53PROV';
 const SECRET = 'r53-secret/Very+Private+Key+0123456789abcdef';
 const REGION = 'eu-west-1';
-const fast = { attempts: 3, baseDelayMs: 5, maxDelayMs: 200 };
 
-const txt: RRset<'TXT'> = {
-  name: '_atr.billing.agents.example.com',
-  type: 'TXT',
-  ttl: 60,
-  records: [{ strings: ['v=atr1; status=active', 'say "hi"\\now', 'é', 'x'.repeat(255)] }],
-};
-const tlsa: RRset<'TLSA'> = { name: '_443._tcp.billing.agents.example.com', type: 'TLSA', ttl: 60, records: [{ usage: 3, selector: 1, matchingType: 1, data: 'ab'.repeat(32) }] };
 const srv: RRset<'SRV'> = { name: '_atr._tcp.billing.agents.example.com', type: 'SRV', ttl: 60, records: [{ priority: 10, weight: 5, port: 8443, target: 'billing.agents.example.com' }] };
-const svcb: RRset<'SVCB'> = {
-  name: '_billing._agents.agents.example.com',
-  type: 'SVCB',
-  ttl: 60,
-  records: [{ priority: 1, target: 'billing.agents.example.com', params: [{ key: 'alpn', value: 'h2,http/1.1' }, { key: 'port', value: '8443' }] }],
-};
-
-const change = (upsert: RRset[], remove: RRset[] = []): ZoneChange => ({ zone: 'agents.example.com', upsert, remove });
 
 let standIn: Route53StandIn;
 const providers: Route53Provider[] = [];
@@ -38,19 +23,10 @@ function provider(overrides: { secretAccessKey?: string; hostedZoneId?: string; 
     endpoint: overrides.endpoint ?? standIn.url,
     accessKeyId: ACCESS_KEY_ID,
     secretAccessKey: overrides.secretAccessKey ?? SECRET,
-    retry: { ...fast, attempts: overrides.attempts ?? fast.attempts },
+    retry: { ...fastRetry, attempts: overrides.attempts ?? fastRetry.attempts },
   });
   providers.push(created);
   return created;
-}
-
-async function refusal(promise: Promise<unknown>): Promise<DnsProviderError> {
-  const error = await promise.then(
-    () => undefined,
-    (thrown: unknown) => thrown,
-  );
-  expect(error).toBeInstanceOf(DnsProviderError);
-  return error as DnsProviderError;
 }
 
 beforeAll(async () => {
