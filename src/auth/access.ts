@@ -12,7 +12,8 @@ import type { Principal } from './principal.ts';
  * What a method needs, from least to most:
  * - public: the reads relying parties make (resolve, verify, the log, the trust bundle, health, reflection);
  *   anonymous unless PUBLIC_READS=false.
- * - self: an agent acting on itself over mTLS (the handler refuses anyone else).
+ * - self: a caller about itself: an agent over mTLS (WhoAmI and renewal refuse anyone else), or any caller
+ *   asking what it may do.
  * - read: the registry's records (agents, certificates, the audit trail): any key; an agent for its own record.
  * - write: changes to agents: admin keys, and owner keys for their own owner's agents.
  * - admin: keys and everything else; a method missing from this table is admin-only.
@@ -36,7 +37,7 @@ grant('public', [
   TransparencyLogService.method.getConsistencyProof,
   ...infrastructureServices.flatMap((service) => service.methods),
 ]);
-grant('self', [RegistryService.method.whoAmI, RegistryService.method.renewCertificate]);
+grant('self', [RegistryService.method.whoAmI, RegistryService.method.renewCertificate, ApiKeyService.method.getCallerAccess]);
 grant('read', [
   RegistryService.method.getAgent,
   RegistryService.method.getAgentCertificate,
@@ -56,7 +57,7 @@ grant('write', [
   DomainService.method.verifyDomain,
   DomainService.method.removeDomain,
 ]);
-grant('admin', ApiKeyService.methods);
+grant('admin', ApiKeyService.methods.filter((method) => !table.has(keyOf(method.parent.typeName, method.name))));
 
 function keyOf(service: string, method: string): string {
   return `${service}/${method}`;
@@ -92,4 +93,26 @@ export function mayCall(
       if (access === 'write' && principal.role === 'owner') return 'allowed';
       return 'permission_denied';
   }
+}
+
+/** What a caller may do, as GetCallerAccess reports it. */
+export type Permission = 'public_read' | 'read' | 'write' | 'write_own' | 'manage_keys';
+
+// One method stands for each permission; mayCall decides, so the report cannot drift from what is enforced.
+const witnesses: readonly (readonly [Permission, DescMethod])[] = [
+  ['public_read', ResolveService.method.resolveAgent],
+  ['read', RegistryService.method.listAgents],
+  ['write', RegistryService.method.registerAgent],
+  ['manage_keys', ApiKeyService.method.createApiKey],
+];
+
+/** The permissions mayCall grants the principal; an owner key's writes are `write_own` (the registry scopes them). */
+export function permissionsOf(principal: Principal, policy: { readonly keysRequired: boolean; readonly publicReads: boolean }): Permission[] {
+  const permissions: Permission[] = [];
+  for (const [permission, method] of witnesses) {
+    if (mayCall(principal, method.parent.typeName, method.name, policy) !== 'allowed') continue;
+    const ownerScoped = permission === 'write' && principal.kind === 'key' && principal.role === 'owner';
+    permissions.push(ownerScoped ? 'write_own' : permission);
+  }
+  return permissions;
 }

@@ -32,7 +32,7 @@ export function routes(app: App) {
     router.service(VerifyService, new VerifyServiceImpl(app.verifier, app.ca, app.revocationList, app.tokenVerifier, app.revocations));
     router.service(ResolveService, new ResolveServiceImpl(app.registry, app.ca, app.dnsResolution));
     router.service(TransparencyLogService, new TransparencyLogServiceImpl(app.log));
-    router.service(ApiKeyService, new ApiKeyServiceImpl(app.apiKeys));
+    router.service(ApiKeyService, new ApiKeyServiceImpl(app.apiKeys, { keysRequired: app.config.apiKeyEnabled, publicReads: app.config.publicReads }));
     router.service(DomainService, new DomainServiceImpl(app.domainValidation.domains));
   };
 }

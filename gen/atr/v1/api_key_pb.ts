@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file atr/v1/api_key.proto.
  */
 export const file_atr_v1_api_key: GenFile = /*@__PURE__*/
-  fileDesc("ChRhdHIvdjEvYXBpX2tleS5wcm90bxIGYXRyLnYxItIBCgZBcGlLZXkSDgoGa2V5X2lkGAEgASgJEiAKBHJvbGUYAiABKA4yEi5hdHIudjEuQXBpS2V5Um9sZRINCgVvd25lchgDIAEoCRITCgtkZXNjcmlwdGlvbhgEIAEoCRIuCgpjcmVhdGVkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgpjcmVhdGVkX2J5GAYgASgJEi4KCnJldm9rZWRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIlsKE0NyZWF0ZUFwaUtleVJlcXVlc3QSIAoEcm9sZRgBIAEoDjISLmF0ci52MS5BcGlLZXlSb2xlEg0KBW93bmVyGAIgASgJEhMKC2Rlc2NyaXB0aW9uGAMgASgJIkMKFENyZWF0ZUFwaUtleVJlc3BvbnNlEhsKA2tleRgBIAEoCzIOLmF0ci52MS5BcGlLZXkSDgoGc2VjcmV0GAIgASgJIi0KEkxpc3RBcGlLZXlzUmVxdWVzdBIXCg9pbmNsdWRlX3Jldm9rZWQYASABKAgiNwoTTGlzdEFwaUtleXNSZXNwb25zZRIgCghhcGlfa2V5cxgBIAMoCzIOLmF0ci52MS5BcGlLZXkiJQoTUmV2b2tlQXBpS2V5UmVxdWVzdBIOCgZrZXlfaWQYASABKAkiNwoUUmV2b2tlQXBpS2V5UmVzcG9uc2USHwoHYXBpX2tleRgBIAEoCzIOLmF0ci52MS5BcGlLZXkqcwoKQXBpS2V5Um9sZRIcChhBUElfS0VZX1JPTEVfVU5TUEVDSUZJRUQQABIWChJBUElfS0VZX1JPTEVfQURNSU4QARIWChJBUElfS0VZX1JPTEVfT1dORVIQAhIXChNBUElfS0VZX1JPTEVfUkVBREVSEAMywgIKDUFwaUtleVNlcnZpY2USZQoMQ3JlYXRlQXBpS2V5EhsuYXRyLnYxLkNyZWF0ZUFwaUtleVJlcXVlc3QaHC5hdHIudjEuQ3JlYXRlQXBpS2V5UmVzcG9uc2UiGsrzGAMQyQGC0+STAg06ASoiCC92MS9rZXlzElsKC0xpc3RBcGlLZXlzEhouYXRyLnYxLkxpc3RBcGlLZXlzUmVxdWVzdBobLmF0ci52MS5MaXN0QXBpS2V5c1Jlc3BvbnNlIhOQAgGC0+STAgoSCC92MS9rZXlzEm0KDFJldm9rZUFwaUtleRIbLmF0ci52MS5SZXZva2VBcGlLZXlSZXF1ZXN0GhwuYXRyLnYxLlJldm9rZUFwaUtleVJlc3BvbnNlIiKC0+STAhxiB2FwaV9rZXkqES92MS9rZXlzL3trZXlfaWR9YgZwcm90bzM", [file_atr_v1_rest, file_google_api_annotations, file_google_protobuf_timestamp]);
+  fileDesc("ChRhdHIvdjEvYXBpX2tleS5wcm90bxIGYXRyLnYxItIBCgZBcGlLZXkSDgoGa2V5X2lkGAEgASgJEiAKBHJvbGUYAiABKA4yEi5hdHIudjEuQXBpS2V5Um9sZRINCgVvd25lchgDIAEoCRITCgtkZXNjcmlwdGlvbhgEIAEoCRIuCgpjcmVhdGVkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgpjcmVhdGVkX2J5GAYgASgJEi4KCnJldm9rZWRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIlsKE0NyZWF0ZUFwaUtleVJlcXVlc3QSIAoEcm9sZRgBIAEoDjISLmF0ci52MS5BcGlLZXlSb2xlEg0KBW93bmVyGAIgASgJEhMKC2Rlc2NyaXB0aW9uGAMgASgJIkMKFENyZWF0ZUFwaUtleVJlc3BvbnNlEhsKA2tleRgBIAEoCzIOLmF0ci52MS5BcGlLZXkSDgoGc2VjcmV0GAIgASgJIi0KEkxpc3RBcGlLZXlzUmVxdWVzdBIXCg9pbmNsdWRlX3Jldm9rZWQYASABKAgiNwoTTGlzdEFwaUtleXNSZXNwb25zZRIgCghhcGlfa2V5cxgBIAMoCzIOLmF0ci52MS5BcGlLZXkiJQoTUmV2b2tlQXBpS2V5UmVxdWVzdBIOCgZrZXlfaWQYASABKAkiNwoUUmV2b2tlQXBpS2V5UmVzcG9uc2USHwoHYXBpX2tleRgBIAEoCzIOLmF0ci52MS5BcGlLZXkiGAoWR2V0Q2FsbGVyQWNjZXNzUmVxdWVzdCKPAQoXR2V0Q2FsbGVyQWNjZXNzUmVzcG9uc2USEQoJcHJpbmNpcGFsGAEgASgJEh8KB2FwaV9rZXkYAiABKAsyDi5hdHIudjEuQXBpS2V5EhUKDWtleXNfcmVxdWlyZWQYAyABKAgSFAoMcHVibGljX3JlYWRzGAQgASgIEhMKC3Blcm1pc3Npb25zGAUgAygJKnMKCkFwaUtleVJvbGUSHAoYQVBJX0tFWV9ST0xFX1VOU1BFQ0lGSUVEEAASFgoSQVBJX0tFWV9ST0xFX0FETUlOEAESFgoSQVBJX0tFWV9ST0xFX09XTkVSEAISFwoTQVBJX0tFWV9ST0xFX1JFQURFUhADMq0DCg1BcGlLZXlTZXJ2aWNlEmUKDENyZWF0ZUFwaUtleRIbLmF0ci52MS5DcmVhdGVBcGlLZXlSZXF1ZXN0GhwuYXRyLnYxLkNyZWF0ZUFwaUtleVJlc3BvbnNlIhrK8xgDEMkBgtPkkwINOgEqIggvdjEva2V5cxJbCgtMaXN0QXBpS2V5cxIaLmF0ci52MS5MaXN0QXBpS2V5c1JlcXVlc3QaGy5hdHIudjEuTGlzdEFwaUtleXNSZXNwb25zZSITkAIBgtPkkwIKEggvdjEva2V5cxJtCgxSZXZva2VBcGlLZXkSGy5hdHIudjEuUmV2b2tlQXBpS2V5UmVxdWVzdBocLmF0ci52MS5SZXZva2VBcGlLZXlSZXNwb25zZSIigtPkkwIcYgdhcGlfa2V5KhEvdjEva2V5cy97a2V5X2lkfRJpCg9HZXRDYWxsZXJBY2Nlc3MSHi5hdHIudjEuR2V0Q2FsbGVyQWNjZXNzUmVxdWVzdBofLmF0ci52MS5HZXRDYWxsZXJBY2Nlc3NSZXNwb25zZSIVkAIBgtPkkwIMEgovdjEvYWNjZXNzYgZwcm90bzM", [file_atr_v1_rest, file_google_api_annotations, file_google_protobuf_timestamp]);
 
 /**
  * ApiKey describes a key without its secret.
@@ -199,6 +199,68 @@ export const RevokeApiKeyResponseSchema: GenMessage<RevokeApiKeyResponse> = /*@_
   messageDesc(file_atr_v1_api_key, 6);
 
 /**
+ * @generated from message atr.v1.GetCallerAccessRequest
+ */
+export type GetCallerAccessRequest = Message<"atr.v1.GetCallerAccessRequest"> & {
+};
+
+/**
+ * Describes the message atr.v1.GetCallerAccessRequest.
+ * Use `create(GetCallerAccessRequestSchema)` to create a new message.
+ */
+export const GetCallerAccessRequestSchema: GenMessage<GetCallerAccessRequest> = /*@__PURE__*/
+  messageDesc(file_atr_v1_api_key, 7);
+
+/**
+ * @generated from message atr.v1.GetCallerAccessResponse
+ */
+export type GetCallerAccessResponse = Message<"atr.v1.GetCallerAccessResponse"> & {
+  /**
+   * `key:<id>`, `agent:<name>` or `anonymous`.
+   *
+   * @generated from field: string principal = 1;
+   */
+  principal: string;
+
+  /**
+   * The presented key, when the caller presented one.
+   *
+   * @generated from field: atr.v1.ApiKey api_key = 2;
+   */
+  apiKey?: ApiKey | undefined;
+
+  /**
+   * Whether calls that are not public reads need a key (API_KEY_ENABLED).
+   *
+   * @generated from field: bool keys_required = 3;
+   */
+  keysRequired: boolean;
+
+  /**
+   * Whether anonymous callers may make the public reads while keys are required (PUBLIC_READS).
+   *
+   * @generated from field: bool public_reads = 4;
+   */
+  publicReads: boolean;
+
+  /**
+   * What the caller may do, each one of: `public_read` (resolve, verify, the log), `read` (agents, certificates,
+   * the audit trail), `write` (register, rotate, revoke and update any agent), `write_own` (the same for the
+   * key's owner's agents only), `manage_keys` (create, list and revoke API keys).
+   *
+   * @generated from field: repeated string permissions = 5;
+   */
+  permissions: string[];
+};
+
+/**
+ * Describes the message atr.v1.GetCallerAccessResponse.
+ * Use `create(GetCallerAccessResponseSchema)` to create a new message.
+ */
+export const GetCallerAccessResponseSchema: GenMessage<GetCallerAccessResponse> = /*@__PURE__*/
+  messageDesc(file_atr_v1_api_key, 8);
+
+/**
  * ApiKeyRole is what a key may do. REST renders it as "admin", "owner" or "reader".
  *
  * @generated from enum atr.v1.ApiKeyRole
@@ -238,7 +300,8 @@ export const ApiKeyRoleSchema: GenEnum<ApiKeyRole> = /*@__PURE__*/
   enumDesc(file_atr_v1_api_key, 0);
 
 /**
- * ApiKeyService manages the API keys operators and automation call the registry with. Admin only.
+ * ApiKeyService manages the API keys operators and automation call the registry with. Admin only, except
+ * GetCallerAccess, which any caller may make about itself.
  *
  * @generated from service atr.v1.ApiKeyService
  */
@@ -270,6 +333,17 @@ export const ApiKeyService: GenService<{
     methodKind: "unary";
     input: typeof RevokeApiKeyRequestSchema;
     output: typeof RevokeApiKeyResponseSchema;
+  },
+  /**
+   * What the caller may do: the key it presented (none for anonymous callers and agents) and its permissions
+   * under the registry's access policy. A page or script asks this before offering actions the caller lacks.
+   *
+   * @generated from rpc atr.v1.ApiKeyService.GetCallerAccess
+   */
+  getCallerAccess: {
+    methodKind: "unary";
+    input: typeof GetCallerAccessRequestSchema;
+    output: typeof GetCallerAccessResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_atr_v1_api_key, 0);
