@@ -1,29 +1,8 @@
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import * as x509 from '../pki/x509.ts';
 
-export interface KeyAndCsr {
-  readonly privateKeyPem: string;
-  readonly csrPem: string;
-}
-
-const EC_P256 = { name: 'ECDSA', namedCurve: 'P-256' } as const;
-
-/**
- * A fresh EC P-256 key and a CSR signed with it, made here so the private key never leaves the client. The
- * registry takes the name from the request, not the CSR; the CN only makes the CSR readable on its own.
- */
-export async function generateKeyAndCsr(agentName: string): Promise<KeyAndCsr> {
-  const keys = await crypto.subtle.generateKey(EC_P256, true, ['sign', 'verify']);
-  const csr = await x509.Pkcs10CertificateRequestGenerator.create({
-    name: [{ CN: [agentName] }],
-    keys,
-    signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' },
-  });
-  const pkcs8 = await crypto.subtle.exportKey('pkcs8', keys.privateKey);
-  return { privateKeyPem: x509.PemConverter.encode(pkcs8, 'PRIVATE KEY'), csrPem: csr.toString('pem') };
-}
+export { type KeyAndCsr, generateKeyAndCsr } from '../sdk/csr.ts';
 
 export interface AgentFiles {
   readonly privateKeyPem: string;

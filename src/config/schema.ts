@@ -267,6 +267,8 @@ export const settings = {
   apiKeyHeader: headerName,
   adminKeyFile: text('ADMIN_KEY_FILE', './var/admin.key', 'Where the first start with API keys on writes the bootstrap admin key (mode 0600); the CLI reads it when no key is given'),
   corsAllowedOrigins: corsOrigins,
+  webUiEnabled: flag('WEB_UI_ENABLED', true, 'Serve the web UI at / on the public listener (it calls the API as the browser\'s user, with their key)'),
+  webUiDir: text('WEB_UI_DIR', undefined, 'Where the built web UI is (index.html and assets/); unset: the one `npm run build` writes to dist/web'),
   publicReads: flag('PUBLIC_READS', true, 'With API keys on, let anonymous callers resolve, verify, read the log, the trust bundle and the CRL'),
   rateLimitEnabled: flag('RATE_LIMIT_ENABLED', false, 'Limit requests per client address and per API key or agent (health and metrics are exempt)'),
   rateLimitPerMinute: integer('RATE_LIMIT_PER_MINUTE', 600, 1, 10_000_000, 'Requests a client address, and a key or agent, may make per minute'),

@@ -13,3 +13,4 @@ export {
   tlsAuthorizer,
 } from './peer-verifier.ts';
 export * from './transparency-log.ts';
+export { type KeyAndCsr, generateKeyAndCsr } from './csr.ts';

@@ -9,6 +9,7 @@ import { createLogger } from '../log/process-logger.ts';
 import { clientAddressKey, peerAgentKey } from '../services/context.ts';
 import { type App, createApp } from './app.ts';
 import { createHttpHandler, type HttpHandlerOptions } from './http-handler.ts';
+import { webUiRoutes } from './web-ui.ts';
 import { apiInterceptors } from './interceptors.ts';
 import { ConnectionGuard, defaultMaxConnections } from './connection-guard.ts';
 import { Http2SessionPolicy, defaultSessionLimits } from './http2-session-policy.ts';
@@ -111,10 +112,13 @@ export async function startServer(config: Config, logger: Logger = createLogger(
     readiness: () => app.readiness(),
     logger,
   };
+  const publicReads = reads(true);
+  const webUi = config.webUiEnabled ? webUiRoutes(config.webUiDir, logger) : undefined;
   handle = withCors(
     createHttpHandler({
       ...shared,
-      ...reads(true),
+      extraRoutes: { ...publicReads.extraRoutes, ...webUi?.extraRoutes },
+      prefixRoutes: { ...publicReads.prefixRoutes, ...webUi?.prefixRoutes },
       interceptors: apiInterceptors(app, 'public'),
       contextValues: clientAddress,
     }),

@@ -1,4 +1,4 @@
-import type { NodeId } from './proof.ts';
+import type { NodeId } from './tree-math.ts';
 
 export interface LogState {
   /** The index the next entry will get: entries [0, nextIndex) are sequenced. */
