@@ -57,6 +57,20 @@ module.exports = {
       to: { path: outer('server', 'services', 'cli', 'db', 'cache', 'auth') },
     },
     {
+      name: 'web-is-a-browser-client',
+      severity: 'error',
+      comment: 'The web UI runs in the browser: it reaches the registry through the SDK\'s browser entry, and shares only node-free domain rules.',
+      from: { path: '^src/web/app/' },
+      to: { path: outer('server', 'services', 'cli', 'db', 'cache', 'auth', 'dns-providers', 'dns-server', 'dns-client', 'log', 'config') },
+    },
+    {
+      name: 'nothing-imports-the-web-ui',
+      severity: 'error',
+      comment: 'The UI is built into static files; the server serves them and imports none of its code.',
+      from: { path: '^src/', pathNot: '^src/web/' },
+      to: { path: '^src/web/' },
+    },
+    {
       name: 'cli-on-top',
       severity: 'error',
       comment: 'Nothing but the CLI imports the CLI.',
