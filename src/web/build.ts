@@ -3,6 +3,7 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { basename, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 import { build } from 'esbuild';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
@@ -11,7 +12,16 @@ const packageRoot = join(here, '..', '..');
 /** Where `npm run build` puts the UI, and where the server looks unless WEB_UI_DIR says otherwise. */
 export const DEFAULT_WEB_UI_DIR = join(packageRoot, 'dist', 'web');
 
-export async function buildWebUi(outDir: string = DEFAULT_WEB_UI_DIR): Promise<void> {
+export interface WebUiBuildOptions {
+  /**
+   * The registry the UI calls when it is served from another origin (a CDN, an app's own host); unset, it calls the
+   * origin it was loaded from. The registry must then list the UI's origin in CORS_ALLOWED_ORIGINS.
+   */
+  readonly apiBaseUrl?: string | undefined;
+}
+
+export async function buildWebUi(outDir: string = DEFAULT_WEB_UI_DIR, options: WebUiBuildOptions = {}): Promise<void> {
+  const apiBaseUrl = options.apiBaseUrl === undefined ? undefined : new URL(options.apiBaseUrl).origin;
   await rm(outDir, { recursive: true, force: true });
   const assets = join(outDir, 'assets');
   await mkdir(assets, { recursive: true });
@@ -35,17 +45,18 @@ export async function buildWebUi(outDir: string = DEFAULT_WEB_UI_DIR): Promise<v
   const script = outputs.find((name) => /^app-[A-Z0-9]+\.js$/.test(name));
   const style = outputs.find((name) => /^app-[A-Z0-9]+\.css$/.test(name));
   if (script === undefined || style === undefined) throw new Error(`the web UI build wrote no app script or stylesheet: ${outputs.join(', ')}`);
-  await writeFile(join(outDir, 'index.html'), indexHtml(script, style));
+  await writeFile(join(outDir, 'index.html'), indexHtml(script, style, apiBaseUrl));
 }
 
-function indexHtml(script: string, style: string): string {
+function indexHtml(script: string, style: string, apiBaseUrl: string | undefined): string {
+  const api = apiBaseUrl === undefined ? '' : `<meta name="atr-api-base-url" content="${apiBaseUrl}">\n`;
   return `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Agent Trust Registry</title>
-<link rel="stylesheet" href="/assets/${style}">
+${api}<link rel="stylesheet" href="/assets/${style}">
 <script type="module" src="/assets/${script}"></script>
 </head>
 <body>
@@ -55,8 +66,10 @@ function indexHtml(script: string, style: string): string {
 `;
 }
 
+// node --import tsx src/web/build.ts [outDir] [--api-base-url https://registry.example]
 if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const outDir = process.argv[2] ?? DEFAULT_WEB_UI_DIR;
-  await buildWebUi(outDir);
+  const { values, positionals } = parseArgs({ allowPositionals: true, options: { 'api-base-url': { type: 'string' } } });
+  const outDir = positionals[0] ?? DEFAULT_WEB_UI_DIR;
+  await buildWebUi(outDir, { apiBaseUrl: values['api-base-url'] });
   console.log(`web UI built in ${relative(process.cwd(), outDir) || '.'}`);
 }

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { type Browser, type BrowserContext, type Page, chromium } from 'playwright-core';
 import type { Config } from '../../src/config/schema.ts';
 import type { Dialect } from '../../src/config/database-url.ts';
-import { buildWebUi } from '../../src/web/build.ts';
+import { type WebUiBuildOptions, buildWebUi } from '../../src/web/build.ts';
 import { runningServer } from './server.ts';
 
 /** Where screenshots go: test-artifacts/web/<page>-<width>.png (CI keeps the directory). */
@@ -17,12 +17,15 @@ let built: Promise<string> | undefined;
 
 /** The UI built from src/web into a temporary directory, once per test file. */
 export function builtWebUi(): Promise<string> {
-  built ??= (async () => {
-    const dir = join(mkdtempSync(join(tmpdir(), 'atr-web-')), 'web');
-    await buildWebUi(dir);
-    return dir;
-  })();
+  built ??= buildInto();
   return built;
+}
+
+/** A build of the UI of its own, e.g. one that calls a registry on another origin. */
+export async function buildInto(options: WebUiBuildOptions = {}): Promise<string> {
+  const dir = join(mkdtempSync(join(tmpdir(), 'atr-web-')), 'web');
+  await buildWebUi(dir, options);
+  return dir;
 }
 
 /** A registry serving the freshly built UI at /. */
@@ -37,10 +40,15 @@ export function launchChromium(): Promise<Browser> {
   });
 }
 
-export const VIEWPORTS = { phone: { width: 360, height: 760 }, desktop: { width: 1280, height: 900 } } as const;
+export interface Viewport {
+  readonly width: number;
+  readonly height: number;
+}
+
+export const VIEWPORTS: { readonly phone: Viewport; readonly desktop: Viewport } = { phone: { width: 360, height: 760 }, desktop: { width: 1280, height: 900 } };
 
 /** A fresh browser context (its own sessionStorage) at a width; downloads accepted. */
-export function newContext(browser: Browser, viewport: { width: number; height: number } = VIEWPORTS.desktop): Promise<BrowserContext> {
+export function newContext(browser: Browser, viewport: Viewport = VIEWPORTS.desktop): Promise<BrowserContext> {
   return browser.newContext({ viewport, acceptDownloads: true });
 }
 
