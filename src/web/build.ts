@@ -33,6 +33,8 @@ export async function buildWebUi(outDir: string = DEFAULT_WEB_UI_DIR, options: W
     target: ['es2022'],
     minify: true,
     sourcemap: 'linked',
+    // The maps name the original lines; the sources themselves are in the package and the repository.
+    sourcesContent: false,
     entryNames: '[name]-[hash]',
     outdir: assets,
     metafile: true,
