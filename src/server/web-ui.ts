@@ -41,9 +41,13 @@ const TYPES: Record<string, string> = {
   '.svg': 'image/svg+xml',
 };
 
+type Encoding = 'br' | 'gzip' | 'identity';
+const COMPRESSED: Record<string, Exclude<Encoding, 'identity'>> = { '.br': 'br', '.gz': 'gzip' };
+
 interface StaticFile {
-  readonly body: Buffer;
   readonly type: string;
+  /** The file as it is, and the build's compressed copies (<name>.br, <name>.gz) for browsers that accept them. */
+  readonly bodies: Partial<Record<Encoding, Buffer>> & { readonly identity: Buffer };
 }
 
 /** dist/web of the package this module belongs to, from src/server (tests, tsx) or dist/src/server (what ships). */
@@ -82,11 +86,18 @@ export function webUiRoutes(dir: string = defaultWebUiDir(), logger?: Logger): W
   return {
     extraRoutes: { '/': serveIndex, '/index.html': serveIndex },
     prefixRoutes: {
-      '/assets/': async (_req, res, path) => {
+      '/assets/': async (req, res, path) => {
         const file = assets.get(path.slice('/assets/'.length));
         if (file === undefined) return false;
-        res.writeHead(200, { 'content-type': file.type, 'cache-control': 'public, max-age=31536000, immutable', ...SECURITY_HEADERS });
-        res.end(file.body);
+        const encoding = encodingFor(req.headers['accept-encoding'], file);
+        res.writeHead(200, {
+          'content-type': file.type,
+          'cache-control': 'public, max-age=31536000, immutable',
+          vary: 'accept-encoding',
+          ...(encoding !== 'identity' && { 'content-encoding': encoding }),
+          ...SECURITY_HEADERS,
+        });
+        res.end(file.bodies[encoding] ?? file.bodies.identity);
         return true;
       },
     },
@@ -103,8 +114,26 @@ function readOptional(path: string): Buffer | undefined {
 
 function readAssets(dir: string): Map<string, StaticFile> {
   const files = new Map<string, StaticFile>();
-  for (const name of readdirSync(dir)) {
-    files.set(name, { body: readFileSync(join(dir, name)), type: TYPES[extname(name)] ?? 'application/octet-stream' });
+  const names = readdirSync(dir);
+  for (const name of names) {
+    if (COMPRESSED[extname(name)] !== undefined) continue;
+    const bodies: StaticFile['bodies'] & Partial<Record<Encoding, Buffer>> = { identity: readFileSync(join(dir, name)) };
+    for (const [suffix, encoding] of Object.entries(COMPRESSED)) {
+      if (names.includes(name + suffix)) bodies[encoding] = readFileSync(join(dir, name + suffix));
+    }
+    files.set(name, { type: TYPES[extname(name)] ?? 'application/octet-stream', bodies });
   }
   return files;
+}
+
+/** Brotli when the browser takes it (every current one does) and the build made it, else gzip, else as it is. */
+function encodingFor(accepted: string | string[] | undefined, file: StaticFile): Encoding {
+  const names = new Set(
+    String(accepted ?? '')
+      .split(',')
+      .filter((part) => !/;\s*q=0(\.0*)?\s*$/i.test(part))
+      .map((part) => part.split(';', 1)[0]!.trim().toLowerCase()),
+  );
+  if (names.has('br') && file.bodies.br) return 'br';
+  return names.has('gzip') && file.bodies.gzip ? 'gzip' : 'identity';
 }

@@ -1,9 +1,10 @@
 // Builds the web UI into static files: assets/ named by content hash (served immutable) and index.html pointing
 // at them (served no-cache). `npm run build` writes dist/web; tests build into a directory of their own.
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { basename, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { brotliCompressSync, constants, gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
@@ -48,6 +49,12 @@ export async function buildWebUi(outDir: string = DEFAULT_WEB_UI_DIR, options: W
   const style = outputs.find((name) => /^app-[A-Z0-9]+\.css$/.test(name));
   if (script === undefined || style === undefined) throw new Error(`the web UI build wrote no app script or stylesheet: ${outputs.join(', ')}`);
   await writeFile(join(outDir, 'index.html'), indexHtml(script, style, apiBaseUrl));
+  // Compressed once here, at the best ratio, so the server sends them as they are (~400 KiB of script to ~100).
+  for (const name of [script, style]) {
+    const content = await readFile(join(assets, name));
+    await writeFile(join(assets, `${name}.br`), brotliCompressSync(content, { params: { [constants.BROTLI_PARAM_QUALITY]: constants.BROTLI_MAX_QUALITY } }));
+    await writeFile(join(assets, `${name}.gz`), gzipSync(content, { level: 9 }));
+  }
 }
 
 function indexHtml(script: string, style: string, apiBaseUrl: string | undefined): string {

@@ -3,8 +3,10 @@
 // PUBLIC_READS=false (the page is public code, the API still asks for a key). In Chromium: the page asks nothing of
 // any other origin and breaks no CSP rule, and the accessibility scan is shown able to fail.
 import { mkdtempSync } from 'node:fs';
+import { get } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runningServer } from '../support/server.ts';
@@ -18,6 +20,17 @@ beforeAll(async () => {
   base = context.server.url;
 });
 afterAll(() => context?.cleanup());
+
+/** A GET with the given Accept-Encoding, the body as sent (fetch would decompress it). */
+function rawGet(url: string, acceptEncoding: string): Promise<{ encoding: string | undefined; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    get(url, { headers: { 'accept-encoding': acceptEncoding } }, (response) => {
+      const chunks: Buffer[] = [];
+      response.on('data', (chunk: Buffer) => chunks.push(chunk));
+      response.on('end', () => resolve({ encoding: response.headers['content-encoding'], body: Buffer.concat(chunks) }));
+    }).on('error', reject);
+  });
+}
 
 const assetsOf = (html: string) => [...html.matchAll(/(?:src|href)="(\/assets\/[^"]+)"/g)].map((match) => match[1]!);
 
@@ -39,7 +52,7 @@ describe('serving the UI', () => {
     expect((await fetch(`${base}/v1/agents`)).status).toBe(401);
   });
 
-  it('serves the hashed assets immutable, and nothing else under /assets/', async () => {
+  it('serves the hashed assets immutable, compressed when the browser accepts it, and nothing else under /assets/', async () => {
     const assets = assetsOf(await (await fetch(`${base}/`)).text());
     expect(assets.some((path) => /^\/assets\/app-[A-Z0-9]+\.js$/.test(path))).toBe(true);
     expect(assets.some((path) => /^\/assets\/app-[A-Z0-9]+\.css$/.test(path))).toBe(true);
@@ -49,6 +62,19 @@ describe('serving the UI', () => {
       expect(response.headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
       expect(response.headers.get('content-type')).toMatch(path.endsWith('.js') ? /^text\/javascript/ : /^text\/css/);
     }
+    const script = assets.find((path) => path.endsWith('.js'))!;
+    const plain = await rawGet(`${base}${script}`, 'identity');
+    for (const [accept, encoding, decode] of [
+      ['gzip, deflate, br', 'br', brotliDecompressSync],
+      ['gzip', 'gzip', gunzipSync],
+      ['br;q=0, gzip', 'gzip', gunzipSync],
+    ] as const) {
+      const compressed = await rawGet(`${base}${script}`, accept);
+      expect(compressed.encoding).toBe(encoding);
+      expect(compressed.body.length).toBeLessThan(plain.body.length / 2);
+      expect(decode(compressed.body)).toEqual(plain.body);
+    }
+    expect(plain.encoding).toBeUndefined();
     expect((await fetch(`${base}/assets/app-NOTTHERE.js`)).status).toBe(404);
     expect((await fetch(`${base}/assets/../package.json`)).status).toBe(404);
     expect((await fetch(`${base}/`, { method: 'POST' })).status).toBe(405);
