@@ -1,0 +1,21 @@
+// A check's outcome as a green or red box. A check throws Failure when what the server sent does not prove what it
+// should; any other error (a Connect error, the network) is no evidence against the log and goes to the error state.
+import { h } from '../dom.ts';
+
+export class Failure extends Error {
+  override readonly name = 'Failure';
+}
+
+/** Runs `check`: its message in a green box, a Failure's reason in a red one; rethrows anything else. */
+export async function verdict(check: () => Promise<string>): Promise<HTMLElement> {
+  try {
+    return resultBox(true, await check());
+  } catch (error) {
+    if (error instanceof Failure) return resultBox(false, error.message);
+    throw error;
+  }
+}
+
+function resultBox(ok: boolean, message: string): HTMLElement {
+  return h('p', { class: `result ${ok ? 'ok' : 'bad'}`, role: ok ? 'status' : 'alert' }, h('strong', {}, ok ? 'Verified: ' : 'Failed: '), message);
+}
