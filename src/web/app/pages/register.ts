@@ -1,7 +1,8 @@
 // Register an agent. By default the key pair is made here with WebCrypto and only a PKCS#10 request is sent: the
 // private key is offered as a download and never leaves the page. The fields are checked as they are typed by the
 // server's own rules (the same modules the registry runs), and the server checks them again.
-import { generateKeyAndCsr } from '../../../sdk/browser.ts';
+// Not in the SDK's browser entry, which stays free of @peculiar/x509; the UI carries it.
+import { generateKeyAndCsr } from '../../../sdk/csr.ts';
 import { brokenNameRule } from '../../../registry/names.ts';
 import { checkCapabilities, checkDescription, checkEndpoints, checkOwner } from '../../../registry/fields.ts';
 import { callerAccess, may } from '../access.ts';
