@@ -13,20 +13,9 @@ import { downloadLink } from '../download.ts';
 import { type Route, href } from '../router.ts';
 import { api } from '../session.ts';
 import { act, empty, load } from '../states.ts';
+// The reasons the registry revokes for, by their RFC 5280 names: the server's own list.
+import { REVOCATION_REASONS } from '../../../pki/revocation-reason.ts';
 import { expiryCountdown, stackedTable, statusBadge } from './agents.ts';
-
-// What the registry revokes for (src/pki/revocation-reason.ts): RFC 5280's reasons but certificateHold and
-// removeFromCRL, since a revocation here is final.
-const REVOCATION_REASONS = [
-  ['unspecified', 'Unspecified'],
-  ['keyCompromise', 'Key compromise'],
-  ['cACompromise', 'CA compromise'],
-  ['affiliationChanged', 'Affiliation changed'],
-  ['superseded', 'Superseded'],
-  ['cessationOfOperation', 'Cessation of operation'],
-  ['privilegeWithdrawn', 'Privilege withdrawn'],
-  ['aACompromise', 'AA compromise'],
-] as const;
 
 const HISTORY_PAGE_SIZE = 50;
 
@@ -115,7 +104,7 @@ function newKeyNotice(agentName: string, privateKeyPem: string): HTMLElement {
 }
 
 async function revokeAgent(agent: Agent, button: HTMLButtonElement, { notice, reload }: Actions): Promise<void> {
-  const reason = h('select', {}, REVOCATION_REASONS.map(([value, label]) => h('option', { value }, label)));
+  const reason = h('select', {}, REVOCATION_REASONS.map((reason) => h('option', { value: reason }, reason)));
   const body = [h('p', {}, 'Its certificate stops being valid at once, and the agent cannot be restored.'), field('Reason', reason)];
   if (!(await confirmDialog(`Revoke ${agent.agentName}?`, body, 'Revoke', true))) return;
   await act(button, notice, async () => {
