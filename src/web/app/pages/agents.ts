@@ -91,7 +91,8 @@ function agentCells(agent: Agent): Child[] {
     agent.owner,
     statusBadge(agent.status),
     agent.capabilities.join(', '),
-    agent.expiresAt && expiryCountdown(timestampDate(agent.expiresAt)),
+    // A revoked agent's certificate is dead whatever its date says.
+    agent.status === AgentStatus.REVOKED ? 'revoked' : agent.expiresAt && expiryCountdown(timestampDate(agent.expiresAt)),
   ];
 }
 
