@@ -124,6 +124,21 @@ describe('registering in the browser', () => {
     await screenshot(page, 'register-invalid');
   });
 
+  it('works from the keyboard alone: focus starts at the heading and the fields follow in order', async () => {
+    const { page } = await registerPage();
+    // The router moves focus to the new page's heading; the form's fields come next in tab order.
+    expect(await page.evaluate(() => (globalThis as unknown as { document: { activeElement: { tagName: string } } }).document.activeElement.tagName)).toBe('H1');
+    await page.keyboard.press('Tab');
+    await page.keyboard.type('keyboard.agents.example');
+    await page.keyboard.press('Tab');
+    await page.keyboard.type('web-team');
+    await page.keyboard.press('Tab');
+    await page.keyboard.type('kb');
+    await page.keyboard.press('Enter');
+    await page.getByText('Registered keyboard.agents.example').waitFor();
+    expect((await api().registry.getAgent({ agentName: 'keyboard.agents.example' })).agent).toMatchObject({ owner: 'web-team', capabilities: ['kb'] });
+  });
+
   it('shows the server’s refusal with its code when the name is taken', async () => {
     await api().registry.registerAgent({ agentName: 'taken.agents.example', owner: 'someone' });
     const { page } = await registerPage();
