@@ -247,6 +247,7 @@ export const settings = {
   caKeyPassphrase: text('CA_KEY_PASSPHRASE', undefined, 'When set, CA private keys are stored encrypted with it', true),
   caValidityDays: integer('CA_VALIDITY_DAYS', 3650, 1, 36500, 'Validity of the root CA; the intermediate gets half'),
   certValidityDays: integer('CERT_VALIDITY_DAYS', 30, 1, 3650, 'Validity of agent certificates'),
+  certValiditySeconds: integer('CERT_VALIDITY_SECONDS', 0, 0, 315_360_000, 'Validity of agent certificates in seconds, for short-lived certificates (and tests that watch renewal and expiry happen); 0: CERT_VALIDITY_DAYS'),
   trustDomain,
   publicUrl: url('PUBLIC_URL', 'Base URL clients reach the server at, used in the CRL distribution point (default http://HOST:PORT)'),
   transparencyLogEnabled: flag('TRANSPARENCY_LOG_ENABLED', true, 'Append every state change to the transparency log'),

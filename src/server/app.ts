@@ -133,7 +133,7 @@ export async function createApp(config: Config, logger: Logger = createLogger(co
   const registry = new Registry({
     store,
     ca,
-    certValidityDays: config.certValidityDays,
+    certValidityDays: config.certValiditySeconds > 0 ? config.certValiditySeconds / 86_400 : config.certValidityDays,
     allowMixedScriptNames: config.allowMixedScriptNames,
     onCertificatesChanged: () => {
       revocationList.invalidate();
