@@ -1,29 +1,16 @@
 import { readFileSync } from 'node:fs';
 import { type Client } from '@connectrpc/connect';
 import { type GetCheckpointResponse, type TransparencyLogService } from '../../gen/atr/v1/transparency_log_pb.js';
-import { parseCheckpoint } from '../tlog/checkpoint.ts';
-import { HASH_SIZE } from '../tlog/hash.ts';
-import { openNote, parseVerifierKey } from '../tlog/note.ts';
+import { type SignedCheckpoint, hashToHex, verifyCheckpointResponse } from '../sdk/log-checks.ts';
+import { hashFromHex } from '../sdk/transparency-log.ts';
+import { parseVerifierKey } from '../tlog/note.ts';
 import { type Invocation, type OptionValues, UsageError, stringOption } from './command.ts';
 import { type Field } from './output.ts';
 
-// What every log command shares: the client, the checkpoints it verified, the verifier key it pinned, hashes in hex.
+// What every log command shares: the client, the verifier key it pinned, the latest checkpoint verified with it,
+// hashes in hex. The checks themselves are the SDK's (log-checks.ts), which the web UI's log page runs too.
 
 export type LogClient = Client<typeof TransparencyLogService>;
-
-/** A checkpoint whose signature by `verifierKey` verified; size and root are read from the signed text only. */
-export interface SignedCheckpoint {
-  readonly note: string;
-  readonly verifierKey: string;
-  readonly origin: string;
-  readonly size: number;
-  readonly rootHash: Uint8Array;
-}
-
-/** A check failed: what the server sent does not prove what it should. Reported as FAIL, never as a crash. */
-export class Failure extends Error {
-  override readonly name = 'Failure';
-}
 
 export const keyOptions = {
   key: { type: 'string' },
@@ -56,31 +43,10 @@ export function pinnedKey(values: OptionValues): string | undefined {
   return key;
 }
 
-export function verifyCheckpoint(note: string, verifierKey: string): SignedCheckpoint {
-  try {
-    const { origin, size, rootHash } = parseCheckpoint(openNote(note, verifierKey).text);
-    return { note, verifierKey, origin, size, rootHash };
-  } catch (error) {
-    throw new Failure(`the checkpoint does not verify with the key ${verifierKey}: ${(error as Error).message}`);
-  }
-}
-
-/** The server's checkpoint, verified with `key`; the size and root it reports beside the note must be the signed ones. */
-export function verifyResponse(response: GetCheckpointResponse, key: string): SignedCheckpoint {
-  const signed = verifyCheckpoint(response.checkpoint, key);
-  if (response.treeSize !== BigInt(signed.size) || response.rootHash !== hex(signed.rootHash)) {
-    throw new Failure(
-      `the server reports size ${response.treeSize} and root ${response.rootHash}, ` +
-        `but its signed checkpoint says size ${signed.size} and root ${hex(signed.rootHash)}`,
-    );
-  }
-  return signed;
-}
-
 /** The latest checkpoint, verified with the pinned key, else with the key the server reports. */
 export async function latestCheckpoint(log: LogClient, pinned: string | undefined): Promise<{ response: GetCheckpointResponse; signed: SignedCheckpoint }> {
   const response = await log.getCheckpoint({});
-  return { response, signed: verifyResponse(response, pinned ?? response.verifierKey) };
+  return { response, signed: await verifyCheckpointResponse(response, pinned ?? response.verifierKey) };
 }
 
 export function checkpointFields(signed: SignedCheckpoint): Field[] {
@@ -102,25 +68,15 @@ export function sizeArgument(raw: string | undefined, name: string): number {
 export function rootOption(values: OptionValues, name: string): Uint8Array | undefined {
   const raw = stringOption(values, name);
   if (raw === undefined) return undefined;
-  const root = hashFromHex(raw.toLowerCase());
-  if (root === undefined) throw new UsageError(`--${name} must be a SHA-256 hash in hex (64 digits)`);
-  return root;
+  try {
+    return hashFromHex(raw.toLowerCase());
+  } catch {
+    throw new UsageError(`--${name} must be a SHA-256 hash in hex (64 digits)`);
+  }
 }
 
-export function decodeProof(hashes: readonly string[]): Uint8Array[] {
-  return hashes.map((value, i) => hashFromHex(value) ?? failure(`proof hash ${i} is not a SHA-256 hash in lowercase hex`));
-}
-
-function hashFromHex(value: string): Uint8Array | undefined {
-  return new RegExp(`^[0-9a-f]{${HASH_SIZE * 2}}$`).test(value) ? Buffer.from(value, 'hex') : undefined;
-}
-
-export const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString('hex');
+export const hex = hashToHex;
 
 export const hexOrUnknown = (bytes: Uint8Array | undefined) => (bytes === undefined ? 'unknown (not verifiable)' : hex(bytes));
 
 export const indent = (text: string) => text.trimEnd().replace(/^/gm, '  ');
-
-function failure(message: string): never {
-  throw new Failure(message);
-}

@@ -3,24 +3,10 @@ import { dirname, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ConnectError } from '@connectrpc/connect';
 import { writeFileAtomic } from '../pki/ca-files.ts';
-import { hashesEqual } from '../tlog/hash.ts';
-import { verifyConsistency } from '../tlog/verify.ts';
+import { LogCheckFailure, type SignedCheckpoint, checkExtension, openSignedCheckpoint, verifyCheckpointResponse } from '../sdk/log-checks.ts';
 import { type Command, UsageError, flagOption, integerOption, stringOption } from './command.ts';
-import { type Output, errorLine, time } from './output.ts';
-import {
-  Failure,
-  KEY_SYNOPSIS,
-  decodeProof,
-  hex,
-  indent,
-  keyOptions,
-  logClient,
-  pinnedKey,
-  type LogClient,
-  type SignedCheckpoint,
-  verifyCheckpoint,
-  verifyResponse,
-} from './log-checkpoint.ts';
+import { type Output, errorLine } from './output.ts';
+import { KEY_SYNOPSIS, hex, indent, keyOptions, logClient, pinnedKey, type LogClient } from './log-checkpoint.ts';
 import { proofLines } from './log-proof.ts';
 
 // `atr log monitor`: follows the log, proving each new checkpoint consistent with the last one it trusted.
@@ -50,7 +36,7 @@ export const monitor: Command = {
       stateFile: resolve(stringOption(values, 'state') ?? DEFAULT_STATE_FILE),
       pinned: pinnedKey(values),
     };
-    const trusted = readState(watch.stateFile, watch.pinned);
+    const trusted = await readState(watch.stateFile, watch.pinned);
     if (flagOption(values, 'once')) return (await poll(watch, trusted)) === undefined ? INCONSISTENT : 0;
     return watchUntilSignal(watch, trusted, interval);
   },
@@ -76,7 +62,7 @@ interface MonitorState {
 }
 
 /** The last checkpoint the monitor verified, re-verified with the key stored beside it; undefined before the first run. */
-function readState(path: string, pinned: string | undefined): SignedCheckpoint | undefined {
+async function readState(path: string, pinned: string | undefined): Promise<SignedCheckpoint | undefined> {
   if (!existsSync(path)) return undefined;
   const state = parseState(readFileSync(path, 'utf8'));
   if (state === undefined) throw new Error(`${path} is not a log monitor state file (JSON with "verifier_key" and "checkpoint")`);
@@ -84,7 +70,7 @@ function readState(path: string, pinned: string | undefined): SignedCheckpoint |
     throw new Error(`${path} was verified with the key ${state.verifier_key}, not the one given; use another --state file to start over`);
   }
   try {
-    return verifyCheckpoint(state.checkpoint, state.verifier_key);
+    return await openSignedCheckpoint(state.checkpoint, state.verifier_key);
   } catch (error) {
     throw new Error(`${path}: the stored checkpoint is damaged (${(error as Error).message})`);
   }
@@ -115,13 +101,13 @@ async function poll(watch: Watch, trusted: SignedCheckpoint | undefined, signal?
   const response = await log.getCheckpoint({}, { signal });
   const attempt: ProofAttempt = {};
   try {
-    const latest = verifyResponse(response, trusted?.verifierKey ?? pinned ?? response.verifierKey);
+    const latest = await verifyCheckpointResponse(response, trusted?.verifierKey ?? pinned ?? response.verifierKey);
     const change = trusted === undefined ? firstUse(pinned, latest) : await extension(log, trusted, latest, attempt, signal);
     writeState(watch.stateFile, latest);
     pollLine(out, latest, change);
     return latest;
   } catch (error) {
-    if (!(error instanceof Failure)) throw error;
+    if (!(error instanceof LogCheckFailure)) throw error;
     printInconsistency(out, error.message, trusted, response.checkpoint, attempt);
     return undefined;
   }
@@ -133,7 +119,7 @@ function firstUse(pinned: string | undefined, latest: SignedCheckpoint): string 
     : 'first checkpoint, verified with the pinned key';
 }
 
-/** How `latest` extends `trusted`, after checking that it does; throws Failure when it does not. */
+/** How `latest` extends `trusted`, after checking that it does; keeps the consistency proof it fetched in `attempt`. */
 async function extension(
   log: LogClient,
   trusted: SignedCheckpoint,
@@ -141,21 +127,12 @@ async function extension(
   attempt: ProofAttempt,
   signal: AbortSignal | undefined,
 ): Promise<string> {
-  if (latest.origin !== trusted.origin) throw new Failure(`the origin changed from ${trusted.origin} to ${latest.origin}`);
-  if (latest.size < trusted.size) throw new Failure(`the log shrank from size ${trusted.size} to ${latest.size}`);
-  if (latest.size === trusted.size) {
-    if (!hashesEqual(latest.rootHash, trusted.rootHash)) throw new Failure(`two different roots for size ${latest.size}: the log forked`);
-    return 'unchanged';
-  }
-  const response = await log.getConsistencyProof({ first: BigInt(trusted.size), second: BigInt(latest.size) }, { signal });
-  attempt.proof = { first: trusted.size, second: latest.size, hashes: response.hashes };
-  if (response.first !== BigInt(trusted.size) || response.second !== BigInt(latest.size)) {
-    throw new Failure(`asked for a proof from ${trusted.size} to ${latest.size}, got one from ${response.first} to ${response.second}`);
-  }
-  if (!verifyConsistency(trusted.size, latest.size, trusted.rootHash, latest.rootHash, decodeProof(response.hashes))) {
-    throw new Failure(`the consistency proof from size ${trusted.size} to ${latest.size} does not verify`);
-  }
-  return `grew from ${trusted.size}, consistency verified`;
+  const change = await checkExtension(trusted, latest, async (request) => {
+    const response = await log.getConsistencyProof(request, { signal });
+    attempt.proof = { first: trusted.size, second: latest.size, hashes: response.hashes };
+    return response;
+  });
+  return change === 'unchanged' ? change : `grew from ${trusted.size}, consistency verified`;
 }
 
 function pollLine(out: Output, latest: SignedCheckpoint, change: string): void {

@@ -1,18 +1,12 @@
 import { type LogEntry } from '../../gen/atr/v1/transparency_log_pb.js';
+import { LogCheckFailure, type SignedCheckpoint, checkInclusion, checkLeafHash, consistencyProof } from '../sdk/log-checks.ts';
+import { verifyConsistency } from '../sdk/transparency-log.ts';
 import { EMPTY_ROOT, hashesEqual, leafHash } from '../tlog/hash.ts';
-import { verifyConsistency, verifyInclusion } from '../tlog/verify.ts';
 import { type Output } from './output.ts';
-import {
-  Failure,
-  decodeProof,
-  hex,
-  hexOrUnknown,
-  latestCheckpoint,
-  type LogClient,
-  type SignedCheckpoint,
-} from './log-checkpoint.ts';
+import { hex, hexOrUnknown, latestCheckpoint, type LogClient } from './log-checkpoint.ts';
 
-// Inclusion and consistency proofs, checked here against a checkpoint this client verified, and their verdicts.
+// Inclusion and consistency proofs, checked against a checkpoint this client verified with the SDK's log checks,
+// and their verdicts.
 
 /** The outcome of a proof: OK, FAIL (the server's answer does not prove it), or UNVERIFIABLE (no trusted root). */
 export interface Verdict {
@@ -52,20 +46,11 @@ export async function proveInclusion(log: LogClient, index: number, pinned: stri
     const logged = expectEntry((await log.getEntry({ index: BigInt(index) })).entry, index);
     const computed = leafHash(logged.data);
     details.leaf_hash = hex(computed);
-    if (logged.leafHash !== hex(computed)) {
-      throw new Failure(`the server reports leaf hash ${logged.leafHash}, but the entry's data hashes to ${hex(computed)}`);
-    }
-    const response = await log.getInclusionProof({ index: BigInt(index), treeSize: BigInt(signed.size) });
-    proof.push(...response.hashes);
-    if (response.index !== BigInt(index) || response.treeSize !== BigInt(signed.size)) {
-      throw new Failure(`asked for entry ${index} in the tree of size ${signed.size}, got entry ${response.index} in size ${response.treeSize}`);
-    }
-    if (!verifyInclusion(computed, index, signed.size, decodeProof(response.hashes), signed.rootHash)) {
-      throw new Failure("the inclusion proof does not lead from the entry's leaf hash to the checkpoint's root");
-    }
+    checkLeafHash(logged.leafHash, computed);
+    await checkInclusion(computed, index, signed, keeping(proof, log.getInclusionProof));
     return { result: 'OK', summary: `entry ${index} is in the signed tree of size ${signed.size}`, details, proof };
   } catch (error) {
-    if (error instanceof Failure) return { result: 'FAIL', summary: error.message, details, proof };
+    if (error instanceof LogCheckFailure) return { result: 'FAIL', summary: error.message, details, proof };
     throw error;
   }
 }
@@ -88,36 +73,41 @@ export async function proveConsistency(
     const secondRoot = trustedRoot(second, given.second, latest, '--second-root');
     Object.assign(details, { first_root: hexOrUnknown(firstRoot), second_size: second, second_root: hexOrUnknown(secondRoot) });
     details.latest_checkpoint = `size ${latest.size}, signed by ${latest.verifierKey}`;
-    const response = await log.getConsistencyProof({ first: BigInt(first), second: BigInt(second) });
-    proof.push(...response.hashes);
-    if (response.first !== BigInt(first) || response.second !== BigInt(second)) {
-      throw new Failure(`asked for a proof from ${first} to ${second}, got one from ${response.first} to ${response.second}`);
-    }
+    const hashes = await consistencyProof(first, second, keeping(proof, log.getConsistencyProof));
     if (firstRoot === undefined || secondRoot === undefined) {
       const missing = firstRoot === undefined ? `${first} (pass --first-root HEX)` : `${second} (pass --second-root HEX)`;
       return { result: 'UNVERIFIABLE', summary: `no trusted root for size ${missing}`, details, proof };
     }
-    if (!verifyConsistency(first, second, firstRoot, secondRoot, decodeProof(response.hashes))) {
-      throw new Failure(`the consistency proof does not show that the tree of size ${second} extends the tree of size ${first}`);
+    if (!(await verifyConsistency(first, second, firstRoot, secondRoot, hashes))) {
+      throw new LogCheckFailure(`the consistency proof does not show that the tree of size ${second} extends the tree of size ${first}`);
     }
     return { result: 'OK', summary: `the tree of size ${second} extends the tree of size ${first}`, details, proof };
   } catch (error) {
-    if (error instanceof Failure) return { result: 'FAIL', summary: error.message, details, proof };
+    if (error instanceof LogCheckFailure) return { result: 'FAIL', summary: error.message, details, proof };
     throw error;
   }
+}
+
+/** `fetch`, keeping the hashes of each proof it gets in `proof`, so that the verdict shows what the server sent. */
+function keeping<Request, Answer extends { hashes: readonly string[] }>(proof: string[], fetch: (request: Request) => Promise<Answer>) {
+  return async (request: Request): Promise<Answer> => {
+    const answer = await fetch(request);
+    proof.push(...answer.hashes);
+    return answer;
+  };
 }
 
 /** The root of the tree of `size` from a trusted source: the empty tree, the verified latest checkpoint, or the user. */
 function trustedRoot(size: number, given: Uint8Array | undefined, latest: SignedCheckpoint, option: string): Uint8Array | undefined {
   const known = size === 0 ? EMPTY_ROOT : size === latest.size ? latest.rootHash : undefined;
   if (known !== undefined && given !== undefined && !hashesEqual(known, given)) {
-    throw new Failure(`${option} ${hex(given)} is not the root of the tree of size ${size}, which is ${hex(known)}`);
+    throw new LogCheckFailure(`${option} ${hex(given)} is not the root of the tree of size ${size}, which is ${hex(known)}`);
   }
   return known ?? given;
 }
 
 export function expectEntry(logged: LogEntry | undefined, index: number): LogEntry {
-  if (logged === undefined) throw new Failure(`the server sent no entry for index ${index}`);
-  if (logged.index !== BigInt(index)) throw new Failure(`asked for entry ${index}, the server sent entry ${logged.index}`);
+  if (logged === undefined) throw new LogCheckFailure(`the server sent no entry for index ${index}`);
+  if (logged.index !== BigInt(index)) throw new LogCheckFailure(`asked for entry ${index}, the server sent entry ${logged.index}`);
   return logged;
 }

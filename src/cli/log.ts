@@ -1,4 +1,5 @@
 import { GetCheckpointResponseSchema, GetEntryResponseSchema } from '../../gen/atr/v1/transparency_log_pb.js';
+import { LogCheckFailure, checkLeafHash } from '../sdk/log-checks.ts';
 import { leafHash } from '../tlog/hash.ts';
 import { LeafError, type LogEvent, decodeLeaf } from '../tlog/leaf.ts';
 import { type Command, UsageError, flagOption } from './command.ts';
@@ -7,7 +8,6 @@ import {
   KEY_HELP,
   KEY_SYNOPSIS,
   checkpointFields,
-  hex,
   keyOptions,
   latestCheckpoint,
   logClient,
@@ -56,8 +56,13 @@ const entry: Command = {
     const index = sizeArgument(invocation.args[0], 'index');
     const response = await logClient(invocation).getEntry({ index: BigInt(index) });
     const logged = expectEntry(response.entry, index);
-    const computed = hex(leafHash(logged.data));
-    const problems = computed === logged.leafHash ? [] : [`the server reports leaf hash ${logged.leafHash}, but the entry's data hashes to ${computed}`];
+    const problems: string[] = [];
+    try {
+      checkLeafHash(logged.leafHash, leafHash(logged.data));
+    } catch (error) {
+      if (!(error instanceof LogCheckFailure)) throw error;
+      problems.push(error.message);
+    }
     let event: Field[] = [];
     try {
       event = eventFields(decodeLeaf(logged.data));

@@ -8,6 +8,7 @@ import { type RegistryClient, bearer, registryClientOver } from './registry-clie
 export { type RegistryClient, registryClientOver } from './registry-client.ts';
 export * from './messages.ts';
 export * from './transparency-log.ts';
+export * from './log-checks.ts';
 
 export interface BrowserClientOptions {
   /** Where the registry's public listener is, e.g. https://registry.example; it must allow the page's origin. */

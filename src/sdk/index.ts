@@ -13,4 +13,5 @@ export {
   tlsAuthorizer,
 } from './peer-verifier.ts';
 export * from './transparency-log.ts';
+export * from './log-checks.ts';
 export { type KeyAndCsr, generateKeyAndCsr } from './csr.ts';

@@ -1,11 +1,11 @@
 // The latest checkpoint as the server publishes it, its signature verified here with the key this browser trusts,
 // and the form that pins another key (the operator's, from its documentation).
 import { timestampDate } from '@bufbuild/protobuf/wkt';
-import type { GetCheckpointResponse } from '../../../sdk/browser.ts';
+import { type GetCheckpointResponse, type SignedCheckpoint, verifyCheckpointResponse } from '../../../sdk/browser.ts';
 import { field, h } from '../dom.ts';
 import { load } from '../states.ts';
 import { fact } from './facts.ts';
-import { type SignedCheckpoint, type TrustedKey, latestCheckpoint, pinKey, verifyResponse } from './trust.ts';
+import { type TrustedKey, latestCheckpoint, pinKey } from './trust.ts';
 import { verdict } from './verdict.ts';
 
 /** Shows the latest checkpoint in `element`; resolves with it when its signature verified. */
@@ -14,7 +14,7 @@ export async function showCheckpoint(element: HTMLElement, pinned: () => void): 
   await load(element, 'the latest checkpoint', async () => {
     const { response, key } = await latestCheckpoint();
     const result = await verdict(async () => {
-      signed = await verifyResponse(response, key.key);
+      signed = await verifyCheckpointResponse(response, key.key);
       return 'the checkpoint is signed by the trusted key, and its tree size and root hash are the ones the server reports.';
     });
     return [result, checkpointFacts(response), keyFacts(key, response.verifierKey), pinForm(key, pinned)];

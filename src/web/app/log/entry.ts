@@ -1,14 +1,13 @@
 // One log entry (#/log/<index>): its event, its leaf hash computed here from the entry's data and compared with the
 // server's, and the proof that it is in the log.
-import { type LogEntry, leafHash } from '../../../sdk/browser.ts';
+import { type LogEntry, checkLeafHash, hashToHex, leafHash } from '../../../sdk/browser.ts';
 import { type Child, h, heading, show } from '../dom.ts';
 import { href } from '../router.ts';
 import { api } from '../session.ts';
 import { load } from '../states.ts';
 import { fact } from './facts.ts';
-import { hex } from './hex.ts';
 import { inclusionCheck } from './inclusion.ts';
-import { Failure, verdict } from './verdict.ts';
+import { verdict } from './verdict.ts';
 
 export function entryPage(view: HTMLElement, index: string): Promise<void> | void {
   const back = h('p', {}, h('a', { href: href(['log']) }, '← The transparency log'));
@@ -31,7 +30,7 @@ async function entryView(index: bigint): Promise<Child> {
     h(
       'dl',
       { class: 'facts' },
-      fact('Computed here', h('code', {}, hex(leaf))),
+      fact('Computed here', h('code', {}, hashToHex(leaf))),
       fact('Server says', h('code', {}, entry.leafHash)),
       fact('Data hashed', h('pre', {}, new TextDecoder().decode(entry.data))),
     ),
@@ -58,7 +57,7 @@ function eventFacts({ index, event }: LogEntry): HTMLElement {
 
 function leafVerdict(entry: LogEntry, leaf: Uint8Array): Promise<HTMLElement> {
   return verdict(async () => {
-    if (entry.leafHash !== hex(leaf)) throw new Failure(`the server reports leaf hash ${entry.leafHash}, but the entry's data hashes to ${hex(leaf)}`);
+    checkLeafHash(entry.leafHash, leaf);
     return 'SHA-256(0x00 || data), computed in this browser, is the leaf hash the server reports.';
   });
 }
