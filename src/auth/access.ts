@@ -1,6 +1,7 @@
 import type { DescMethod } from '@bufbuild/protobuf';
 import { ApiKeyService } from '../../gen/atr/v1/api_key_pb.js';
 import { DomainService } from '../../gen/atr/v1/domain_pb.js';
+import { EventService } from '../../gen/atr/v1/event_pb.js';
 import { RegistryService } from '../../gen/atr/v1/registry_pb.js';
 import { ResolveService } from '../../gen/atr/v1/resolve_pb.js';
 import { TransparencyLogService } from '../../gen/atr/v1/transparency_log_pb.js';
@@ -14,7 +15,8 @@ import type { Principal } from './principal.ts';
  *   anonymous unless PUBLIC_READS=false.
  * - self: a caller about itself: an agent over mTLS (WhoAmI and renewal refuse anyone else), or any caller
  *   asking what it may do.
- * - read: the registry's records (agents, certificates, the audit trail): any key; an agent for its own record.
+ * - read: the registry's records (agents, certificates, the audit trail, the event feed): any key; an agent for its
+ *   own record.
  * - write: changes to agents: admin keys, and owner keys for their own owner's agents.
  * - admin: keys and everything else; a method missing from this table is admin-only.
  */
@@ -45,6 +47,8 @@ grant('read', [
   RegistryService.method.listAgents,
   RegistryService.method.listAuditEvents,
   DomainService.method.listDomains,
+  EventService.method.watchAgents,
+  EventService.method.listEvents,
 ]);
 grant('write', [
   RegistryService.method.registerAgent,

@@ -290,6 +290,13 @@ export const settings = {
     60_000,
     'Milliseconds between reads of the database for revocations made by other processes (with REDIS_URL it can be high, e.g. 5000)',
   ),
+  eventsPollMs: integer(
+    'EVENTS_POLL_MS',
+    250,
+    50,
+    60_000,
+    'Milliseconds between reads of the audit trail for the event feed (WatchAgents, ListEvents): how soon changes made by other processes reach it; this process\'s own changes are read at once',
+  ),
   logLevel,
   logFormat,
   dnsZones: dnsNames('DNS_ZONES', '', 'Comma-separated zones the registry publishes agents in (e.g. agents.example.com); an agent named in none gets no records. Empty: no DNS'),

@@ -28,6 +28,8 @@ const EVENT_TYPES: Readonly<Record<AuditEventType, true>> = {
   'agent.renewed': true,
   'agent.revoked': true,
   'agent.updated': true,
+  'agent.expiring': true,
+  'agent.expired': true,
   'cert.verified': true,
   'key.created': true,
   'key.revoked': true,

@@ -47,6 +47,8 @@ export type AuditEventType =
   | 'agent.renewed'
   | 'agent.revoked'
   | 'agent.updated'
+  | 'agent.expiring'
+  | 'agent.expired'
   | 'cert.verified'
   | 'key.created'
   | 'key.revoked'

@@ -3,6 +3,7 @@
 import { type Client, type Interceptor, type Transport, createClient } from '@connectrpc/connect';
 import { ApiKeyService } from '../../gen/atr/v1/api_key_pb.js';
 import { DomainService } from '../../gen/atr/v1/domain_pb.js';
+import { EventService } from '../../gen/atr/v1/event_pb.js';
 import { RegistryService } from '../../gen/atr/v1/registry_pb.js';
 import { ResolveService } from '../../gen/atr/v1/resolve_pb.js';
 import { TransparencyLogService } from '../../gen/atr/v1/transparency_log_pb.js';
@@ -16,6 +17,8 @@ export interface RegistryClient {
   readonly log: Client<typeof TransparencyLogService>;
   readonly keys: Client<typeof ApiKeyService>;
   readonly domains: Client<typeof DomainService>;
+  /** The event feed: WatchAgents (a stream) and ListEvents (pages by cursor). */
+  readonly events: Client<typeof EventService>;
 }
 
 /** The registry's clients over a transport of the caller's making (its own interceptors, TLS, ...). */
@@ -27,6 +30,7 @@ export function registryClientOver(transport: Transport): RegistryClient {
     log: createClient(TransparencyLogService, transport),
     keys: createClient(ApiKeyService, transport),
     domains: createClient(DomainService, transport),
+    events: createClient(EventService, transport),
   };
 }
 

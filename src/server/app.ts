@@ -18,8 +18,10 @@ import { loadOrCreateLogKey } from '../pki/log-key.ts';
 import { TransparencyLog } from '../tlog/log.ts';
 import { createNoteSigner } from '../tlog/note.ts';
 import { SqlRegistryStore } from '../db/registry-store.ts';
+import { SqlEventStore } from '../db/event-store.ts';
 import { type CertificateAuthority, loadOrCreateCa } from '../pki/ca.ts';
 import { Registry } from '../registry/registry.ts';
+import { EventFeed } from '../registry/event-feed.ts';
 import { RevocationFeed } from '../registry/revocation-feed.ts';
 import { RevocationList } from '../registry/revocation-list.ts';
 import type { RegistryStore } from '../registry/store.ts';
@@ -48,6 +50,8 @@ export interface App {
   readonly revocationList: RevocationList;
   /** Every revoke or rotation made by any process on this database, within about one poll interval. */
   readonly revocations: RevocationFeed;
+  /** The lifecycle events of the audit trail, written by any process on this database, for EventService. */
+  readonly events: EventFeed;
   /** Redis for commands (cache, rate limits) when REDIS_URL is set and REDIS_ENABLED; never the source of truth. */
   readonly redis: Redis | undefined;
   /** API keys: created, listed and revoked by admins; checked on every call that presents one. */
@@ -130,6 +134,8 @@ export async function createApp(config: Config, logger: Logger = createLogger(co
   const domainValidation = createDomainValidation(config, database, log, logger);
   // Reads the database itself, not the lookup cache: it publishes what was committed.
   const dns = await createDnsPublication(config, database, sqlStore, logger);
+  const events = new EventFeed({ store: new SqlEventStore(database), intervalMs: config.eventsPollMs, logger });
+  await events.start();
   const registry = new Registry({
     store,
     ca,
@@ -141,7 +147,10 @@ export async function createApp(config: Config, logger: Logger = createLogger(co
     },
     log,
     registrationGate: domainValidation.gate,
-    onChanged: (agentName) => void dns?.publisher.changed(agentName),
+    onChanged: (agentName) => {
+      void dns?.publisher.changed(agentName);
+      events.changed();
+    },
   });
   return {
     config,
@@ -160,6 +169,7 @@ export async function createApp(config: Config, logger: Logger = createLogger(co
     }),
     revocationList,
     revocations,
+    events,
     redis,
     apiKeys: new ApiKeys(new SqlApiKeyStore(database)),
     rateLimits,
@@ -195,6 +205,7 @@ export async function createApp(config: Config, logger: Logger = createLogger(co
       await domainValidation.revalidation?.stop();
       await dns?.close();
       await revocations.stop();
+      await events.stop();
       await bus?.close();
       redis?.disconnect();
       await log?.stop();

@@ -2,12 +2,14 @@ import type { ConnectRouter } from '@connectrpc/connect';
 import type { DescService } from '@bufbuild/protobuf';
 import { ApiKeyService } from '../../gen/atr/v1/api_key_pb.js';
 import { DomainService } from '../../gen/atr/v1/domain_pb.js';
+import { EventService } from '../../gen/atr/v1/event_pb.js';
 import { RegistryService } from '../../gen/atr/v1/registry_pb.js';
 import { ResolveService } from '../../gen/atr/v1/resolve_pb.js';
 import { TransparencyLogService } from '../../gen/atr/v1/transparency_log_pb.js';
 import { VerifyService } from '../../gen/atr/v1/verify_pb.js';
 import { ApiKeyServiceImpl } from '../services/api-key-service.ts';
 import { DomainServiceImpl } from '../services/domain-service.ts';
+import { EventServiceImpl } from '../services/event-service.ts';
 import { RegistryServiceImpl } from '../services/registry-service.ts';
 import { ResolveServiceImpl } from '../services/resolve-service.ts';
 import { TransparencyLogServiceImpl } from '../services/transparency-log-service.ts';
@@ -23,6 +25,7 @@ export const apiServices: DescService[] = [
   TransparencyLogService,
   ApiKeyService,
   DomainService,
+  EventService,
 ];
 
 /** The whole API surface in one place. */
@@ -34,5 +37,6 @@ export function routes(app: App) {
     router.service(TransparencyLogService, new TransparencyLogServiceImpl(app.log));
     router.service(ApiKeyService, new ApiKeyServiceImpl(app.apiKeys, { keysRequired: app.config.apiKeyEnabled, publicReads: app.config.publicReads }));
     router.service(DomainService, new DomainServiceImpl(app.domainValidation.domains));
+    router.service(EventService, new EventServiceImpl(app.events));
   };
 }
