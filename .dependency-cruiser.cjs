@@ -19,14 +19,14 @@ module.exports = {
       severity: 'error',
       comment: 'Domain modules never import transport, storage adapters, the cache, auth adapters, DNS providers, the DNS server, the SDK or the CLI.',
       from: { path: domain },
-      to: { path: outer('server', 'services', 'cli', 'db', 'cache', 'auth', 'sdk', 'dns-providers', 'dns-server') },
+      to: { path: outer('server', 'services', 'cli', 'db', 'cache', 'auth', 'sdk', 'dns-providers', 'dns-server', 'queues') },
     },
     {
       name: 'domain-without-transport-or-storage-libraries',
       severity: 'error',
       comment: 'Connect, HTTP servers, Redis, the ORM and DNS providers\' SDKs belong to the adapters; the domain declares interfaces.',
       from: { path: domain },
-      to: { path: '(^|/)node_modules/(@connectrpc|ioredis|@mikro-orm|pg|better-sqlite3|prom-client|rate-limiter-flexible|pino|@aws-sdk|cloudflare)/' },
+      to: { path: '(^|/)node_modules/(@connectrpc|ioredis|bullmq|@mikro-orm|pg|better-sqlite3|prom-client|rate-limiter-flexible|pino|@aws-sdk|cloudflare)/' },
     },
     {
       name: 'auth-is-policy',
@@ -45,8 +45,8 @@ module.exports = {
     {
       name: 'adapters-below-services',
       severity: 'error',
-      comment: 'Storage, cache, DNS provider and DNS server adapters implement domain interfaces and know nothing of the API above them.',
-      from: { path: outer('db', 'cache', 'dns-providers', 'dns-server') },
+      comment: 'Storage, cache, job queue, DNS provider and DNS server adapters implement domain interfaces and know nothing of the API above them.',
+      from: { path: outer('db', 'cache', 'queues', 'dns-providers', 'dns-server') },
       to: { path: outer('server', 'services', 'cli', 'sdk') },
     },
     {

@@ -27,4 +27,27 @@ const serve: Command = {
   },
 };
 
-export const serveCommands: readonly Command[] = [serve];
+const worker: Command = {
+  name: 'worker',
+  synopsis: '',
+  summary: 'run background jobs only (lifecycle sweeps and queued work), no listeners, beside `atr serve` processes on the same database and Redis, until SIGINT or SIGTERM',
+  options: {},
+  arity: 0,
+  async run({ out }) {
+    const config = { ...loadConfig(), workersEnabled: true };
+    const { createApp } = await import('../server/app.ts');
+    const { createLogger } = await import('../log/process-logger.ts');
+    const logger = createLogger(config);
+    const app = await createApp(config, logger);
+    out.line(`ATR worker running jobs from the ${app.jobs.queue.kind === 'redis' ? 'Redis' : 'database'} queue`);
+    const signal = await new Promise<NodeJS.Signals>((resolve) => {
+      process.once('SIGINT', resolve);
+      process.once('SIGTERM', resolve);
+    });
+    out.line(`${signal}: finishing running jobs and stopping`);
+    await app.close();
+    return 0;
+  },
+};
+
+export const serveCommands: readonly Command[] = [serve, worker];

@@ -34,6 +34,7 @@ import { DnsResolution } from '../dns/resolution.ts';
 import { txtLookup } from '../dns-client/txt-lookup.ts';
 import { sharedTxtLookup } from '../cache/dns-lookup-cache.ts';
 import { type DomainValidation, createDomainValidation } from './domain-validation.ts';
+import { type BackgroundJobs, createBackgroundJobs } from './background-jobs.ts';
 
 /** Everything a running registry holds, independent of the listeners in front of it. */
 export interface App {
@@ -68,6 +69,8 @@ export interface App {
   readonly dnsResolution: { readonly resolution: DnsResolution; readonly defaultSource: 'registry' | 'dns' };
   /** DomainService's domains, and with DOMAIN_VALIDATION_ENABLED the registration rule and re-validation. */
   readonly domainValidation: DomainValidation;
+  /** The job queue, and with WORKERS_ENABLED its workers and periodic jobs (the lifecycle sweep). */
+  readonly jobs: BackgroundJobs;
   /** The process's log lines (LOG_LEVEL, LOG_FORMAT): access lines, background failures. */
   readonly logger: Logger;
   /** Ready when the database answers; degraded (still ready) while Redis does not. */
@@ -152,6 +155,7 @@ export async function createApp(config: Config, logger: Logger = createLogger(co
       events.changed();
     },
   });
+  const jobs = createBackgroundJobs(config, database, log, logger);
   return {
     config,
     ca,
@@ -190,6 +194,7 @@ export async function createApp(config: Config, logger: Logger = createLogger(co
       defaultSource: config.resolveSource ?? 'registry',
     },
     domainValidation,
+    jobs,
     logger,
     async readiness() {
       const database = await store.ping().then(
@@ -201,6 +206,7 @@ export async function createApp(config: Config, logger: Logger = createLogger(co
       return { ready: database === 'ok', degraded: checks['redis'] === 'unavailable', checks };
     },
     async close() {
+      await jobs.close();
       await retention?.stop();
       await domainValidation.revalidation?.stop();
       await dns?.close();

@@ -53,7 +53,7 @@ beforeAll(async () => {
   mkdirSync(project);
   writeFileSync(join(project, 'package.json'), `${JSON.stringify({ name: 'atr-consumer', private: true, type: 'module' })}\n`);
   await npm(['install', join(work, tarball)], project);
-}, 240_000);
+}, 480_000);
 
 afterAll(async () => {
   await server?.cleanup();

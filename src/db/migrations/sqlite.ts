@@ -184,6 +184,39 @@ class Domains extends Migration {
   }
 }
 
+// Background jobs when Redis is not there (the database queue): a job is one row, taken by a worker with a
+// conditional update and held under a lease; completed rows are kept a while so enqueueing stays idempotent. And
+// the lifecycle marks: one row per certificate and lifecycle event (expiring, expired), written in the transaction
+// that records the event, so a sweep that runs twice records nothing twice.
+class Jobs extends Migration {
+  override async up(): Promise<void> {
+    this.addSql(`create table jobs (
+      id varchar(200) primary key,
+      name varchar(100) not null,
+      payload text not null,
+      state varchar(16) not null check (state in ('waiting', 'delayed', 'active', 'completed', 'failed')),
+      attempts integer not null,
+      max_attempts integer not null,
+      last_error text not null,
+      run_at datetime not null,
+      lease_owner varchar(64) null,
+      lease_until datetime null,
+      created_at datetime not null,
+      updated_at datetime not null,
+      finished_at datetime null
+    )`);
+    this.addSql('create index jobs_state_run_at_index on jobs (state, run_at)');
+    this.addSql('create index jobs_created_at_index on jobs (created_at)');
+    this.addSql(`create table lifecycle_marks (
+      cert_fingerprint varchar(64) not null,
+      kind varchar(16) not null check (kind in ('expiring', 'expired')),
+      agent_name varchar(253) not null,
+      created_at datetime not null,
+      primary key (cert_fingerprint, kind)
+    )`);
+  }
+}
+
 export const sqliteMigrations = [
   { name: '0001_initial_schema', class: InitialSchema },
   { name: '0002_transparency_log', class: TransparencyLog },
@@ -191,4 +224,5 @@ export const sqliteMigrations = [
   { name: '0004_audit_events_by_age', class: AuditEventsByAge },
   { name: '0005_dns_publication', class: DnsPublication },
   { name: '0006_domains', class: Domains },
+  { name: '0008_jobs', class: Jobs },
 ];

@@ -1,0 +1,71 @@
+// The lifecycle that happens by itself: when an agent's certificate lapses it is recorded as expired at that
+// moment (audit event and log leaf, not only noticed when read), and at RENEW_AT of its validity the agent's owner
+// is reminded (agent.expiring), once per certificate. Each is marked in the transaction that records it, so a sweep
+// run twice, or by two processes at once, records nothing twice.
+import type { JournalTx } from '../registry/journal.ts';
+import type { Journal } from '../registry/journal.ts';
+
+export type LifecycleKind = 'expiring' | 'expired';
+
+/** An active agent's current certificate that reached a lifecycle point. */
+export interface LifecycleCandidate {
+  readonly agentName: string;
+  readonly fingerprint: string;
+  readonly serial: string;
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+}
+
+export interface LifecycleStore {
+  /**
+   * Current certificates of agents not revoked that reached the point at `now` and carry no mark for it: expired
+   * when notAfter has passed; expiring when `renewAt` of the validity has, and it has not expired.
+   */
+  due(kind: LifecycleKind, now: Date, renewAt: number, limit: number): Promise<LifecycleCandidate[]>;
+  /** In one transaction: the mark and what `record` writes; false (and nothing written) when it was marked already. */
+  mark(candidate: LifecycleCandidate, kind: LifecycleKind, now: Date, record: (tx: JournalTx) => Promise<unknown>): Promise<boolean>;
+}
+
+/** The actor lifecycle events are recorded as. */
+export const LIFECYCLE_ACTOR = 'system:lifecycle';
+const BATCH = 500;
+
+export class Lifecycle {
+  constructor(
+    private readonly store: LifecycleStore,
+    private readonly journal: Journal,
+    /** The fraction of a certificate's validity at which its agent is reminded to renew (2/3). */
+    private readonly renewAt: number,
+  ) {}
+
+  /** Records every lifecycle point reached by `now`; returns how many of each it recorded. */
+  async sweep(now: Date = new Date()): Promise<Record<LifecycleKind, number>> {
+    const recorded = { expired: 0, expiring: 0 };
+    for (const kind of ['expired', 'expiring'] as const) {
+      for (;;) {
+        const due = await this.store.due(kind, now, this.renewAt, BATCH);
+        for (const candidate of due) if (await this.record(candidate, kind, now)) recorded[kind] += 1;
+        if (due.length < BATCH) break;
+      }
+    }
+    if (recorded.expired + recorded.expiring > 0) this.journal.committed();
+    return recorded;
+  }
+
+  private record(candidate: LifecycleCandidate, kind: LifecycleKind, now: Date): Promise<boolean> {
+    const { agentName, fingerprint, serial, notAfter } = candidate;
+    return this.store.mark(candidate, kind, now, (tx) =>
+      this.journal.write(
+        tx,
+        {
+          eventType: kind === 'expired' ? 'agent.expired' : 'agent.expiring',
+          actor: LIFECYCLE_ACTOR,
+          agentName,
+          auditMetadata: { cert_fingerprint: fingerprint, cert_serial: serial, expires_at: notAfter.toISOString() },
+          leaf: { fingerprint, serial, status: kind === 'expired' ? 'expired' : 'active', reason: '' },
+        },
+        now,
+      ),
+    );
+  }
+}
