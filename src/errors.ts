@@ -18,6 +18,7 @@ export type ErrorCode =
   | 'unauthenticated'
   | 'permission_denied'
   | 'key_not_found'
+  | 'job_not_found'
   | 'rate_limited'
   | 'domain_not_found'
   | 'domain_taken'

@@ -9,6 +9,7 @@ import { configCommands } from './config.ts';
 import { demoCommands } from './demo.ts';
 import { dnsCommands } from './dns.ts';
 import { domainCommands } from './domains.ts';
+import { jobCommands } from './jobs.ts';
 import { logCommands } from './log.ts';
 import { openApiCommands } from './openapi.ts';
 import { Output, errorLine } from './output.ts';
@@ -27,6 +28,7 @@ const COMMANDS: readonly Command[] = [
   ...auditCommands,
   ...logCommands,
   ...apiKeyCommands,
+  ...jobCommands,
   ...domainCommands,
   ...dnsCommands,
   ...openApiCommands,

@@ -6,3 +6,5 @@ export * from '../../gen/atr/v1/verify_pb.js';
 export * from '../../gen/atr/v1/transparency_log_pb.js';
 export * from '../../gen/atr/v1/api_key_pb.js';
 export * from '../../gen/atr/v1/domain_pb.js';
+export * from '../../gen/atr/v1/event_pb.js';
+export * from '../../gen/atr/v1/job_pb.js';

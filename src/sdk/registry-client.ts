@@ -4,6 +4,7 @@ import { type Client, type Interceptor, type Transport, createClient } from '@co
 import { ApiKeyService } from '../../gen/atr/v1/api_key_pb.js';
 import { DomainService } from '../../gen/atr/v1/domain_pb.js';
 import { EventService } from '../../gen/atr/v1/event_pb.js';
+import { JobService } from '../../gen/atr/v1/job_pb.js';
 import { RegistryService } from '../../gen/atr/v1/registry_pb.js';
 import { ResolveService } from '../../gen/atr/v1/resolve_pb.js';
 import { TransparencyLogService } from '../../gen/atr/v1/transparency_log_pb.js';
@@ -19,6 +20,8 @@ export interface RegistryClient {
   readonly domains: Client<typeof DomainService>;
   /** The event feed: WatchAgents (a stream) and ListEvents (pages by cursor). */
   readonly events: Client<typeof EventService>;
+  /** Background jobs, for admins: ListJobs, GetJob, RetryJob. */
+  readonly jobs: Client<typeof JobService>;
 }
 
 /** The registry's clients over a transport of the caller's making (its own interceptors, TLS, ...). */
@@ -31,6 +34,7 @@ export function registryClientOver(transport: Transport): RegistryClient {
     keys: createClient(ApiKeyService, transport),
     domains: createClient(DomainService, transport),
     events: createClient(EventService, transport),
+    jobs: createClient(JobService, transport),
   };
 }
 

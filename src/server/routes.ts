@@ -2,12 +2,14 @@ import type { ConnectRouter } from '@connectrpc/connect';
 import type { DescService } from '@bufbuild/protobuf';
 import { ApiKeyService } from '../../gen/atr/v1/api_key_pb.js';
 import { DomainService } from '../../gen/atr/v1/domain_pb.js';
+import { JobService } from '../../gen/atr/v1/job_pb.js';
 import { EventService } from '../../gen/atr/v1/event_pb.js';
 import { RegistryService } from '../../gen/atr/v1/registry_pb.js';
 import { ResolveService } from '../../gen/atr/v1/resolve_pb.js';
 import { TransparencyLogService } from '../../gen/atr/v1/transparency_log_pb.js';
 import { VerifyService } from '../../gen/atr/v1/verify_pb.js';
 import { ApiKeyServiceImpl } from '../services/api-key-service.ts';
+import { JobServiceImpl } from '../services/job-service.ts';
 import { DomainServiceImpl } from '../services/domain-service.ts';
 import { EventServiceImpl } from '../services/event-service.ts';
 import { RegistryServiceImpl } from '../services/registry-service.ts';
@@ -26,6 +28,7 @@ export const apiServices: DescService[] = [
   ApiKeyService,
   DomainService,
   EventService,
+  JobService,
 ];
 
 /** The whole API surface in one place. */
@@ -38,5 +41,6 @@ export function routes(app: App) {
     router.service(ApiKeyService, new ApiKeyServiceImpl(app.apiKeys, { keysRequired: app.config.apiKeyEnabled, publicReads: app.config.publicReads }));
     router.service(DomainService, new DomainServiceImpl(app.domainValidation.domains));
     router.service(EventService, new EventServiceImpl(app.events));
+    router.service(JobService, new JobServiceImpl(app.jobs.queue));
   };
 }
