@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { ConnectError } from '@connectrpc/connect';
+import { agentRunCommands } from './agent-run.ts';
 import { agentCommands } from './agents.ts';
 import { apiKeyCommands } from './api-keys.ts';
 import { auditCommands } from './audit.ts';
@@ -23,6 +24,7 @@ const COMMANDS: readonly Command[] = [
   ...serveCommands,
   ...demoCommands,
   ...agentCommands,
+  ...agentRunCommands,
   ...verifyCommands,
   ...resolveCommands,
   ...auditCommands,

@@ -15,3 +15,14 @@ export {
 export * from './transparency-log.ts';
 export * from './log-checks.ts';
 export { type KeyAndCsr, generateKeyAndCsr } from './csr.ts';
+export {
+  type ExpiredCertificate,
+  type GrpcCertificateProvider,
+  type RenewedCertificate,
+  type RenewingIdentityEvents,
+  type RenewingIdentityOptions,
+  type RetiredCertificate,
+  RenewalError,
+  RenewingIdentity,
+  createRenewingIdentity,
+} from './renewing-identity.ts';
