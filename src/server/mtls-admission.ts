@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import type { Http2ServerRequest, ServerHttp2Session } from 'node:http2';
+import type { Http2ServerRequest } from 'node:http2';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from '../log/logger.ts';
 import type { RegistryStore } from '../registry/store.ts';
@@ -7,8 +7,8 @@ import type { PeerAgent } from '../services/context.ts';
 import { RefusalAudit } from '../audit/refusal-audit.ts';
 import { type PeerCheck, type PresentedCertificate, checkPeer, presentedCertificate } from './peer-check.ts';
 
-/** How long a connection refused on a re-check may finish its HTTP/2 requests in flight. */
-const DRAIN_MS = 500;
+/** How long a connection refused on a re-check may take to finish its requests in flight. */
+const DRAIN_MS = 2000;
 
 const peerAgentSymbol = Symbol('atr.mtls.peerAgent');
 
@@ -23,7 +23,7 @@ type Refusal = Extract<PeerCheck, { accepted: false }>;
 /**
  * Which connections the mTLS listener serves: each one OpenSSL accepted is checked against registry state before
  * any byte of it is read, and again whenever revocations change while it is open. A refused connection is counted,
- * audited (bounded) and closed: at once, or after its HTTP/2 requests in flight when it is already being served.
+ * audited (bounded) and closed: at once, or after its requests in flight when it is already being served.
  */
 export class MtlsAdmission {
   private readonly refused = new Map<string, number>();
@@ -36,8 +36,8 @@ export class MtlsAdmission {
   constructor(
     private readonly store: RegistryStore,
     private readonly logger: Logger,
-    /** The HTTP/2 session serving a connection, if any: it gets GOAWAY rather than a cut connection. */
-    private readonly sessionOf: (socket: TLSSocket) => ServerHttp2Session | undefined,
+    /** Closes a connection that is being served once its requests in flight are answered (HttpHandover). */
+    private readonly closeAfterInFlight: (socket: TLSSocket) => void,
   ) {
     this.audit = new RefusalAudit(store, 'mTLS connection', logger);
   }
@@ -112,13 +112,12 @@ export class MtlsAdmission {
   }
 
   private disconnect(socket: TLSSocket): void {
-    const session = this.sessionOf(socket);
-    if (session === undefined) {
+    if (!this.open.has(socket)) {
+      // Refused at admission: no byte of it has been read.
       socket.destroy();
       return;
     }
-    // GOAWAY: no new streams; the ones in flight complete, then the session and its socket close.
-    session.close();
+    this.closeAfterInFlight(socket);
     setTimeout(() => socket.destroy(), DRAIN_MS).unref();
   }
 }

@@ -52,7 +52,7 @@ export async function startMtlsListener(options: MtlsListenOptions): Promise<Mtl
   const guard = options.connections ?? new ConnectionGuard({ maxConnections: defaultMaxConnections(), maxPerClient: Infinity });
   const server = createTlsServer(credentials, guard, options.handshakeTimeoutMs ?? limits.handshakeTimeoutMs);
   const handover = new HttpHandover(options.handler, options.sessions ?? new Http2SessionPolicy());
-  const admission = new MtlsAdmission(app.store, logger, (socket) => handover.sessionOf(socket));
+  const admission = new MtlsAdmission(app.store, logger, (socket) => handover.closeAfterInFlight(socket));
   server.on('secureConnection', (socket: TLSSocket) => {
     socket.on('error', () => socket.destroy());
     // The socket is not read until it is handed over, so bytes sent meanwhile wait in its buffer.

@@ -178,6 +178,35 @@ describe('the mTLS listener', () => {
     refused(await healthzWith(agent));
   });
 
+  it('answers a renewal over HTTP/1.1 keep-alive before closing the connection its old certificate opened', async () => {
+    const agent = await register('h1renew');
+    const { csrPem } = await keyAndCsr();
+    const agentOptions = { ca: server.app.ca.trustBundlePem, cert: agent.cert, key: agent.key, keepAlive: true, maxSockets: 1 };
+    const keepAlive = new https.Agent(agentOptions);
+    const post = (path: string, body: string) =>
+      new Promise<{ status: number; body: string; reusedSocket: boolean }>((resolve, reject) => {
+        const request = https.request(`${server.mtlsUrl}${path}`, { method: 'POST', agent: keepAlive, headers: { 'content-type': 'application/json' } }, (response) => {
+          let text = '';
+          response.on('data', (chunk: Buffer) => (text += chunk.toString()));
+          response.on('end', () => resolve({ status: response.statusCode ?? 0, body: text, reusedSocket: request.reusedSocket }));
+        });
+        request.on('error', reject);
+        request.end(body);
+      });
+    try {
+      // A first request opens the connection; the renewal then supersedes the certificate that opened it.
+      expect((await post('/atr.v1.RegistryService/WhoAmI', '{}')).status).toBe(200);
+      const renewed = await post('/v1/renew', JSON.stringify({ csr_pem: csrPem }));
+      expect(renewed.reusedSocket).toBe(true);
+      expect(renewed.status).toBe(200);
+      expect(JSON.parse(renewed.body)).toMatchObject({ agent_name: agent.name, previous_cert_fingerprint: fingerprintOf(new X509Certificate(agent.cert).raw) });
+      // The old certificate's connection is closed after that answer, and the certificate opens no new one.
+      await expect(post('/atr.v1.RegistryService/WhoAmI', '{}')).rejects.toThrow();
+    } finally {
+      keepAlive.destroy();
+    }
+  });
+
   it('refuses administrative calls to agent identities, REST included', async () => {
     const agent = await register('admin');
     const client = createClient(RegistryService, transports(agent).grpc);
