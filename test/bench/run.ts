@@ -1,4 +1,4 @@
-// npm run bench [-- --json] [--seconds N] [--concurrency N] [--no-log] [--no-mtls] [--no-cache] [--no-dns]
+// npm run bench [-- --json] [--seconds N] [--concurrency N] [--no-log] [--no-mtls] [--no-cache] [--no-dns] [--no-lifecycle] [--expiries N]
 //
 // Starts the registry (embedded SQLite, or DATABASE_URL) and an empty unary handler on the same stack, each as
 // its own process, and drives them from this process over gRPC (h2c). Each row stands beside its limit measured
@@ -7,7 +7,8 @@
 // own, then the lookup cache's rows (test/bench/cache.ts: resolve and verify against registry processes with and
 // without the cache, same run), then the transparency log's rows (test/bench/log.ts), measured in this process, then
 // the built-in DNS server's rows (test/bench/dns.ts: UDP answers/s beside a bare UDP echo server, same run) and the
-// lag from a revocation to its TXT record changing (test/bench/dns-lag.ts).
+// lag from a revocation to its TXT record changing (test/bench/dns-lag.ts), and resolve while the lifecycle sweep
+// records a bulk of expiries (test/bench/lifecycle.ts).
 import { type ChildProcess, spawn } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -30,6 +31,7 @@ import { type MtlsRow, measureMtls, mtlsTable } from './mtls.ts';
 import { type CacheRow, cacheTable, measureCache } from './cache.ts';
 import { type DnsRow, dnsTable, measureDns } from './dns.ts';
 import { type DnsLagRow, measureDnsLag } from './dns-lag.ts';
+import { type LifecycleRow, measureLifecycle } from './lifecycle.ts';
 
 const { values: flags } = parseArgs({
   options: {
@@ -40,6 +42,8 @@ const { values: flags } = parseArgs({
     'no-mtls': { type: 'boolean', default: false },
     'no-cache': { type: 'boolean', default: false },
     'no-dns': { type: 'boolean', default: false },
+    'no-lifecycle': { type: 'boolean', default: false },
+    expiries: { type: 'string', default: '100000' },
   },
 });
 const seconds = Number(flags.seconds);
@@ -82,7 +86,8 @@ async function main(): Promise<void> {
     const cacheRows = flags['no-cache'] ? [] : await measureCache({ seconds, concurrency });
     const dnsRows = flags['no-dns'] ? [] : await measureDns({ seconds });
     const dnsLag = flags['no-dns'] ? undefined : await measureDnsLag({ revocations: 100 });
-    print(rows, env.DATABASE_URL.split(':')[0] ?? '', logRows, mtlsRows, cacheRows, dnsRows, dnsLag);
+    const lifecycle = flags['no-lifecycle'] ? undefined : await measureLifecycle({ expiries: Number(flags.expiries), seconds });
+    print(rows, env.DATABASE_URL.split(':')[0] ?? '', logRows, mtlsRows, cacheRows, dnsRows, dnsLag, lifecycle);
   } finally {
     registryProcess.child.kill('SIGTERM');
     emptyProcess.child.kill('SIGTERM');
@@ -179,9 +184,18 @@ function summarise(latencies: number[], elapsedMs: number): Measured {
   return { ops: sorted.length, perSecond: (sorted.length / elapsedMs) * 1000, p50Ms: at(0.5), p99Ms: at(0.99) };
 }
 
-function print(rows: Row[], database: string, logRows: LogRow[], mtlsRows: MtlsRow[], cacheRows: CacheRow[], dnsRows: DnsRow[], dnsLag: DnsLagRow | undefined): void {
+function print(
+  rows: Row[],
+  database: string,
+  logRows: LogRow[],
+  mtlsRows: MtlsRow[],
+  cacheRows: CacheRow[],
+  dnsRows: DnsRow[],
+  dnsLag: DnsLagRow | undefined,
+  lifecycle: LifecycleRow | undefined,
+): void {
   if (flags.json) {
-    console.log(JSON.stringify({ database, concurrency, seconds, rows, log: logRows, mtls: mtlsRows, cache: cacheRows, dns: dnsRows, dnsLag }, null, 2));
+    console.log(JSON.stringify({ database, concurrency, seconds, rows, log: logRows, mtls: mtlsRows, cache: cacheRows, dns: dnsRows, dnsLag, lifecycle }, null, 2));
     return;
   }
   const fixed = (n: number, digits = 0) => n.toFixed(digits);
@@ -222,6 +236,17 @@ function print(rows: Row[], database: string, logRows: LogRow[], mtlsRows: MtlsR
       ['revocations', 'p50', 'p99', 'max'],
       [String(dnsLag.revocations), `${dnsLag.p50Ms} ms`, `${dnsLag.p99Ms} ms`, `${dnsLag.maxMs} ms`],
     ]);
+  }
+  if (lifecycle !== undefined) {
+    console.log(
+      `\nlifecycle sweep: ${lifecycle.expiries} lapsed agents written into the database of a registry process, recorded as expired (audit, log leaf, mark) by its sweep; resolve over gRPC, 16 in flight, idle vs during the sweep`,
+    );
+    printTable([
+      ['resolve', 'calls/s', 'p50', 'p99'],
+      ['idle', String(lifecycle.idle.perSecond), `${lifecycle.idle.p50Ms} ms`, `${lifecycle.idle.p99Ms} ms`],
+      ['during the sweep', String(lifecycle.during.perSecond), `${lifecycle.during.p50Ms} ms`, `${lifecycle.during.p99Ms} ms`],
+    ]);
+    console.log(`expiries recorded: ${lifecycle.expiries} in ${lifecycle.sweepSeconds} s (${lifecycle.expiriesPerSecond}/s)`);
   }
 }
 
