@@ -17,7 +17,7 @@ export class SqlLifecycleStore implements LifecycleStore {
 
   async due(kind: LifecycleKind, now: Date, renewAt: number, limit: number): Promise<LifecycleCandidate[]> {
     const query = this.knex('agents as a')
-      .join('certificates as c', 'c.id', 'a.current_certificate_id')
+      .join('certificates as c', (on) => on.on('c.id', 'a.current_certificate_id').andOn('c.agent_id', 'a.id'))
       .leftJoin('lifecycle_marks as m', (on) => on.on('m.cert_fingerprint', 'c.fingerprint').andOn('m.kind', this.knex.raw('?', [kind])))
       .where('a.status', 'active')
       .whereNull('m.cert_fingerprint')

@@ -217,6 +217,8 @@ class Jobs extends Migration {
       created_at timestamptz not null,
       primary key (cert_fingerprint, kind)
     )`);
+    // The sweep reads current certificates by their end, oldest first, and each agent by its id.
+    this.addSql('create index certificates_not_after_index on certificates (not_after)');
   }
 }
 
