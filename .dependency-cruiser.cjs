@@ -2,7 +2,7 @@
 // cli -> server -> services -> auth policy / cache / db adapters -> domain (registry, pki, verify, tlog, audit,
 // and later dns, jobs) -> config, errors. The domain declares the interfaces it needs (a store, a message bus) and
 // the adapters implement them.
-const domain = '^src/(registry|pki|verify|tlog|audit|dns|jobs|domains)/';
+const domain = '^src/(registry|pki|verify|tlog|audit|dns|jobs|domains|webhooks)/';
 const outer = (...folders) => `^src/(${folders.join('|')})/`;
 
 module.exports = {

@@ -19,6 +19,7 @@ export type ErrorCode =
   | 'permission_denied'
   | 'key_not_found'
   | 'job_not_found'
+  | 'webhook_not_found'
   | 'rate_limited'
   | 'domain_not_found'
   | 'domain_taken'

@@ -6,6 +6,7 @@ import { RegistryService } from '../../gen/atr/v1/registry_pb.js';
 import { ResolveService } from '../../gen/atr/v1/resolve_pb.js';
 import { TransparencyLogService } from '../../gen/atr/v1/transparency_log_pb.js';
 import { VerifyService } from '../../gen/atr/v1/verify_pb.js';
+import { WebhookService } from '../../gen/atr/v1/webhook_pb.js';
 import { infrastructureServices } from '../infrastructure-services.ts';
 import type { Principal } from './principal.ts';
 
@@ -17,7 +18,7 @@ import type { Principal } from './principal.ts';
  *   asking what it may do.
  * - read: the registry's records (agents, certificates, the audit trail, the event feed): any key; an agent for its
  *   own record.
- * - write: changes to agents: admin keys, and owner keys for their own owner's agents.
+ * - write: changes to agents, domains and webhooks: admin keys, and owner keys for their own owner's.
  * - admin: keys and everything else; a method missing from this table is admin-only.
  */
 export type Access = 'public' | 'self' | 'read' | 'write' | 'admin';
@@ -60,6 +61,9 @@ grant('write', [
   DomainService.method.createDomainChallenge,
   DomainService.method.verifyDomain,
   DomainService.method.removeDomain,
+  // Webhooks are an owner's own configuration: owner keys for their own owner's (the webhook logic scopes them),
+  // admins for any; readers see none of them.
+  ...WebhookService.methods,
 ]);
 grant('admin', ApiKeyService.methods.filter((method) => !table.has(keyOf(method.parent.typeName, method.name))));
 

@@ -301,6 +301,8 @@ export const settings = {
     60_000,
     'Milliseconds between reads of the audit trail for the event feed (WatchAgents, ListEvents): how soon changes made by other processes reach it; this process\'s own changes are read at once',
   ),
+  webhookAllowPrivate: flag('WEBHOOK_ALLOW_PRIVATE', false, 'Let webhooks call loopback, private, link-local, CGNAT and other non-public addresses (development, tests, endpoints on a trusted network); off, such URLs are refused when created and when delivered to'),
+  webhookDisableAfterFailures: integer('WEBHOOK_DISABLE_AFTER_FAILURES', 20, 1, 100_000, 'Failed delivery attempts in a row (any event) after which a webhook is disabled, with a webhook.disabled audit event; a successful attempt resets the count'),
   logLevel,
   logFormat,
   dnsZones: dnsNames('DNS_ZONES', '', 'Comma-separated zones the registry publishes agents in (e.g. agents.example.com); an agent named in none gets no records. Empty: no DNS'),

@@ -42,6 +42,9 @@ const EVENT_TYPES: Readonly<Record<AuditEventType, true>> = {
   'domain.removed': true,
   'dns.published': true,
   'dns.failed': true,
+  'webhook.created': true,
+  'webhook.deleted': true,
+  'webhook.disabled': true,
 };
 
 export const AUDIT_EVENT_TYPES = Object.keys(EVENT_TYPES) as readonly AuditEventType[];

@@ -60,7 +60,10 @@ export type AuditEventType =
   | 'domain.suspended'
   | 'domain.removed'
   | 'dns.published'
-  | 'dns.failed';
+  | 'dns.failed'
+  | 'webhook.created'
+  | 'webhook.deleted'
+  | 'webhook.disabled';
 
 export interface NewAuditEvent {
   readonly eventType: AuditEventType;

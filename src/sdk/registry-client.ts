@@ -9,6 +9,7 @@ import { RegistryService } from '../../gen/atr/v1/registry_pb.js';
 import { ResolveService } from '../../gen/atr/v1/resolve_pb.js';
 import { TransparencyLogService } from '../../gen/atr/v1/transparency_log_pb.js';
 import { VerifyService } from '../../gen/atr/v1/verify_pb.js';
+import { WebhookService } from '../../gen/atr/v1/webhook_pb.js';
 
 /** Typed clients for the registry's services, over one transport. */
 export interface RegistryClient {
@@ -22,6 +23,8 @@ export interface RegistryClient {
   readonly events: Client<typeof EventService>;
   /** Background jobs, for admins: ListJobs, GetJob, RetryJob. */
   readonly jobs: Client<typeof JobService>;
+  /** An owner's webhooks: create (the secret is shown once), list, delete, test, and the delivery log. */
+  readonly webhooks: Client<typeof WebhookService>;
 }
 
 /** The registry's clients over a transport of the caller's making (its own interceptors, TLS, ...). */
@@ -35,6 +38,7 @@ export function registryClientOver(transport: Transport): RegistryClient {
     domains: createClient(DomainService, transport),
     events: createClient(EventService, transport),
     jobs: createClient(JobService, transport),
+    webhooks: createClient(WebhookService, transport),
   };
 }
 

@@ -35,6 +35,7 @@ import { txtLookup } from '../dns-client/txt-lookup.ts';
 import { sharedTxtLookup } from '../cache/dns-lookup-cache.ts';
 import { type DomainValidation, createDomainValidation } from './domain-validation.ts';
 import { type BackgroundJobs, createBackgroundJobs } from './background-jobs.ts';
+import { type WebhookSending, createWebhookSending } from './webhooks.ts';
 
 /** Everything a running registry holds, independent of the listeners in front of it. */
 export interface App {
@@ -71,6 +72,8 @@ export interface App {
   readonly domainValidation: DomainValidation;
   /** The job queue, and with WORKERS_ENABLED its workers and periodic jobs (the lifecycle sweep). */
   readonly jobs: BackgroundJobs;
+  /** WebhookService's webhooks, and with WORKERS_ENABLED their dispatcher and delivery workers. */
+  readonly webhooks: WebhookSending;
   /** The process's log lines (LOG_LEVEL, LOG_FORMAT): access lines, background failures. */
   readonly logger: Logger;
   /** Ready when the database answers; degraded (still ready) while Redis does not. */
@@ -156,6 +159,7 @@ export async function createApp(config: Config, logger: Logger = createLogger(co
     },
   });
   const jobs = createBackgroundJobs(config, database, log, logger);
+  const webhooks = createWebhookSending(config, database, events, jobs.queue, logger);
   return {
     config,
     ca,
@@ -195,6 +199,7 @@ export async function createApp(config: Config, logger: Logger = createLogger(co
     },
     domainValidation,
     jobs,
+    webhooks,
     logger,
     async readiness() {
       const database = await store.ping().then(
@@ -206,6 +211,7 @@ export async function createApp(config: Config, logger: Logger = createLogger(co
       return { ready: database === 'ok', degraded: checks['redis'] === 'unavailable', checks };
     },
     async close() {
+      await webhooks.close();
       await jobs.close();
       await retention?.stop();
       await domainValidation.revalidation?.stop();

@@ -23,6 +23,7 @@ export const errorTable: Readonly<Record<ErrorCode, { readonly connect: Code; re
   permission_denied: { connect: Code.PermissionDenied, status: 403 },
   key_not_found: { connect: Code.NotFound, status: 404 },
   job_not_found: { connect: Code.NotFound, status: 404 },
+  webhook_not_found: { connect: Code.NotFound, status: 404 },
   rate_limited: { connect: Code.ResourceExhausted, status: 429 },
   domain_not_found: { connect: Code.NotFound, status: 404 },
   domain_taken: { connect: Code.AlreadyExists, status: 409 },

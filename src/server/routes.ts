@@ -8,6 +8,7 @@ import { RegistryService } from '../../gen/atr/v1/registry_pb.js';
 import { ResolveService } from '../../gen/atr/v1/resolve_pb.js';
 import { TransparencyLogService } from '../../gen/atr/v1/transparency_log_pb.js';
 import { VerifyService } from '../../gen/atr/v1/verify_pb.js';
+import { WebhookService } from '../../gen/atr/v1/webhook_pb.js';
 import { ApiKeyServiceImpl } from '../services/api-key-service.ts';
 import { JobServiceImpl } from '../services/job-service.ts';
 import { DomainServiceImpl } from '../services/domain-service.ts';
@@ -16,6 +17,7 @@ import { RegistryServiceImpl } from '../services/registry-service.ts';
 import { ResolveServiceImpl } from '../services/resolve-service.ts';
 import { TransparencyLogServiceImpl } from '../services/transparency-log-service.ts';
 import { VerifyServiceImpl } from '../services/verify-service.ts';
+import { WebhookServiceImpl } from '../services/webhook-service.ts';
 import type { App } from './app.ts';
 import { withDomainStanding } from './domain-validation.ts';
 
@@ -29,6 +31,7 @@ export const apiServices: DescService[] = [
   DomainService,
   EventService,
   JobService,
+  WebhookService,
 ];
 
 /** The whole API surface in one place. */
@@ -42,5 +45,6 @@ export function routes(app: App) {
     router.service(DomainService, new DomainServiceImpl(app.domainValidation.domains));
     router.service(EventService, new EventServiceImpl(app.events));
     router.service(JobService, new JobServiceImpl(app.jobs.queue));
+    router.service(WebhookService, new WebhookServiceImpl(app.webhooks.webhooks));
   };
 }

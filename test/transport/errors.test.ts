@@ -150,6 +150,7 @@ describe('the error table', () => {
       ['rate_limited', Code.ResourceExhausted, 429],
       ['key_not_found', Code.NotFound, 404],
       ['job_not_found', Code.NotFound, 404],
+      ['webhook_not_found', Code.NotFound, 404],
       ['dns_disabled', Code.FailedPrecondition, 409],
       ['domain_not_found', Code.NotFound, 404],
       ['domain_taken', Code.AlreadyExists, 409],

@@ -219,6 +219,50 @@ class Jobs extends Migration {
   }
 }
 
+// Webhooks: an owner's endpoints with their signing secret (kept to sign, never shown again), where each stands
+// (failures in a row, disabled), and from which audit id it receives events; the delivery log, one row per attempt;
+// and the dispatch cursor, one row that the process holding its lease moves along the event feed. The cursor starts
+// at the newest audit event: there is no webhook yet to send older ones to.
+class Webhooks extends Migration {
+  override async up(): Promise<void> {
+    this.addSql(`create table webhooks (
+      id varchar(32) primary key,
+      owner varchar(255) not null,
+      url text not null,
+      event_types text not null,
+      description text not null,
+      secret varchar(128) not null,
+      from_event_id integer not null,
+      consecutive_failures integer not null,
+      created_by varchar(255) not null,
+      created_at datetime not null,
+      disabled_at datetime null,
+      disabled_reason text not null
+    )`);
+    this.addSql('create index webhooks_owner_index on webhooks (owner)');
+    this.addSql(`create table webhook_deliveries (
+      id integer primary key autoincrement,
+      webhook_id varchar(32) not null,
+      event_id varchar(64) not null,
+      event_type varchar(64) not null,
+      attempt integer not null,
+      status_code integer not null,
+      error text not null,
+      duration_ms integer not null,
+      created_at datetime not null
+    )`);
+    this.addSql('create index webhook_deliveries_webhook_id_id_index on webhook_deliveries (webhook_id, id)');
+    this.addSql('create index webhook_deliveries_created_at_index on webhook_deliveries (created_at)');
+    this.addSql(`create table webhook_dispatch (
+      id integer primary key check (id = 1),
+      after_id integer not null,
+      lease_owner varchar(64) null,
+      lease_until datetime null
+    )`);
+    this.addSql('insert into webhook_dispatch (id, after_id) select 1, coalesce(max(id), 0) from audit_events');
+  }
+}
+
 export const sqliteMigrations = [
   { name: '0001_initial_schema', class: InitialSchema },
   { name: '0002_transparency_log', class: TransparencyLog },
@@ -227,4 +271,5 @@ export const sqliteMigrations = [
   { name: '0005_dns_publication', class: DnsPublication },
   { name: '0006_domains', class: Domains },
   { name: '0008_jobs', class: Jobs },
+  { name: '0009_webhooks', class: Webhooks },
 ];
