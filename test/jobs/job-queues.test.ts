@@ -8,6 +8,7 @@ import { type Database, openDatabase } from '../../src/db/orm.ts';
 import { DatabaseQueue } from '../../src/jobs/database-queue.ts';
 import type { JobPayload, JobQueue, JobRecord } from '../../src/jobs/queue.ts';
 import { BullmqQueue } from '../../src/queues/bullmq-queue.ts';
+import { Scheduler } from '../../src/jobs/scheduler.ts';
 import { type TestDatabase, createTestDatabase, dialects } from '../support/databases.ts';
 
 interface QueueFactory {
@@ -123,6 +124,25 @@ describe.each(factories)('$label', (factory) => {
     });
     await until(() => consumer.get(id), (j) => j?.state === 'completed');
     expect(seen).toEqual([{ from: 'producer' }]);
+  });
+
+  it('runs each periodic slot once, however many processes schedule it', async () => {
+    const [a, b] = [open(), open()];
+    const slots: number[] = [];
+    for (const queue of [a, b]) {
+      queue.work('test.periodic', async (payload) => {
+        slots.push(Number(payload['slot']));
+      });
+    }
+    const schedulers = [new Scheduler(a, [{ name: 'test.periodic', everyMs: 1000 }]), new Scheduler(b, [{ name: 'test.periodic', everyMs: 1000 }])];
+    for (const scheduler of schedulers) scheduler.start();
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    for (const scheduler of schedulers) scheduler.stop();
+    const first = Math.floor((Date.now() - 2500) / 1000);
+    expect(slots.length).toBeGreaterThanOrEqual(1);
+    expect(new Set(slots).size).toBe(slots.length);
+    expect(slots.every((slot) => slot >= first)).toBe(true);
+    expect((await a.list({ name: 'test.periodic', limit: 10 })).every((job) => /^test\.periodic@\d+$/.test(job.id))).toBe(true);
   });
 
   if (factory.label.startsWith('the database queue')) {

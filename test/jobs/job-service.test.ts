@@ -38,7 +38,7 @@ describe('JobService', () => {
   it('lists the lifecycle sweeps and a failed job with its error, and retries it', async () => {
     const sweeps = await until(() => admin.jobs.listJobs({ name: 'lifecycle.sweep' }), (r) => r.jobs.some((j) => j.state === 'completed'));
     expect(sweeps.queue).toBe('database');
-    expect(sweeps.jobs[0]!.jobId).toMatch(/^lifecycle\.sweep:\d+$/);
+    expect(sweeps.jobs[0]!.jobId).toMatch(/^lifecycle\.sweep@\d+$/);
     const failed = await until(() => admin.jobs.getJob({ jobId: 'test.flaky:1' }), (r) => r.job?.state === 'failed');
     expect(failed.job).toMatchObject({ name: 'test.flaky', state: 'failed', attempts: 1, maxAttempts: 1, lastError: 'the receiver said no', payload: { n: 1 } });
     expect((await admin.jobs.listJobs({ state: 'failed' })).jobs.map((j) => j.jobId)).toEqual(['test.flaky:1']);

@@ -20,7 +20,7 @@ export const file_atr_v1_job: GenFile = /*@__PURE__*/
  */
 export type Job = Message<"atr.v1.Job"> & {
   /**
-   * Names what the job does and for which slot or object, e.g. `lifecycle.sweep:29771520`.
+   * Names what the job does and for which slot or object, e.g. `lifecycle.sweep@29771520`.
    *
    * @generated from field: string job_id = 1;
    */
