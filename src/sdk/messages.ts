@@ -8,3 +8,4 @@ export * from '../../gen/atr/v1/api_key_pb.js';
 export * from '../../gen/atr/v1/domain_pb.js';
 export * from '../../gen/atr/v1/event_pb.js';
 export * from '../../gen/atr/v1/job_pb.js';
+export * from '../../gen/atr/v1/webhook_pb.js';
