@@ -16,6 +16,15 @@ const BULL_STATES: Record<JobState, 'wait' | 'delayed' | 'active' | 'completed' 
   failed: 'failed',
 };
 
+const CLOSE_WAIT_MS = 5_000;
+
+/** Waits for `work`, or `ms` at most; what is left is abandoned (the connections are cut next). */
+async function within(ms: number, work: Promise<unknown>): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([work.catch(() => undefined), new Promise((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
+}
+
 export interface BullmqQueueOptions {
   readonly redisUrl: string;
   /** Keys are `<prefix>:<job name>:...`; registries sharing a Redis keep their jobs apart by prefix. */
@@ -62,8 +71,11 @@ export class BullmqQueue implements JobQueue {
 
   work(name: string, handler: JobHandler, concurrency = 1): void {
     this.queueFor(name);
+    // Workers block on a connection of their own; its outages are the shared connection's, reported by readiness.
+    const connection = this.connection.duplicate();
+    connection.on('error', () => undefined);
     const worker = new Worker(name, async (job: Job) => handler(job.data as JobPayload, { id: String(job.id), attempt: job.attemptsStarted }), {
-      connection: this.connection.duplicate(),
+      connection,
       prefix: this.options.prefix,
       concurrency,
       settings: { backoffStrategy: (attemptsMade: number) => backoffMs(attemptsMade) },
@@ -96,9 +108,15 @@ export class BullmqQueue implements JobQueue {
     return this.get(id);
   }
 
+  /**
+   * Lets running jobs finish, then disconnects. While Redis is unreachable BullMQ's own close waits for a connection
+   * that may never come, so then workers are closed by force and nothing waits longer than CLOSE_WAIT_MS.
+   */
   async close(): Promise<void> {
-    await Promise.all(this.workers.map((worker) => worker.close()));
-    await Promise.all([...this.queues.values()].map((queue) => queue.close()));
+    const force = this.connection.status !== 'ready';
+    await within(CLOSE_WAIT_MS, Promise.all(this.workers.map((worker) => worker.close(force))));
+    await within(CLOSE_WAIT_MS, Promise.all([...this.queues.values()].map((queue) => queue.close())));
+    for (const worker of this.workers) void worker.disconnect().catch(() => undefined);
     this.connection.disconnect();
   }
 
