@@ -8,6 +8,14 @@ import { timestamp } from './convert.ts';
 
 const DEFAULT_LIMIT = 50;
 const MAX_LIMIT = 500;
+// What the registry names its jobs and their ids with; anything else names no job (and NUL is no text to PostgreSQL).
+const JOB_NAME = /^[a-z][a-z0-9._-]{0,99}$/;
+const JOB_ID = /^[\x21-\x7e]{1,200}$/;
+
+function checkedJobId(id: string): string {
+  if (!JOB_ID.test(id)) throw invalidArgument('job_id', `must be 1 to 200 printable ASCII characters, not ${quoted(id)}`);
+  return id;
+}
 
 /** JobService: the background jobs, for admins (the authentication interceptor admits no one else). */
 export class JobServiceImpl implements ServiceImpl<typeof JobService> {
@@ -18,6 +26,9 @@ export class JobServiceImpl implements ServiceImpl<typeof JobService> {
       throw invalidArgument('state', `must be one of ${JOB_STATES.join(', ')}, not ${quoted(request.state)}`);
     }
     if (request.limit < 0 || request.limit > MAX_LIMIT) throw invalidArgument('limit', `must be 0 to ${MAX_LIMIT}`);
+    if (request.name !== '' && !JOB_NAME.test(request.name)) {
+      throw invalidArgument('name', `must be a job name (lowercase letters, digits and ._-, starting with a letter), not ${quoted(request.name)}`);
+    }
     const jobs = await this.queue.list({
       state: request.state === '' ? undefined : (request.state as JobState),
       name: request.name === '' ? undefined : request.name,
@@ -27,11 +38,13 @@ export class JobServiceImpl implements ServiceImpl<typeof JobService> {
   }
 
   async getJob(request: { jobId: string }) {
-    return { job: jobToProto(found(await this.queue.get(request.jobId), request.jobId)) };
+    const id = checkedJobId(request.jobId);
+    return { job: jobToProto(found(await this.queue.get(id), id)) };
   }
 
   async retryJob(request: { jobId: string }) {
-    return { job: jobToProto(found(await this.queue.retry(request.jobId), request.jobId)) };
+    const id = checkedJobId(request.jobId);
+    return { job: jobToProto(found(await this.queue.retry(id), id)) };
   }
 }
 

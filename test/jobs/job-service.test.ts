@@ -53,6 +53,15 @@ describe('JobService', () => {
     const bad = await rpcError(admin.jobs.listJobs({ state: 'stuck' }));
     expect(bad.code).toBe(Code.InvalidArgument);
     expect(bad.rawMessage).toContain('state: must be one of waiting, delayed, active, completed, failed');
+    for (const [call, field] of [
+      [admin.jobs.listJobs({ name: 'x\u0000' }), 'name:'],
+      [admin.jobs.getJob({ jobId: 'a\u0000b' }), 'job_id:'],
+      [admin.jobs.retryJob({ jobId: '' }), 'job_id:'],
+    ] as const) {
+      const refused = await rpcError(call);
+      expect(refused.code).toBe(Code.InvalidArgument);
+      expect(refused.rawMessage).toContain(field);
+    }
     const missing = await rpcError(admin.jobs.getJob({ jobId: 'nope' }));
     expect(missing.code).toBe(Code.NotFound);
     expect(missing.metadata.get('atr-error-code')).toBe('job_not_found');
