@@ -16,6 +16,8 @@ export interface DatabaseQueueOptions {
   readonly logger?: Logger;
 }
 
+const CLOSE_WAIT_MS = 5_000;
+
 export class DatabaseQueue implements JobQueue {
   readonly kind = 'database';
   private readonly worker = `${process.pid}-${randomUUID().slice(0, 8)}`;
@@ -64,10 +66,13 @@ export class DatabaseQueue implements JobQueue {
     return retried;
   }
 
+  /** Stops taking jobs and lets running ones finish, for CLOSE_WAIT_MS at most (a job stuck on a lost database is left to its lease). */
   async close(): Promise<void> {
     this.closed = true;
     clearInterval(this.timer);
-    await Promise.allSettled([...this.running]);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.allSettled([...this.running]), new Promise((resolve) => (timer = setTimeout(resolve, CLOSE_WAIT_MS)))]);
+    clearTimeout(timer);
   }
 
   private wake(): void {
@@ -101,7 +106,7 @@ export class DatabaseQueue implements JobQueue {
   }
 
   private async run(id: string, name: string, payload: JobPayload, attempt: number, maxAttempts: number, handler: JobHandler): Promise<void> {
-    const heartbeat = setInterval(() => void this.store.extend(id, this.worker, new Date(Date.now() + this.leaseMs)), this.leaseMs / 3);
+    const heartbeat = setInterval(() => void this.store.extend(id, this.worker, new Date(Date.now() + this.leaseMs)).catch(() => undefined), this.leaseMs / 3);
     try {
       await handler(payload, { id, attempt });
       await this.store.complete(id, this.worker, new Date());

@@ -240,8 +240,13 @@ describe.each(dialects)('webhooks on %s', (dialect) => {
     expect(createForOther.rawMessage).toBe('owner: this key manages webhooks only for owner "team-own"');
     expect((await rpcError(own.webhooks.listWebhooks({ owner: 'team-other' }))).code).toBe(Code.PermissionDenied);
     const otherId = theirs.webhook!.webhookId;
-    for (const call of [own.webhooks.deleteWebhook({ webhookId: otherId }), own.webhooks.testWebhook({ webhookId: otherId }), own.webhooks.listWebhookDeliveries({ webhookId: otherId })]) {
-      expect((await rpcError(call)).code).toBe(Code.PermissionDenied);
+    // One call at a time: a refusal that arrives while another is awaited would be an unhandled rejection.
+    for (const call of [
+      () => own.webhooks.deleteWebhook({ webhookId: otherId }),
+      () => own.webhooks.testWebhook({ webhookId: otherId }),
+      () => own.webhooks.listWebhookDeliveries({ webhookId: otherId }),
+    ]) {
+      expect((await rpcError(call())).code).toBe(Code.PermissionDenied);
     }
     expect((await rpcError(reader.webhooks.listWebhooks({}))).code).toBe(Code.PermissionDenied);
     expect((await rpcError(createRegistryClient({ baseUrl: base }).webhooks.listWebhooks({}))).code).toBe(Code.Unauthenticated);
