@@ -66,7 +66,18 @@ export async function openDatabase(url: string): Promise<Database> {
         await orm.getMigrator().up();
       });
   }
-  return { orm, dialect: location.dialect, location, close: () => orm.close(true) };
+  return { orm, dialect: location.dialect, location, close: () => closeDatabase(orm) };
+}
+
+/**
+ * Closes the connection pool. The pool waits for the queries in flight to finish, and a connection asked for in
+ * that time would wait the whole acquire timeout (60 s) on a pool that will never give one; so from the start of
+ * closing every new request for a connection fails at once.
+ */
+async function closeDatabase(orm: Database['orm']): Promise<void> {
+  const client = orm.em.getConnection().getKnex().client as { acquireConnection(): Promise<unknown> };
+  client.acquireConnection = () => Promise.reject(new Error('the database connection is closed'));
+  await orm.close(true);
 }
 
 interface SqliteConnection {

@@ -93,12 +93,12 @@ export class BullmqQueue implements JobQueue {
     const queues = filter.name === undefined ? [...this.queues.values()] : [this.queueFor(filter.name)];
     const jobs = (await Promise.all(queues.map((queue) => queue.getJobs(states, 0, filter.limit - 1)))).flat();
     const found = jobs.filter((job): job is Job => job !== undefined).sort((a, b) => b.timestamp - a.timestamp);
-    return Promise.all(found.slice(0, filter.limit).map(toRecord));
+    return Promise.all(found.slice(0, filter.limit).map((job) => toRecord(job, this.queueFor(job.name))));
   }
 
   async get(id: string): Promise<JobRecord | undefined> {
     const job = await this.find(id);
-    return job === undefined ? undefined : toRecord(job);
+    return job === undefined ? undefined : toRecord(job, this.queueFor(job.name));
   }
 
   async retry(id: string): Promise<JobRecord | undefined> {
@@ -130,8 +130,12 @@ export class BullmqQueue implements JobQueue {
   }
 }
 
-async function toRecord(job: Job): Promise<JobRecord> {
-  const state = await job.getState();
+async function toRecord(read: Job, queue: Queue): Promise<JobRecord> {
+  const state = await read.getState();
+  // The job may have finished between reading it and reading its state: then read it again, so that the record
+  // never shows a finished state with the attempts and times of before.
+  const finished = state === 'completed' || state === 'failed';
+  const job = finished && read.finishedOn === undefined ? ((await queue.getJob(String(read.id))) ?? read) : read;
   return {
     id: String(job.id),
     name: job.name,
