@@ -9,6 +9,7 @@ export type ErrorCode =
   | 'agent_not_found'
   | 'name_taken'
   | 'agent_revoked'
+  | 'agent_pending'
   | 'version_conflict'
   | 'log_entry_not_found'
   | 'log_not_ready'
@@ -20,6 +21,7 @@ export type ErrorCode =
   | 'key_not_found'
   | 'job_not_found'
   | 'webhook_not_found'
+  | 'operation_not_found'
   | 'rate_limited'
   | 'domain_not_found'
   | 'domain_taken'
@@ -55,6 +57,9 @@ export const nameTaken = (name: string) => new DomainError('name_taken', `agent 
 
 export const agentRevoked = (name: string) =>
   new DomainError('agent_revoked', `agent ${name} is revoked; a revoked agent cannot be changed`);
+
+export const agentPending = (name: string) =>
+  new DomainError('agent_pending', `agent ${name} is still being registered (see its operation); it has no certificate to replace yet`);
 
 export const versionConflict = (name: string, expected: number, actual: number) =>
   new DomainError('version_conflict', `agent ${name} is at version ${actual}, not the expected ${expected}`);

@@ -2,6 +2,7 @@ import type { DescMethod } from '@bufbuild/protobuf';
 import { ApiKeyService } from '../../gen/atr/v1/api_key_pb.js';
 import { DomainService } from '../../gen/atr/v1/domain_pb.js';
 import { EventService } from '../../gen/atr/v1/event_pb.js';
+import { OperationService } from '../../gen/atr/v1/operation_pb.js';
 import { RegistryService } from '../../gen/atr/v1/registry_pb.js';
 import { ResolveService } from '../../gen/atr/v1/resolve_pb.js';
 import { TransparencyLogService } from '../../gen/atr/v1/transparency_log_pb.js';
@@ -50,6 +51,7 @@ grant('read', [
   DomainService.method.listDomains,
   EventService.method.watchAgents,
   EventService.method.listEvents,
+  ...OperationService.methods,
 ]);
 grant('write', [
   RegistryService.method.registerAgent,

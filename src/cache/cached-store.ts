@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { NewLogEntry } from '../tlog/store.ts';
+import type { NewOperation, OperationOutcome, OperationRecord } from '../registry/operations.ts';
 import type { AgentRecord, AuditEventRecord, CertificateRecord, NewAuditEvent } from '../registry/records.ts';
 import type {
   AgentChanges,
@@ -101,7 +102,8 @@ export class CachedRegistryStore implements RegistryStore {
         return shared.hit;
       }
       const agent = await this.store.findAgent(name);
-      if (agent) {
+      // A pending agent (registered in the background) changes when a worker, maybe in another process, finishes it.
+      if (agent && agent.certificate !== null) {
         if (shared.tag !== undefined) this.shared?.storeAgent(name, shared.tag, agent);
         this.local.keepAgent(read, agent);
       }
@@ -152,6 +154,25 @@ export class CachedRegistryStore implements RegistryStore {
 
   appendAudit(event: NewAuditEvent, at: Date): Promise<void> {
     return this.store.appendAudit(event, at);
+  }
+
+  async findOperation(id: string): Promise<OperationRecord | undefined> {
+    const operation = await this.store.findOperation(id);
+    // A worker that finished it, maybe in another process, changed its agent: what this process holds may be older.
+    if (operation !== undefined && operation.state !== 'pending') this.local.drop([operation.agentName]);
+    return operation;
+  }
+
+  countOperationAttempt(id: string, at: Date): Promise<void> {
+    return this.store.countOperationAttempt(id, at);
+  }
+
+  keepIssuedCertificate(id: string, pem: string, at: Date): Promise<string | undefined> {
+    return this.store.keepIssuedCertificate(id, pem, at);
+  }
+
+  listPendingOperations(before: Date, limit: number): Promise<string[]> {
+    return this.store.listPendingOperations(before, limit);
   }
 
   ping(): Promise<void> {
@@ -212,9 +233,30 @@ class TouchingTx implements RegistryTx {
     return this.tx.lockAgent(name);
   }
 
-  insertAgent(agent: NewAgent, certificate: NewCertificate): Promise<void> {
+  insertAgent(agent: NewAgent, certificate: NewCertificate | undefined): Promise<void> {
     this.touched.add(agent.name);
     return this.tx.insertAgent(agent, certificate);
+  }
+
+  // The two below change an agent the transaction has locked (and so noted) first.
+  insertFirstCertificate(agentId: number, certificate: NewCertificate, at: Date): Promise<void> {
+    return this.tx.insertFirstCertificate(agentId, certificate, at);
+  }
+
+  deletePendingAgent(agentId: number): Promise<void> {
+    return this.tx.deletePendingAgent(agentId);
+  }
+
+  insertOperation(operation: NewOperation): Promise<void> {
+    return this.tx.insertOperation(operation);
+  }
+
+  lockOperation(id: string): Promise<OperationRecord | undefined> {
+    return this.tx.lockOperation(id);
+  }
+
+  finishOperation(id: string, outcome: OperationOutcome, at: Date): Promise<void> {
+    return this.tx.finishOperation(id, outcome, at);
   }
 
   insertCertificate(agentId: number, certificate: NewCertificate, at: Date): Promise<CertificateRecord> {

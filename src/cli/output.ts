@@ -50,6 +50,7 @@ const STATUS_WORDS: Record<AgentStatus, string> = {
   [AgentStatus.ACTIVE]: 'active',
   [AgentStatus.REVOKED]: 'revoked',
   [AgentStatus.EXPIRED]: 'expired',
+  [AgentStatus.PENDING]: 'pending',
 };
 
 export function statusWord(status: AgentStatus): string {
@@ -61,6 +62,7 @@ export const STATUS_BY_WORD = {
   active: AgentStatus.ACTIVE,
   revoked: AgentStatus.REVOKED,
   expired: AgentStatus.EXPIRED,
+  pending: AgentStatus.PENDING,
 } as const;
 
 const REASON_WORDS: Record<VerifyReason, string> = {

@@ -250,6 +250,8 @@ export const settings = {
   certValiditySeconds: integer('CERT_VALIDITY_SECONDS', 0, 0, 315_360_000, 'Validity of agent certificates in seconds, for short-lived certificates (and tests that watch renewal and expiry happen); 0: CERT_VALIDITY_DAYS'),
   workersEnabled: flag('WORKERS_ENABLED', true, 'Run background job workers (lifecycle sweeps, and what else is queued) in this process; `atr worker` runs them without the listeners'),
   jobsPollMs: integer('JOBS_POLL_MS', 1000, 50, 60_000, 'Without Redis: milliseconds between looks for due jobs in the database (enqueueing in the same process wakes its workers at once)'),
+  jobsLeaseSeconds: integer('JOBS_LEASE_SECONDS', 30, 2, 3600, 'Without Redis: seconds a worker holds a job it took (renewed while it runs); a job whose worker died is taken again once this runs out'),
+  asyncProcessingEnabled: flag('ASYNC_PROCESSING_ENABLED', false, 'RegisterAgent and RotateCertificate answer at once with an operation id (the agent pending) and a worker finishes them; a request with synchronous=true still waits'),
   lifecycleIntervalSeconds: integer('LIFECYCLE_INTERVAL_SECONDS', 60, 1, 86_400, 'Seconds between lifecycle sweeps: certificates that lapsed are recorded as expired, and agents past RENEWAL_REMINDER_PERCENT of their validity are reminded'),
   renewalReminderPercent: integer('RENEWAL_REMINDER_PERCENT', 67, 1, 99, 'At this percentage of a certificate\'s validity its agent gets an agent.expiring event (once per certificate)'),
   trustDomain,

@@ -16,6 +16,8 @@ import type {
 } from '../registry/store.ts';
 import { AgentSchema, AuditEventSchema, CertificateSchema } from './entities.ts';
 import { GroupCommit } from './group-commit.ts';
+import { countAttempt, findOperation, finishOperation, insertOperation, keepIssuedCertificate, listPendingOperations } from './operation-store.ts';
+import type { NewOperation, OperationOutcome, OperationRecord } from '../registry/operations.ts';
 import type { Database } from './orm.ts';
 import { sequenceLogEntries } from './tlog-store.ts';
 import { writeTransaction } from './write-transaction.ts';
@@ -93,9 +95,8 @@ export class SqlRegistryStore implements RegistryStore, AuditPruneStore {
       if (filter.capability) this.whereHasCapability(query, filter.capability);
       if (filter.status === 'revoked') query.where('a.status', 'revoked');
       if (filter.status === 'active') query.where('a.status', 'active').where('c.not_after', '>', now);
-      if (filter.status === 'expired') {
-        query.where('a.status', 'active').where((q) => q.whereNull('c.id').orWhere('c.not_after', '<=', now));
-      }
+      if (filter.status === 'expired') query.where('a.status', 'active').where('c.not_after', '<=', now);
+      if (filter.status === 'pending') query.where('a.status', 'active').whereNull('a.current_certificate_id');
       return query;
     };
     const rows = filtered(agentsWithCertificate(knex)).orderBy('a.id').limit(page.limit);
@@ -189,6 +190,22 @@ export class SqlRegistryStore implements RegistryStore, AuditPruneStore {
     return this.knex('audit_events').whereIn('id', oldest).delete();
   }
 
+  findOperation(id: string): Promise<OperationRecord | undefined> {
+    return findOperation(this.knex, id);
+  }
+
+  countOperationAttempt(id: string, at: Date): Promise<void> {
+    return countAttempt(this.knex, id, at);
+  }
+
+  keepIssuedCertificate(id: string, pem: string, at: Date): Promise<string | undefined> {
+    return keepIssuedCertificate(this.knex, id, pem, at);
+  }
+
+  listPendingOperations(before: Date, limit: number): Promise<string[]> {
+    return listPendingOperations(this.knex, before, limit);
+  }
+
   async ping(): Promise<void> {
     await this.knex.raw('select 1');
   }
@@ -215,7 +232,7 @@ class SqlRegistryTx implements RegistryTx {
     return row ? toAgentRecord(row) : undefined;
   }
 
-  async insertAgent(agent: NewAgent, certificate: NewCertificate): Promise<void> {
+  async insertAgent(agent: NewAgent, certificate: NewCertificate | undefined): Promise<void> {
     let agentId: number;
     try {
       agentId = await this.em.insert(AgentSchema, {
@@ -234,8 +251,32 @@ class SqlRegistryTx implements RegistryTx {
       if (error instanceof UniqueConstraintViolationException) throw nameTaken(agent.name);
       throw error;
     }
-    const { id } = await this.insertCertificate(agentId, certificate, agent.at);
-    await this.em.nativeUpdate(AgentSchema, { id: agentId }, { currentCertificateId: id });
+    if (certificate !== undefined) await this.insertFirstCertificate(agentId, certificate, agent.at);
+  }
+
+  async insertFirstCertificate(agentId: number, certificate: NewCertificate, at: Date): Promise<void> {
+    const { id } = await this.insertCertificate(agentId, certificate, at);
+    await this.em.nativeUpdate(AgentSchema, { id: agentId, currentCertificateId: null }, { currentCertificateId: id });
+  }
+
+  async deletePendingAgent(agentId: number): Promise<void> {
+    await this.em.nativeDelete(AgentSchema, { id: agentId, currentCertificateId: null });
+  }
+
+  insertOperation(operation: NewOperation): Promise<void> {
+    return insertOperation(this.knex(), operation);
+  }
+
+  lockOperation(id: string): Promise<OperationRecord | undefined> {
+    return findOperation(this.knex(), id, this.dialect);
+  }
+
+  finishOperation(id: string, outcome: OperationOutcome, at: Date): Promise<void> {
+    return finishOperation(this.knex(), id, outcome, at);
+  }
+
+  private knex(): Knex {
+    return this.em.getTransactionContext<Knex.Transaction>() ?? this.em.getKnex();
   }
 
   async insertCertificate(agentId: number, certificate: NewCertificate, at: Date): Promise<CertificateRecord> {

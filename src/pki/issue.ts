@@ -1,10 +1,11 @@
+import { X509Certificate } from 'node:crypto';
 import { DomainError } from '../errors.ts';
 import { spiffeIdOf } from './spiffe-id.ts';
 import type { CertificateAuthority } from './ca.ts';
 import { distinguishedName, encodeCertificate, MAX_COMMON_NAME_LENGTH } from './certificate.ts';
 import { implicitPrimitive, oid, sequence } from './der.ts';
 import { authorityKeyIdentifier, extension, subjectKeyIdentifier } from './extension.ts';
-import { fingerprintOf, randomSerial } from './fingerprint.ts';
+import { fingerprintOf, randomSerial, serialOf } from './fingerprint.ts';
 import type { RequestedKey } from './key-policy.ts';
 import { toPem } from './pem.ts';
 import {
@@ -89,6 +90,19 @@ export async function issueAgentCertificate(
     fingerprint: fingerprintOf(der),
     notBefore,
     notAfter,
+  };
+}
+
+/** A certificate this CA issued earlier, read back from its PEM (an operation keeps the one its issue step signed). */
+export function issuedFromPem(pem: string): IssuedCertificate {
+  const certificate = new X509Certificate(pem);
+  return {
+    pem,
+    der: certificate.raw,
+    serial: serialOf(certificate),
+    fingerprint: fingerprintOf(certificate.raw),
+    notBefore: new Date(certificate.validFrom),
+    notAfter: new Date(certificate.validTo),
   };
 }
 

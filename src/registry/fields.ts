@@ -30,6 +30,7 @@ const EVENT_TYPES: Readonly<Record<AuditEventType, true>> = {
   'agent.updated': true,
   'agent.expiring': true,
   'agent.expired': true,
+  'operation.failed': true,
   'cert.verified': true,
   'key.created': true,
   'key.revoked': true,

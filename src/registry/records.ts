@@ -1,6 +1,6 @@
 // What the registry knows about agents, certificates and audit events, independent of storage and transport.
 
-export type AgentStatus = 'active' | 'revoked' | 'expired';
+export type AgentStatus = 'active' | 'revoked' | 'expired' | 'pending';
 
 export interface CertificateRecord {
   readonly id: number;
@@ -49,6 +49,7 @@ export type AuditEventType =
   | 'agent.updated'
   | 'agent.expiring'
   | 'agent.expired'
+  | 'operation.failed'
   | 'cert.verified'
   | 'key.created'
   | 'key.revoked'
@@ -72,9 +73,13 @@ export interface NewAuditEvent {
   readonly metadata: Record<string, unknown>;
 }
 
-/** An active agent whose current certificate has passed its notAfter is expired until it is rotated. */
+/**
+ * An active agent whose current certificate has passed its notAfter is expired until it is rotated; one without a
+ * certificate yet is pending (registered in the background, see operations.ts).
+ */
 export function statusOf(agent: AgentRecord, now: Date): AgentStatus {
   if (agent.state === 'revoked') return 'revoked';
-  if (!agent.certificate || agent.certificate.notAfter.getTime() <= now.getTime()) return 'expired';
+  if (!agent.certificate) return 'pending';
+  if (agent.certificate.notAfter.getTime() <= now.getTime()) return 'expired';
   return 'active';
 }

@@ -1,7 +1,8 @@
-import { DomainError, agentNotFound, agentRevoked, invalidArgument, versionConflict } from '../errors.ts';
+import { randomUUID } from 'node:crypto';
+import { DomainError, agentNotFound, agentPending, agentRevoked, invalidArgument, versionConflict } from '../errors.ts';
 import type { CertificateAuthority } from '../pki/ca.ts';
 import { parseCsr, type RequestedKey } from '../pki/csr.ts';
-import { type IssuedCertificate, issueAgentCertificate } from '../pki/issue.ts';
+import { type IssuedCertificate, issueAgentCertificate, issuedFromPem } from '../pki/issue.ts';
 import { generateAgentKey } from '../pki/keys.ts';
 import { parseRevocationReason } from '../pki/revocation-reason.ts';
 import {
@@ -15,6 +16,7 @@ import {
 } from './fields.ts';
 import { Journal } from './journal.ts';
 import { type NameRules, REGISTERED_NAME, validateAgentName } from './names.ts';
+import { type NewOperation, type OperationRecord, operationNotFound } from './operations.ts';
 import { type AgentRecord, type AuditEventRecord, type AuditEventType, statusOf } from './records.ts';
 import type { AgentFilter, AuditFilter, Page, RegistryStore, RegistryTx } from './store.ts';
 
@@ -32,6 +34,8 @@ export interface RegistryOptions {
   readonly log?: { notify(): void } | undefined;
   /** With domain validation on (DOMAIN_VALIDATION_ENABLED), decides who may register which names. */
   readonly registrationGate?: RegistrationGate | undefined;
+  /** Called once an operation accepted to finish in the background has committed: puts its job in the queue. */
+  readonly onAccepted?: (operationId: string) => Promise<void>;
   readonly now?: () => Date;
 }
 
@@ -59,6 +63,14 @@ export interface Recorded {
 /** A newly issued certificate; privateKeyPem only when the registry generated the key (returned once). */
 export interface Issued extends Recorded {
   readonly certPem: string;
+  readonly privateKeyPem?: string | undefined;
+}
+
+/** A registration or rotation accepted to finish in the background: the agent as it is now, and the operation. */
+export interface Accepted {
+  readonly agent: AgentRecord;
+  readonly operationId: string;
+  /** Only when the registry made the key: returned now, never kept. */
   readonly privateKeyPem?: string | undefined;
 }
 
@@ -91,22 +103,66 @@ export class Registry {
   }
 
   async register(input: RegisterInput, actor: Actor, scope?: OwnerScope): Promise<Issued> {
+    const { agent: newAgent, admission } = await this.admit(input, scope);
+    const { key, privateKeyPem, keySource } = await this.keyFor(input.csrPem);
+    const now = this.now();
+    const certificate = await this.issue(input.agentName, key, now);
+    const recorded = await this.change(async (tx) => {
+      await tx.insertAgent({ ...newAgent, at: now }, certificate);
+      const agent = await this.mustExist(tx.lockAgent(input.agentName), input.agentName);
+      return this.recordRegistration(tx, agent, certificate, { actor, keySource, keyAlgorithm: key.algorithm, admission }, now);
+    });
+    return { ...recorded, certPem: certificate.pem, privateKeyPem };
+  }
+
+  /**
+   * Accepts a registration to finish in the background: every rule is checked and the key taken now; the agent is
+   * pending (its name taken) until a worker runs the operation (runOperation).
+   */
+  async registerLater(input: RegisterInput, actor: Actor, scope?: OwnerScope): Promise<Accepted> {
+    const { agent: newAgent, admission } = await this.admit(input, scope);
+    const { key, privateKeyPem, keySource } = await this.keyFor(input.csrPem);
+    const now = this.now();
+    const operation = this.newOperation({ kind: 'register', agentName: input.agentName, owner: newAgent.owner, actor, key, keySource, admission }, now);
+    const agent = await this.store.transaction(async (tx) => {
+      await tx.insertAgent({ ...newAgent, at: now }, undefined);
+      await tx.insertOperation(operation);
+      return this.mustExist(tx.lockAgent(input.agentName), input.agentName);
+    });
+    await this.options.onAccepted?.(operation.id);
+    return { agent, operationId: operation.id, privateKeyPem };
+  }
+
+  /** The checks every registration passes before a key is taken, and what the registration gate admitted. */
+  private async admit(input: RegisterInput, scope: OwnerScope) {
     validateAgentName(input.agentName, this.newNames);
     const owner = checkOwner(ownerFor(input.owner, scope));
     const capabilities = checkCapabilities(input.capabilities);
     const description = checkDescription(input.description ?? '');
     const endpoints = checkEndpoints(input.endpoints ?? []);
     const admission = (await this.options.registrationGate?.admit(input.agentName, owner, scope === undefined)) ?? {};
-    const { key, privateKeyPem, keySource } = await this.keyFor(input.csrPem);
-    const now = this.now();
-    const certificate = await this.issue(input.agentName, key, now);
-    const recorded = await this.change(async (tx) => {
-      await tx.insertAgent({ name: input.agentName, owner, capabilities, description, endpoints, at: now }, certificate);
-      const agent = await this.mustExist(tx.lockAgent(input.agentName), input.agentName);
-      const metadata = { owner, capabilities, fingerprint: certificate.fingerprint, serial: certificate.serial, key_source: keySource, key_algorithm: key.algorithm, ...admission };
-      return this.record(tx, { eventType: 'agent.registered', actor, agent, metadata }, now);
-    });
-    return { ...recorded, certPem: certificate.pem, privateKeyPem };
+    return { agent: { name: input.agentName, owner, capabilities, description, endpoints }, admission };
+  }
+
+  private recordRegistration(
+    tx: RegistryTx,
+    agent: AgentRecord,
+    certificate: IssuedCertificate,
+    how: { actor: Actor; keySource: string; keyAlgorithm: string; admission: Record<string, unknown>; operationId?: string },
+    now: Date,
+  ): Promise<Recorded> {
+    const { actor, keySource, keyAlgorithm, admission, operationId } = how;
+    const metadata = {
+      owner: agent.owner,
+      capabilities: agent.capabilities,
+      fingerprint: certificate.fingerprint,
+      serial: certificate.serial,
+      key_source: keySource,
+      key_algorithm: keyAlgorithm,
+      ...admission,
+      ...(operationId && { operation_id: operationId }),
+    };
+    return this.record(tx, { eventType: 'agent.registered', actor, agent, metadata }, now);
   }
 
   async get(agentName: string): Promise<AgentRecord> {
@@ -158,21 +214,172 @@ export class Registry {
     const certificate = await this.issue(input.agentName, key, now);
     const result = await this.change(async (tx) => {
       const before = await this.mustExist(tx.lockAgent(input.agentName), input.agentName);
-      checkScope(before, scope);
-      this.checkChangeable(before, expectedVersion);
       if (presentedFingerprint !== undefined && before.certificate?.fingerprint !== presentedFingerprint) {
+        this.checkChangeable(before, undefined);
         throw new DomainError('certificate_superseded', `the presented certificate is no longer ${before.name}'s current one`);
       }
-      const created = await tx.insertCertificate(before.id, certificate, now);
-      const previousFingerprint = before.certificate?.fingerprint ?? '';
-      if (before.certificate) await tx.retireCertificate(before.certificate.id, 'superseded', now);
-      await tx.updateAgent(before, { currentCertificateId: created.id }, now);
-      const agent = await this.mustExist(tx.lockAgent(before.name), before.name);
-      const metadata = { previous_fingerprint: previousFingerprint, fingerprint: certificate.fingerprint, serial: certificate.serial, key_source: keySource, key_algorithm: key.algorithm };
-      return { ...(await this.record(tx, { eventType, actor, agent, metadata }, now)), previousFingerprint };
+      const how = { eventType, actor, keySource, keyAlgorithm: key.algorithm, expectedVersion, scope };
+      return this.recordReissue(tx, before, certificate, how, now);
     });
     this.options.onCertificatesChanged?.();
     return { ...result, certPem: certificate.pem, privateKeyPem };
+  }
+
+  /**
+   * Accepts a rotation to finish in the background: the agent keeps its current certificate until a worker runs the
+   * operation, which checks the agent (scope, state, expected version) again when it records the new one.
+   */
+  async rotateLater(
+    input: { agentName: string; csrPem?: string | undefined; expectedVersion?: number | undefined },
+    actor: Actor,
+    scope?: OwnerScope,
+  ): Promise<Accepted> {
+    validateAgentName(input.agentName, REGISTERED_NAME);
+    const expectedVersion = checkExpectedVersion(input.expectedVersion ?? 0);
+    if (scope) checkScope((await this.store.findAgent(input.agentName)) ?? missing(input.agentName), scope);
+    const { key, privateKeyPem, keySource } = await this.keyFor(input.csrPem);
+    const now = this.now();
+    const { id, agent } = await this.store.transaction(async (tx) => {
+      const before = await this.mustExist(tx.lockAgent(input.agentName), input.agentName);
+      this.checkReissuable(before, scope, expectedVersion);
+      const operation = this.newOperation(
+        { kind: 'rotate', agentName: before.name, owner: before.owner, actor, key, keySource, expectedVersion, scopeOwner: scope?.owner },
+        now,
+      );
+      await tx.insertOperation(operation);
+      return { id: operation.id, agent: before };
+    });
+    await this.options.onAccepted?.(id);
+    return { agent, operationId: id, privateKeyPem };
+  }
+
+  /** In the change's transaction: the new certificate becomes the agent's, the one before it is superseded. */
+  private async recordReissue(
+    tx: RegistryTx,
+    before: AgentRecord,
+    certificate: IssuedCertificate,
+    how: {
+      eventType: 'agent.rotated' | 'agent.renewed';
+      actor: Actor;
+      keySource: string;
+      keyAlgorithm: string;
+      expectedVersion: number | undefined;
+      scope: OwnerScope;
+      operationId?: string;
+    },
+    now: Date,
+  ): Promise<Recorded & { previousFingerprint: string }> {
+    this.checkReissuable(before, how.scope, how.expectedVersion);
+    const created = await tx.insertCertificate(before.id, certificate, now);
+    const previousFingerprint = before.certificate?.fingerprint ?? '';
+    if (before.certificate) await tx.retireCertificate(before.certificate.id, 'superseded', now);
+    await tx.updateAgent(before, { currentCertificateId: created.id }, now);
+    const agent = await this.mustExist(tx.lockAgent(before.name), before.name);
+    const metadata = {
+      previous_fingerprint: previousFingerprint,
+      fingerprint: certificate.fingerprint,
+      serial: certificate.serial,
+      key_source: how.keySource,
+      key_algorithm: how.keyAlgorithm,
+      ...(how.operationId && { operation_id: how.operationId }),
+    };
+    return { ...(await this.record(tx, { eventType: how.eventType, actor: how.actor, agent, metadata }, now)), previousFingerprint };
+  }
+
+  private checkReissuable(agent: AgentRecord, scope: OwnerScope, expectedVersion: number | undefined): void {
+    checkScope(agent, scope);
+    this.checkChangeable(agent, expectedVersion);
+    if (!agent.certificate) throw agentPending(agent.name);
+  }
+
+  async operation(id: string): Promise<OperationRecord> {
+    const operation = await this.store.findOperation(id);
+    if (operation === undefined) throw operationNotFound(id);
+    return operation;
+  }
+
+  /** Operations accepted before `before` and still pending: the ones whose job may have been lost. */
+  pendingOperations(before: Date): Promise<string[]> {
+    return this.store.listPendingOperations(before, 1000);
+  }
+
+  /**
+   * Runs an accepted operation's steps: issue (the certificate is signed and kept in the operation) and record (in
+   * one transaction: the certificate, audit event and log leaf, and the operation marked succeeded). An operation
+   * that has ended is left as it is, so a run repeated after a crash records nothing twice. A rule the change breaks
+   * now (the agent was revoked meanwhile, its version moved) fails the operation at once; any other error is thrown
+   * for the queue to retry, unless this is the last attempt (`final`), which fails the operation with it.
+   */
+  async runOperation(id: string, final: boolean): Promise<OperationRecord> {
+    const operation = await this.store.findOperation(id);
+    if (operation === undefined) throw operationNotFound(id);
+    if (operation.state !== 'pending') return operation;
+    await this.store.countOperationAttempt(id, this.now());
+    try {
+      const pem = operation.certificatePem ?? (await this.issueForOperation(operation));
+      await this.recordOperation(operation, issuedFromPem(pem));
+    } catch (error) {
+      if (error instanceof DomainError) await this.failOperation(operation, error.code, error.message);
+      else if (final) await this.failOperation(operation, 'attempts_exhausted', `the last attempt failed: ${(error as Error).message ?? String(error)}`);
+      else throw error;
+    }
+    return (await this.store.findOperation(id)) ?? operation;
+  }
+
+  private async issueForOperation(operation: OperationRecord): Promise<string> {
+    const certificate = await this.issue(operation.agentName, { publicKey: operation.publicKey, algorithm: operation.keyAlgorithm }, this.now());
+    return (await this.store.keepIssuedCertificate(operation.id, certificate.pem, this.now())) ?? certificate.pem;
+  }
+
+  private async recordOperation(operation: OperationRecord, certificate: IssuedCertificate): Promise<void> {
+    const now = this.now();
+    const how = { actor: operation.actor, keySource: operation.keySource, keyAlgorithm: operation.keyAlgorithm, operationId: operation.id };
+    await this.change(async (tx) => {
+      const current = await tx.lockOperation(operation.id);
+      if (current?.state !== 'pending') return { agent: await this.mustExist(tx.lockAgent(operation.agentName), operation.agentName), logIndex: undefined };
+      const before = await this.mustExist(tx.lockAgent(operation.agentName), operation.agentName);
+      let recorded: Recorded;
+      if (operation.kind === 'register') {
+        if (before.state === 'revoked') throw agentRevoked(before.name);
+        await tx.insertFirstCertificate(before.id, certificate, now);
+        const agent = await this.mustExist(tx.lockAgent(before.name), before.name);
+        recorded = await this.recordRegistration(tx, agent, certificate, { ...how, admission: operation.admission }, now);
+      } else {
+        const scope = operation.scopeOwner === undefined ? undefined : { owner: operation.scopeOwner };
+        recorded = await this.recordReissue(tx, before, certificate, { ...how, eventType: 'agent.rotated', expectedVersion: operation.expectedVersion, scope }, now);
+      }
+      await tx.finishOperation(operation.id, { state: 'succeeded', logIndex: recorded.logIndex }, now);
+      return recorded;
+    });
+    if (operation.kind === 'rotate') this.options.onCertificatesChanged?.();
+  }
+
+  /** Ends the operation as failed, and frees the name a failed registration held. */
+  private async failOperation(operation: OperationRecord, errorCode: string, errorMessage: string): Promise<void> {
+    const now = this.now();
+    await this.store.transaction(async (tx) => {
+      const current = await tx.lockOperation(operation.id);
+      if (current?.state !== 'pending') return;
+      const agent = await tx.lockAgent(operation.agentName);
+      // A registration that failed frees its name, unless its agent was revoked meanwhile (the revocation stays).
+      if (operation.kind === 'register' && agent?.state === 'active' && agent.certificate === null) await tx.deletePendingAgent(agent.id);
+      await tx.finishOperation(operation.id, { state: 'failed', errorCode, errorMessage }, now);
+      const metadata = { operation_id: operation.id, kind: operation.kind, error_code: errorCode, error: errorMessage };
+      await tx.appendAudit({ eventType: 'operation.failed', actor: operation.actor, agentName: operation.agentName, metadata }, now);
+    });
+  }
+
+  private newOperation(
+    fields: Omit<NewOperation, 'id' | 'at' | 'publicKey' | 'keyAlgorithm' | 'expectedVersion' | 'scopeOwner' | 'admission'> & {
+      key: RequestedKey;
+      expectedVersion?: number | undefined;
+      scopeOwner?: string | undefined;
+      admission?: Record<string, unknown>;
+    },
+    now: Date,
+  ): NewOperation {
+    const { key, expectedVersion, scopeOwner, admission, ...rest } = fields;
+    return { ...rest, id: randomUUID(), publicKey: key.publicKey, keyAlgorithm: key.algorithm, expectedVersion, scopeOwner, admission: admission ?? {}, at: now };
   }
 
   async revoke(

@@ -1,4 +1,5 @@
 import type { NewLogEntry } from '../tlog/store.ts';
+import type { NewOperation, OperationOutcome, OperationRecord } from './operations.ts';
 import type { AgentRecord, AgentStatus, AuditEventRecord, CertificateRecord, NewAuditEvent } from './records.ts';
 
 export interface AgentFilter {
@@ -50,8 +51,20 @@ export interface AgentChanges {
 export interface RegistryTx {
   /** The agent, locked against other writers until the transaction ends. */
   lockAgent(name: string): Promise<AgentRecord | undefined>;
-  /** Inserts the agent with its first certificate; throws nameTaken when the name exists (revoked ones too). */
-  insertAgent(agent: NewAgent, certificate: NewCertificate): Promise<void>;
+  /**
+   * Inserts the agent with its first certificate, or without one (pending, registered in the background); throws
+   * nameTaken when the name exists (revoked and pending ones too).
+   */
+  insertAgent(agent: NewAgent, certificate: NewCertificate | undefined): Promise<void>;
+  /** Gives a pending agent its first certificate (the agent's version stays as it is). */
+  insertFirstCertificate(agentId: number, certificate: NewCertificate, at: Date): Promise<void>;
+  /** Removes a pending agent whose registration failed, freeing its name. */
+  deletePendingAgent(agentId: number): Promise<void>;
+  insertOperation(operation: NewOperation): Promise<void>;
+  /** The operation, locked against other writers until the transaction ends. */
+  lockOperation(id: string): Promise<OperationRecord | undefined>;
+  /** Ends a pending operation; an operation that has ended already is left as it is. */
+  finishOperation(id: string, outcome: OperationOutcome, at: Date): Promise<void>;
   insertCertificate(agentId: number, certificate: NewCertificate, at: Date): Promise<CertificateRecord>;
   /** Applies the changes and bumps the version; throws versionConflict unless the agent is at `version`. */
   updateAgent(agent: AgentRecord, changes: AgentChanges, at: Date): Promise<void>;
@@ -85,6 +98,13 @@ export interface RegistryStore {
   listRetiredSince(since: Date): Promise<RetiredCertificate[]>;
   listAuditEvents(filter: AuditFilter, page: Page): Promise<{ events: AuditEventRecord[]; total: number }>;
   appendAudit(event: NewAuditEvent, at: Date): Promise<void>;
+  findOperation(id: string): Promise<OperationRecord | undefined>;
+  /** Counts a worker's attempt at a pending operation. */
+  countOperationAttempt(id: string, at: Date): Promise<void>;
+  /** Keeps the certificate an operation's issue step signed unless one is kept already; returns the one kept. */
+  keepIssuedCertificate(id: string, pem: string, at: Date): Promise<string | undefined>;
+  /** Ids of operations still pending that were accepted before `before`, oldest first. */
+  listPendingOperations(before: Date, limit: number): Promise<string[]>;
   /** Throws when the database cannot be reached. */
   ping(): Promise<void>;
   close(): Promise<void>;

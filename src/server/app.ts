@@ -142,6 +142,7 @@ export async function createApp(config: Config, logger: Logger = createLogger(co
   const dns = await createDnsPublication(config, database, sqlStore, logger);
   const events = new EventFeed({ store: new SqlEventStore(database), intervalMs: config.eventsPollMs, logger });
   await events.start();
+  const jobs = createBackgroundJobs(config, database, log, logger);
   const registry = new Registry({
     store,
     ca,
@@ -157,8 +158,11 @@ export async function createApp(config: Config, logger: Logger = createLogger(co
       void dns?.publisher.changed(agentName);
       events.changed();
     },
+    // A job that could not be queued now is queued by the next lifecycle sweep (its operation stays pending).
+    onAccepted: (operationId) =>
+      jobs.enqueueOperation(operationId).catch((error: unknown) => logger.warn({ err: error, operation: operationId }, 'cannot queue an operation yet')),
   });
-  const jobs = createBackgroundJobs(config, database, log, logger);
+  jobs.runOperations(registry);
   const webhooks = createWebhookSending(config, database, events, jobs.queue, logger);
   return {
     config,

@@ -12,32 +12,55 @@ import { Scheduler } from '../jobs/scheduler.ts';
 import type { Logger } from '../log/logger.ts';
 import { BullmqQueue } from '../queues/bullmq-queue.ts';
 import { Journal } from '../registry/journal.ts';
+import type { Registry } from '../registry/registry.ts';
 
 export interface BackgroundJobs {
   readonly queue: JobQueue;
   readonly lifecycle: Lifecycle;
+  /** Puts an accepted operation's job in the queue (Registry's onAccepted). */
+  enqueueOperation(operationId: string): Promise<void>;
+  /** With WORKERS_ENABLED: runs operations' jobs in this process, and re-queues any whose job was lost. */
+  runOperations(registry: Registry): void;
   close(): Promise<void>;
 }
 
 export const LIFECYCLE_SWEEP = 'lifecycle.sweep';
+export const OPERATION_RUN = 'operation.run';
+const OPERATION_ATTEMPTS = 5;
+/** An operation still pending this long after it was accepted may have lost its job (a crash before it was queued). */
+const OPERATION_REQUEUE_AFTER_MS = 60_000;
 
 export function createBackgroundJobs(config: Config, database: Database, log: { notify(): void } | undefined, logger: Logger): BackgroundJobs {
   const queue: JobQueue =
     config.redisUrl !== undefined && config.redisEnabled
-      ? new BullmqQueue({ redisUrl: config.redisUrl, prefix: `atr:${config.trustDomain}`, names: [LIFECYCLE_SWEEP], logger })
-      : new DatabaseQueue(new SqlJobStore(database), { pollMs: config.jobsPollMs, logger });
+      ? new BullmqQueue({ redisUrl: config.redisUrl, prefix: `atr:${config.trustDomain}`, names: [LIFECYCLE_SWEEP, OPERATION_RUN], logger })
+      : new DatabaseQueue(new SqlJobStore(database), { pollMs: config.jobsPollMs, leaseMs: config.jobsLeaseSeconds * 1000, logger });
   const lifecycle = new Lifecycle(new SqlLifecycleStore(database), new Journal(log), config.renewalReminderPercent / 100);
   const scheduler = new Scheduler(queue, [{ name: LIFECYCLE_SWEEP, everyMs: config.lifecycleIntervalSeconds * 1000 }], logger);
+  let requeue: (() => Promise<void>) | undefined;
   if (config.workersEnabled) {
     queue.work(LIFECYCLE_SWEEP, async () => {
+      await requeue?.();
       const recorded = await lifecycle.sweep();
       if (recorded.expired + recorded.expiring > 0) logger.info(recorded, 'lifecycle: recorded expirations and renewal reminders');
     });
     scheduler.start();
   }
+  const enqueueOperation = (operationId: string) =>
+    queue.enqueue(OPERATION_RUN, { operation_id: operationId }, { jobId: `operation@${operationId}`, attempts: OPERATION_ATTEMPTS });
   return {
     queue,
     lifecycle,
+    enqueueOperation,
+    runOperations(registry) {
+      if (!config.workersEnabled) return;
+      queue.work(OPERATION_RUN, async (payload, job) => {
+        await registry.runOperation(String(payload['operation_id']), job.attempt >= OPERATION_ATTEMPTS);
+      });
+      requeue = async () => {
+        for (const id of await registry.pendingOperations(new Date(Date.now() - OPERATION_REQUEUE_AFTER_MS))) await enqueueOperation(id);
+      };
+    },
     async close() {
       scheduler.stop();
       await queue.close();

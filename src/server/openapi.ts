@@ -90,6 +90,9 @@ function operation(route: RestRoute, schemas: Map<string, JsonObject>): JsonObje
     ...(body === undefined ? {} : { requestBody: { required: false, content: json(body) } }),
     responses: {
       [String(route.status)]: { description: 'OK', content: json(responseSchema(route, schemas)) },
+      ...(route.acceptedWhen && {
+        '202': { description: `Accepted: finishes in the background (${route.acceptedWhen.name} is set)`, content: json(responseSchema(route, schemas)) },
+      }),
       '429': { $ref: '#/components/responses/RateLimited' },
       '4XX': ERROR,
       '5XX': ERROR,

@@ -13,6 +13,7 @@ import {
   ScalarType,
   fromJson,
   getOption,
+  isFieldSet,
   hasOption,
   toJson,
 } from '@bufbuild/protobuf';
@@ -63,6 +64,8 @@ export interface RestRoute {
   responseField: DescField | undefined;
   flatten: DescField[];
   status: number;
+  /** A response field that, when set, makes the answer 202 Accepted (the call finishes in the background). */
+  acceptedWhen: DescField | undefined;
 }
 
 type Route = RestRoute;
@@ -102,7 +105,8 @@ export function createRestHandler(options: RestOptions): RestHandler {
       const input = await decodeRequest(route, req, parts, new URLSearchParams(queryAt < 0 ? '' : url.slice(queryAt + 1)));
       const output = await options.transportFor(req).unary(route.method, abort.signal, undefined, forwardedHeaders(req), input);
       const body = shapeResponse(route, restJson(route.method.output, toJson(route.method.output, output.message, jsonOptions)));
-      sendJson(res, route.status, body, [...passedHeaders(output.header), ...passedHeaders(output.trailer)]);
+      const accepted = route.acceptedWhen !== undefined && isFieldSet(output.message, route.acceptedWhen);
+      sendJson(res, accepted ? 202 : route.status, body, [...passedHeaders(output.header), ...passedHeaders(output.trailer)]);
     } catch (reason) {
       sendError(res, reason, options.logger);
     }
@@ -174,6 +178,7 @@ function compileRoutes(service: DescService): Route[] {
       responseField: rule.responseBody === '' ? undefined : field(rule.responseBody),
       flatten,
       status: shape.successStatus || 200,
+      acceptedWhen: shape.acceptedWhen === '' ? undefined : field(shape.acceptedWhen),
     };
     return [route];
   });

@@ -18,6 +18,8 @@ import { ResolveServiceImpl } from '../services/resolve-service.ts';
 import { TransparencyLogServiceImpl } from '../services/transparency-log-service.ts';
 import { VerifyServiceImpl } from '../services/verify-service.ts';
 import { WebhookServiceImpl } from '../services/webhook-service.ts';
+import { OperationServiceImpl } from '../services/operation-service.ts';
+import { OperationService } from '../../gen/atr/v1/operation_pb.js';
 import type { App } from './app.ts';
 import { withDomainStanding } from './domain-validation.ts';
 
@@ -30,6 +32,7 @@ export const apiServices: DescService[] = [
   ApiKeyService,
   DomainService,
   EventService,
+  OperationService,
   JobService,
   WebhookService,
 ];
@@ -37,7 +40,8 @@ export const apiServices: DescService[] = [
 /** The whole API surface in one place. */
 export function routes(app: App) {
   return (router: ConnectRouter): void => {
-    router.service(RegistryService, new RegistryServiceImpl(app.registry, app.ca, { standing: withDomainStanding(app.dns?.standing, app.domainValidation), records: app.dns?.records }));
+    router.service(RegistryService, new RegistryServiceImpl(app.registry, app.ca, { standing: withDomainStanding(app.dns?.standing, app.domainValidation), records: app.dns?.records }, app.config.asyncProcessingEnabled));
+    router.service(OperationService, new OperationServiceImpl(app.registry, app.ca));
     router.service(VerifyService, new VerifyServiceImpl(app.verifier, app.ca, app.revocationList, app.tokenVerifier, app.revocations));
     router.service(ResolveService, new ResolveServiceImpl(app.registry, app.ca, app.dnsResolution));
     router.service(TransparencyLogService, new TransparencyLogServiceImpl(app.log));

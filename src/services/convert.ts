@@ -11,6 +11,7 @@ const STATUS_TO_PROTO: Record<DomainStatus, AgentStatus> = {
   active: AgentStatus.ACTIVE,
   revoked: AgentStatus.REVOKED,
   expired: AgentStatus.EXPIRED,
+  pending: AgentStatus.PENDING,
 };
 
 export function statusToProto(status: DomainStatus | undefined): AgentStatus {

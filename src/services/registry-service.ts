@@ -9,7 +9,7 @@ import type {
 } from '../../gen/atr/v1/registry_pb.js';
 import type { CertificateAuthority } from '../pki/ca.ts';
 import type { AgentRecord } from '../registry/records.ts';
-import type { Recorded, Registry, UpdateInput } from '../registry/registry.ts';
+import type { Accepted, Recorded, Registry, UpdateInput } from '../registry/registry.ts';
 import { DomainError, invalidArgument, quoted } from '../errors.ts';
 import { actorOf, ownerScopeOf, peerAgentOf } from './context.ts';
 import { type AgentStandingSource, agentToProto, statusFromProto, timestamp } from './convert.ts';
@@ -26,6 +26,8 @@ export class RegistryServiceImpl implements ServiceImpl<typeof RegistryService> 
     private readonly registry: Registry,
     private readonly ca: CertificateAuthority,
     private readonly dns: { readonly standing?: AgentStandingSource; readonly records?: DnsRecordsSource } = {},
+    /** ASYNC_PROCESSING_ENABLED: registrations and rotations are accepted and finished by a worker, unless a request asks to wait. */
+    private readonly asyncProcessing = false,
   ) {}
 
   private async agents(records: readonly AgentRecord[]) {
@@ -39,18 +41,19 @@ export class RegistryServiceImpl implements ServiceImpl<typeof RegistryService> 
   }
 
   async registerAgent(request: RegisterAgentRequest, context: HandlerContext) {
-    const issued = await this.registry.register(
-      {
-        agentName: request.agentName,
-        owner: request.owner,
-        capabilities: request.capabilities,
-        csrPem: request.csrPem,
-        description: request.description,
-        endpoints: request.endpoints,
-      },
-      actorOf(context),
-      ownerScopeOf(context),
-    );
+    const input = {
+      agentName: request.agentName,
+      owner: request.owner,
+      capabilities: request.capabilities,
+      csrPem: request.csrPem,
+      description: request.description,
+      endpoints: request.endpoints,
+    };
+    if (this.asyncProcessing && !request.synchronous) {
+      const accepted = await this.registry.registerLater(input, actorOf(context), ownerScopeOf(context));
+      return { ...(await this.acceptedResponse(accepted)), chainPem: this.ca.trustBundlePem };
+    }
+    const issued = await this.registry.register(input, actorOf(context), ownerScopeOf(context));
     return {
       agent: await this.agent(issued.agent),
       certPem: issued.certPem,
@@ -113,9 +116,13 @@ export class RegistryServiceImpl implements ServiceImpl<typeof RegistryService> 
   }
 
   async rotateCertificate(
-    request: { agentName: string; csrPem: string; expectedVersion: number },
+    request: { agentName: string; csrPem: string; expectedVersion: number; synchronous: boolean },
     context: HandlerContext,
   ) {
+    if (this.asyncProcessing && !request.synchronous) {
+      const accepted = await this.registry.rotateLater(request, actorOf(context), ownerScopeOf(context));
+      return { ...(await this.acceptedResponse(accepted)), chainPem: this.ca.trustBundlePem };
+    }
     const rotated = await this.registry.rotate(request, actorOf(context), ownerScopeOf(context));
     return {
       agent: await this.agent(rotated.agent),
@@ -125,6 +132,10 @@ export class RegistryServiceImpl implements ServiceImpl<typeof RegistryService> 
       previousCertFingerprint: rotated.previousFingerprint,
       logIndex: logIndexOf(rotated),
     };
+  }
+
+  private async acceptedResponse(accepted: Accepted) {
+    return { agent: await this.agent(accepted.agent), operationId: accepted.operationId, privateKeyPem: accepted.privateKeyPem ?? '' };
   }
 
   async revokeAgent(request: { agentName: string; reason: string; expectedVersion: number }, context: HandlerContext) {

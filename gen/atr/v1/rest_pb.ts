@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file atr/v1/rest.proto.
  */
 export const file_atr_v1_rest: GenFile = /*@__PURE__*/
-  fileDesc("ChFhdHIvdjEvcmVzdC5wcm90bxIGYXRyLnYxIj4KDFJlc3RSZXNwb25zZRIWCg5mbGF0dGVuX2ZpZWxkcxgBIAMoCRIWCg5zdWNjZXNzX3N0YXR1cxgCIAEoBTpbCg1yZXN0X3Jlc3BvbnNlEh4uZ29vZ2xlLnByb3RvYnVmLk1ldGhvZE9wdGlvbnMYuY4DIAEoCzIULmF0ci52MS5SZXN0UmVzcG9uc2VSDHJlc3RSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_descriptor]);
+  fileDesc("ChFhdHIvdjEvcmVzdC5wcm90bxIGYXRyLnYxIlUKDFJlc3RSZXNwb25zZRIWCg5mbGF0dGVuX2ZpZWxkcxgBIAMoCRIWCg5zdWNjZXNzX3N0YXR1cxgCIAEoBRIVCg1hY2NlcHRlZF93aGVuGAMgASgJOlsKDXJlc3RfcmVzcG9uc2USHi5nb29nbGUucHJvdG9idWYuTWV0aG9kT3B0aW9ucxi5jgMgASgLMhQuYXRyLnYxLlJlc3RSZXNwb25zZVIMcmVzdFJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_descriptor]);
 
 /**
  * RestResponse shapes a REST answer in the two ways google.api.http cannot express: its HttpRule picks one
@@ -37,6 +37,14 @@ export type RestResponse = Message<"atr.v1.RestResponse"> & {
    * @generated from field: int32 success_status = 2;
    */
   successStatus: number;
+
+  /**
+   * A response field that, when set (non-empty), means the call was accepted to finish in the background: the
+   * answer is then 202 Accepted instead of success_status.
+   *
+   * @generated from field: string accepted_when = 3;
+   */
+  acceptedWhen: string;
 };
 
 /**

@@ -263,6 +263,37 @@ class Webhooks extends Migration {
   }
 }
 
+// Registrations and rotations accepted to finish in the background (src/registry/operations.ts).
+class Operations extends Migration {
+  override async up(): Promise<void> {
+    this.addSql(`create table operations (
+      id varchar(36) primary key,
+      kind varchar(16) not null check (kind in ('register', 'rotate')),
+      agent_name varchar(253) not null,
+      owner varchar(255) not null,
+      actor varchar(255) not null,
+      state varchar(16) not null check (state in ('pending', 'succeeded', 'failed')),
+      step varchar(16) not null check (step in ('issue', 'record', 'done')),
+      attempts integer not null,
+      public_key blob not null,
+      key_algorithm varchar(32) not null,
+      key_source varchar(16) not null,
+      expected_version integer null,
+      scope_owner varchar(255) null,
+      admission text not null,
+      certificate_pem text null,
+      log_index bigint null,
+      error_code varchar(64) not null,
+      error_message text not null,
+      created_at datetime not null,
+      updated_at datetime not null,
+      completed_at datetime null
+    )`);
+    this.addSql('create index operations_agent_name_index on operations (agent_name)');
+    this.addSql('create index operations_state_created_at_index on operations (state, created_at)');
+  }
+}
+
 export const sqliteMigrations = [
   { name: '0001_initial_schema', class: InitialSchema },
   { name: '0002_transparency_log', class: TransparencyLog },
@@ -272,4 +303,5 @@ export const sqliteMigrations = [
   { name: '0006_domains', class: Domains },
   { name: '0008_jobs', class: Jobs },
   { name: '0009_webhooks', class: Webhooks },
+  { name: '0010_operations', class: Operations },
 ];

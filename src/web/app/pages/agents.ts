@@ -10,7 +10,12 @@ import { empty, load } from '../states.ts';
 
 const PAGE_SIZES = ['10', '20', '50', '100'];
 const DEFAULT_PAGE_SIZE = '20';
-const STATUSES: Readonly<Record<string, AgentStatus>> = { active: AgentStatus.ACTIVE, revoked: AgentStatus.REVOKED, expired: AgentStatus.EXPIRED };
+const STATUSES: Readonly<Record<string, AgentStatus>> = {
+  active: AgentStatus.ACTIVE,
+  revoked: AgentStatus.REVOKED,
+  expired: AgentStatus.EXPIRED,
+  pending: AgentStatus.PENDING,
+};
 
 interface Filters {
   readonly owner: string;
