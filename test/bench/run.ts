@@ -1,4 +1,5 @@
 // npm run bench [-- --json] [--seconds N] [--concurrency N] [--no-log] [--no-mtls] [--no-cache] [--no-dns] [--no-lifecycle] [--expiries N]
+//                 [--no-webhooks] [--webhook-events N]
 //
 // Starts the registry (embedded SQLite, or DATABASE_URL) and an empty unary handler on the same stack, each as
 // its own process, and drives them from this process over gRPC (h2c). Each row stands beside its limit measured
@@ -8,7 +9,12 @@
 // without the cache, same run), then the transparency log's rows (test/bench/log.ts), measured in this process, then
 // the built-in DNS server's rows (test/bench/dns.ts: UDP answers/s beside a bare UDP echo server, same run) and the
 // lag from a revocation to its TXT record changing (test/bench/dns-lag.ts), and resolve while the lifecycle sweep
-// records a bulk of expiries (test/bench/lifecycle.ts).
+// records a bulk of expiries (test/bench/lifecycle.ts), and webhooks (test/bench/webhooks.ts): deliveries/s of a
+// backlog of --webhook-events agent.registered events to a receiver that checks every signature, and the delay from a
+// revoke over gRPC to its agent.revoked delivery, 200 times, on a fresh database of DATABASE_URL's dialect.
+//
+// --no-log, --no-mtls, --no-cache, --no-dns, --no-lifecycle and --no-webhooks skip those sections; --expiries N is the
+// lifecycle sweep's bulk (default 100000), --webhook-events N the webhook backlog (default 400, at least 200).
 import { type ChildProcess, spawn } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -32,6 +38,7 @@ import { type CacheRow, cacheTable, measureCache } from './cache.ts';
 import { type DnsRow, dnsTable, measureDns } from './dns.ts';
 import { type DnsLagRow, measureDnsLag } from './dns-lag.ts';
 import { type LifecycleRow, measureLifecycle } from './lifecycle.ts';
+import { type WebhooksRow, measureWebhooks, webhooksTable } from './webhooks.ts';
 
 const { values: flags } = parseArgs({
   options: {
@@ -44,6 +51,8 @@ const { values: flags } = parseArgs({
     'no-dns': { type: 'boolean', default: false },
     'no-lifecycle': { type: 'boolean', default: false },
     expiries: { type: 'string', default: '100000' },
+    'no-webhooks': { type: 'boolean', default: false },
+    'webhook-events': { type: 'string', default: '400' },
   },
 });
 const seconds = Number(flags.seconds);
@@ -87,7 +96,8 @@ async function main(): Promise<void> {
     const dnsRows = flags['no-dns'] ? [] : await measureDns({ seconds });
     const dnsLag = flags['no-dns'] ? undefined : await measureDnsLag({ revocations: 100 });
     const lifecycle = flags['no-lifecycle'] ? undefined : await measureLifecycle({ expiries: Number(flags.expiries), seconds });
-    print(rows, env.DATABASE_URL.split(':')[0] ?? '', logRows, mtlsRows, cacheRows, dnsRows, dnsLag, lifecycle);
+    const webhooks = flags['no-webhooks'] ? undefined : await measureWebhooks({ events: Number(flags['webhook-events']), revokes: 200 });
+    print(rows, env.DATABASE_URL.split(':')[0] ?? '', logRows, mtlsRows, cacheRows, dnsRows, dnsLag, lifecycle, webhooks);
   } finally {
     registryProcess.child.kill('SIGTERM');
     emptyProcess.child.kill('SIGTERM');
@@ -193,9 +203,10 @@ function print(
   dnsRows: DnsRow[],
   dnsLag: DnsLagRow | undefined,
   lifecycle: LifecycleRow | undefined,
+  webhooks: WebhooksRow | undefined,
 ): void {
   if (flags.json) {
-    console.log(JSON.stringify({ database, concurrency, seconds, rows, log: logRows, mtls: mtlsRows, cache: cacheRows, dns: dnsRows, dnsLag, lifecycle }, null, 2));
+    console.log(JSON.stringify({ database, concurrency, seconds, rows, log: logRows, mtls: mtlsRows, cache: cacheRows, dns: dnsRows, dnsLag, lifecycle, webhooks }, null, 2));
     return;
   }
   const fixed = (n: number, digits = 0) => n.toFixed(digits);
@@ -247,6 +258,13 @@ function print(
       ['during the sweep', String(lifecycle.during.perSecond), `${lifecycle.during.p50Ms} ms`, `${lifecycle.during.p99Ms} ms`],
     ]);
     console.log(`expiries recorded: ${lifecycle.expiries} in ${lifecycle.sweepSeconds} s (${lifecycle.expiriesPerSecond}/s)`);
+  }
+  if (webhooks !== undefined) {
+    const { caption, table, delayCaption, delayTable } = webhooksTable(webhooks);
+    console.log(`\n${caption}`);
+    printTable(table);
+    console.log(`\n${delayCaption}`);
+    printTable(delayTable);
   }
 }
 
