@@ -8,7 +8,10 @@ import {
   RotateCertificateResponseSchema,
   UpdateAgentResponseSchema,
 } from '../../gen/atr/v1/registry_pb.js';
+import type { Agent } from '../../gen/atr/v1/agent_pb.js';
 import { loadConfig } from '../config/load.ts';
+import type { Clients } from './client.ts';
+import { finishedOperation } from './operations.ts';
 import {
   type Command,
   type OptionValues,
@@ -57,14 +60,17 @@ const register: Command = {
       throw new Error(`${existingKey} already exists; remove it or set KEYS_ROOT_DIR to another directory`);
     }
     const local = await keyForIssuance(values, agentName);
-    const response = await invocation.clients().registry.registerAgent({
-      agentName,
-      owner,
-      capabilities: listOption(values, 'capability') ?? [],
-      csrPem: local?.csrPem ?? '',
-      description: stringOption(values, 'description') ?? '',
-      endpoints: listOption(values, 'endpoint') ?? [],
-    });
+    const response = await completed(
+      invocation.clients(),
+      await invocation.clients().registry.registerAgent({
+        agentName,
+        owner,
+        capabilities: listOption(values, 'capability') ?? [],
+        csrPem: local?.csrPem ?? '',
+        description: stringOption(values, 'description') ?? '',
+        endpoints: listOption(values, 'endpoint') ?? [],
+      }),
+    );
     const files = await saveIssued(keysRootDir, agentName, local, response, false);
     if (invocation.out.json) invocation.out.message(RegisterAgentResponseSchema, withoutKey(response));
     else invocation.out.fields([...agentFields(response.agent), ...files]);
@@ -141,11 +147,14 @@ const rotate: Command = {
     const agentName = soleArgument(invocation);
     const { keysRootDir } = loadConfig();
     const local = await keyForIssuance(values, agentName);
-    const response = await invocation.clients().registry.rotateCertificate({
-      agentName,
-      csrPem: local?.csrPem ?? '',
-      expectedVersion: integerOption(values, 'expected-version') ?? 0,
-    });
+    const response = await completed(
+      invocation.clients(),
+      await invocation.clients().registry.rotateCertificate({
+        agentName,
+        csrPem: local?.csrPem ?? '',
+        expectedVersion: integerOption(values, 'expected-version') ?? 0,
+      }),
+    );
     const files = await saveIssued(keysRootDir, agentName, local, response, true);
     if (invocation.out.json) invocation.out.message(RotateCertificateResponseSchema, withoutKey(response));
     else invocation.out.fields([...agentFields(response.agent), ['superseded', response.previousCertFingerprint], ...files]);
@@ -241,6 +250,19 @@ async function saveIssued(
     ['certificate', join(directory, 'cert.pem')],
     ['chain', join(directory, 'chain.pem')],
   ];
+}
+
+/**
+ * A registration or rotation the registry accepted to finish in the background (ASYNC_PROCESSING_ENABLED) is waited
+ * for, so the command ends with the certificate either way.
+ */
+async function completed<T extends Issued & { operationId: string; agent?: Agent | undefined; logIndex?: bigint | undefined }>(
+  clients: Clients,
+  response: T,
+): Promise<T> {
+  if (response.operationId === '') return response;
+  const operation = await finishedOperation(clients, response.operationId);
+  return { ...response, agent: operation.agent, certPem: operation.certPem, logIndex: operation.logIndex };
 }
 
 /** The response as JSON without the server-made key: it is in key.pem, and standard output is no place for it. */

@@ -11,6 +11,7 @@ import { demoCommands } from './demo.ts';
 import { dnsCommands } from './dns.ts';
 import { domainCommands } from './domains.ts';
 import { jobCommands } from './jobs.ts';
+import { operationCommands } from './operations.ts';
 import { logCommands } from './log.ts';
 import { openApiCommands } from './openapi.ts';
 import { Output, errorLine } from './output.ts';
@@ -31,6 +32,7 @@ const COMMANDS: readonly Command[] = [
   ...logCommands,
   ...apiKeyCommands,
   ...jobCommands,
+  ...operationCommands,
   ...domainCommands,
   ...dnsCommands,
   ...openApiCommands,

@@ -5,6 +5,7 @@ import { ApiKeyService } from '../../gen/atr/v1/api_key_pb.js';
 import { DomainService } from '../../gen/atr/v1/domain_pb.js';
 import { EventService } from '../../gen/atr/v1/event_pb.js';
 import { JobService } from '../../gen/atr/v1/job_pb.js';
+import { OperationService } from '../../gen/atr/v1/operation_pb.js';
 import { RegistryService } from '../../gen/atr/v1/registry_pb.js';
 import { ResolveService } from '../../gen/atr/v1/resolve_pb.js';
 import { TransparencyLogService } from '../../gen/atr/v1/transparency_log_pb.js';
@@ -25,6 +26,8 @@ export interface RegistryClient {
   readonly jobs: Client<typeof JobService>;
   /** An owner's webhooks: create (the secret is shown once), list, delete, test, and the delivery log. */
   readonly webhooks: Client<typeof WebhookService>;
+  /** Registrations and rotations accepted to finish in the background: GetOperation, WatchOperation (a stream). */
+  readonly operations: Client<typeof OperationService>;
 }
 
 /** The registry's clients over a transport of the caller's making (its own interceptors, TLS, ...). */
@@ -39,6 +42,7 @@ export function registryClientOver(transport: Transport): RegistryClient {
     events: createClient(EventService, transport),
     jobs: createClient(JobService, transport),
     webhooks: createClient(WebhookService, transport),
+    operations: createClient(OperationService, transport),
   };
 }
 

@@ -1,0 +1,49 @@
+import { GetOperationResponseSchema, type Operation, OperationState } from '../../gen/atr/v1/operation_pb.js';
+import type { Clients } from './client.ts';
+import { type Command, soleArgument } from './command.ts';
+import { type Field, time } from './output.ts';
+
+function operationFields(operation: Operation | undefined): Field[] {
+  return [
+    ['operation id', operation?.operationId],
+    ['kind', operation?.kind],
+    ['agent', operation?.agentName],
+    ['state', operation && (OperationState[operation.state] ?? 'unknown').toLowerCase()],
+    ['step', operation?.step],
+    ['attempts', operation && String(operation.attempts)],
+    ['error', operation?.errorCode && `${operation.errorCode}: ${operation.errorMessage}`],
+    ['created', time(operation?.createdAt)],
+    ['completed', time(operation?.completedAt)],
+    ['log index', operation?.logIndex?.toString()],
+  ];
+}
+
+const show: Command = {
+  name: 'operations show',
+  synopsis: '<operation id>',
+  summary: 'how a registration or rotation accepted to finish in the background stands (ASYNC_PROCESSING_ENABLED)',
+  options: {},
+  arity: 1,
+  async run(invocation) {
+    const { clients, out } = invocation;
+    const response = await clients().operations.getOperation({ operationId: soleArgument(invocation) });
+    if (out.json) out.message(GetOperationResponseSchema, response);
+    else out.fields(operationFields(response.operation));
+    return 0;
+  },
+};
+
+export const operationCommands: readonly Command[] = [show];
+
+/**
+ * Follows an operation until it ends (WatchOperation) and returns it when it succeeded; throws with its error code
+ * and message when it failed.
+ */
+export async function finishedOperation(clients: Clients, operationId: string): Promise<Operation> {
+  let last: Operation | undefined;
+  for await (const update of clients.operations.watchOperation({ operationId })) last = update.operation;
+  if (last?.state !== OperationState.SUCCEEDED) {
+    throw new Error(`operation ${operationId} failed: ${last?.errorCode ?? 'unknown'}: ${last?.errorMessage ?? 'the stream ended early'}`);
+  }
+  return last;
+}
