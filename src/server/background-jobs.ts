@@ -27,6 +27,11 @@ export interface BackgroundJobs {
 export const LIFECYCLE_SWEEP = 'lifecycle.sweep';
 export const OPERATION_RUN = 'operation.run';
 const OPERATION_ATTEMPTS = 5;
+/**
+ * Operations a worker process runs at once: their database round trips overlap (on PostgreSQL most of an operation
+ * is waiting for them), while the one transaction that records each keeps them exactly once.
+ */
+const OPERATION_CONCURRENCY = 8;
 /** An operation still pending this long after it was accepted may have lost its job (a crash before it was queued). */
 const OPERATION_REQUEUE_AFTER_MS = 60_000;
 
@@ -56,7 +61,7 @@ export function createBackgroundJobs(config: Config, database: Database, log: { 
       if (!config.workersEnabled) return;
       queue.work(OPERATION_RUN, async (payload, job) => {
         await registry.runOperation(String(payload['operation_id']), job.attempt >= OPERATION_ATTEMPTS);
-      });
+      }, OPERATION_CONCURRENCY);
       requeue = async () => {
         for (const id of await registry.pendingOperations(new Date(Date.now() - OPERATION_REQUEUE_AFTER_MS))) await enqueueOperation(id);
       };

@@ -1,5 +1,5 @@
 // npm run bench [-- --json] [--seconds N] [--concurrency N] [--no-log] [--no-mtls] [--no-cache] [--no-dns] [--no-lifecycle] [--expiries N]
-//                 [--no-webhooks] [--webhook-events N]
+//                 [--no-webhooks] [--webhook-events N] [--no-registrations] [--registrations N]
 //
 // Starts the registry (embedded SQLite, or DATABASE_URL) and an empty unary handler on the same stack, each as
 // its own process, and drives them from this process over gRPC (h2c). Each row stands beside its limit measured
@@ -11,10 +11,13 @@
 // lag from a revocation to its TXT record changing (test/bench/dns-lag.ts), and resolve while the lifecycle sweep
 // records a bulk of expiries (test/bench/lifecycle.ts), and webhooks (test/bench/webhooks.ts): deliveries/s of a
 // backlog of --webhook-events agent.registered events to a receiver that checks every signature, and the delay from a
-// revoke over gRPC to its agent.revoked delivery, 200 times, on a fresh database of DATABASE_URL's dialect.
+// revoke over gRPC to its agent.revoked delivery, 200 times, on a fresh database of DATABASE_URL's dialect, and
+// registrations synchronous vs asynchronous (accepted/s, completed/s) with ASYNC_PROCESSING_ENABLED
+// (test/bench/async-registration.ts).
 //
-// --no-log, --no-mtls, --no-cache, --no-dns, --no-lifecycle and --no-webhooks skip those sections; --expiries N is the
-// lifecycle sweep's bulk (default 100000), --webhook-events N the webhook backlog (default 400, at least 200).
+// --no-log, --no-mtls, --no-cache, --no-dns, --no-lifecycle, --no-webhooks and --no-registrations skip those sections;
+// --expiries N is the lifecycle sweep's bulk (default 100000), --webhook-events N the webhook backlog (default 400, at
+// least 200), --registrations N the registrations made each way (default 300).
 import { type ChildProcess, spawn } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -39,6 +42,7 @@ import { type DnsRow, dnsTable, measureDns } from './dns.ts';
 import { type DnsLagRow, measureDnsLag } from './dns-lag.ts';
 import { type LifecycleRow, measureLifecycle } from './lifecycle.ts';
 import { type WebhooksRow, measureWebhooks, webhooksTable } from './webhooks.ts';
+import { type RegistrationRow, measureRegistrations, registrationsTable } from './async-registration.ts';
 
 const { values: flags } = parseArgs({
   options: {
@@ -53,6 +57,8 @@ const { values: flags } = parseArgs({
     expiries: { type: 'string', default: '100000' },
     'no-webhooks': { type: 'boolean', default: false },
     'webhook-events': { type: 'string', default: '400' },
+    'no-registrations': { type: 'boolean', default: false },
+    registrations: { type: 'string', default: '300' },
   },
 });
 const seconds = Number(flags.seconds);
@@ -97,7 +103,8 @@ async function main(): Promise<void> {
     const dnsLag = flags['no-dns'] ? undefined : await measureDnsLag({ revocations: 100 });
     const lifecycle = flags['no-lifecycle'] ? undefined : await measureLifecycle({ expiries: Number(flags.expiries), seconds });
     const webhooks = flags['no-webhooks'] ? undefined : await measureWebhooks({ events: Number(flags['webhook-events']), revokes: 200 });
-    print(rows, env.DATABASE_URL.split(':')[0] ?? '', logRows, mtlsRows, cacheRows, dnsRows, dnsLag, lifecycle, webhooks);
+    const registrations = flags['no-registrations'] ? undefined : await measureRegistrations(Number(flags.registrations));
+    print(rows, env.DATABASE_URL.split(':')[0] ?? '', logRows, mtlsRows, cacheRows, dnsRows, dnsLag, lifecycle, webhooks, registrations);
   } finally {
     registryProcess.child.kill('SIGTERM');
     emptyProcess.child.kill('SIGTERM');
@@ -204,9 +211,10 @@ function print(
   dnsLag: DnsLagRow | undefined,
   lifecycle: LifecycleRow | undefined,
   webhooks: WebhooksRow | undefined,
+  registrations: RegistrationRow | undefined,
 ): void {
   if (flags.json) {
-    console.log(JSON.stringify({ database, concurrency, seconds, rows, log: logRows, mtls: mtlsRows, cache: cacheRows, dns: dnsRows, dnsLag, lifecycle, webhooks }, null, 2));
+    console.log(JSON.stringify({ database, concurrency, seconds, rows, log: logRows, mtls: mtlsRows, cache: cacheRows, dns: dnsRows, dnsLag, lifecycle, webhooks, registrations }, null, 2));
     return;
   }
   const fixed = (n: number, digits = 0) => n.toFixed(digits);
@@ -265,6 +273,11 @@ function print(
     printTable(table);
     console.log(`\n${delayCaption}`);
     printTable(delayTable);
+  }
+  if (registrations !== undefined) {
+    const { caption, table } = registrationsTable(registrations);
+    console.log(caption);
+    printTable(table);
   }
 }
 

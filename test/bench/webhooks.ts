@@ -65,6 +65,8 @@ export async function measureWebhooks(options: { events: number; revokes: number
     DATABASE_URL: database.url,
     REDIS_ENABLED: 'false',
     WEBHOOK_ALLOW_PRIVATE: 'true',
+    // The backlog is made by a process without workers: registrations must finish without one.
+    ASYNC_PROCESSING_ENABLED: 'false',
   };
   const receiver = await startVerifyingReceiver();
   const children: ChildProcess[] = [];
@@ -245,7 +247,7 @@ function delay(values: number[]): Delay {
   return { p50Ms: at(0.5), p99Ms: at(0.99), maxMs: round(sorted.at(-1) ?? 0) };
 }
 
-async function serve(env: NodeJS.ProcessEnv): Promise<{ url: string; child: ChildProcess }> {
+export async function serve(env: NodeJS.ProcessEnv): Promise<{ url: string; child: ChildProcess }> {
   const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'serve.ts')], { env, stdio: ['ignore', 'pipe', 'inherit'] });
   const url = await new Promise<string>((resolve, reject) => {
     child.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
@@ -254,7 +256,7 @@ async function serve(env: NodeJS.ProcessEnv): Promise<{ url: string; child: Chil
   return { url, child };
 }
 
-async function stop(child: ChildProcess): Promise<void> {
+export async function stop(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = once(child, 'exit');
   child.kill('SIGTERM');

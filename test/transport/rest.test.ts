@@ -91,7 +91,7 @@ describe('REST transcoding', () => {
 
     const badEnum = await call('GET', '/v1/agents?status=sleeping');
     expect(badEnum.status).toBe(400);
-    expect(badEnum.json).toEqual({ detail: 'status: must be one of active, revoked, expired', code: 'invalid_argument' });
+    expect(badEnum.json).toEqual({ detail: 'status: must be one of active, revoked, expired, pending', code: 'invalid_argument' });
   });
 
   it('renders the zero enum value as null', async () => {
