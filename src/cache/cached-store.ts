@@ -175,6 +175,10 @@ export class CachedRegistryStore implements RegistryStore {
     return this.store.listPendingOperations(before, limit);
   }
 
+  pruneOperations(before: Date): Promise<number> {
+    return this.store.pruneOperations(before);
+  }
+
   ping(): Promise<void> {
     return this.store.ping();
   }

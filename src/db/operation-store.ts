@@ -68,6 +68,11 @@ export async function finishOperation(knex: Knex, id: string, outcome: Operation
     });
 }
 
+/** Removes operations that ended before `before`; returns how many. */
+export async function pruneOperations(knex: Knex, before: Date): Promise<number> {
+  return knex('operations').whereNot('state', 'pending').where('completed_at', '<', before).delete();
+}
+
 /** Pending operations accepted before `before`, oldest first: those whose job may have been lost. */
 export async function listPendingOperations(knex: Knex, before: Date, limit: number): Promise<string[]> {
   const rows = (await knex('operations').where('state', 'pending').where('created_at', '<', before).orderBy('created_at').limit(limit).select('id')) as Row[];

@@ -16,7 +16,7 @@ import type {
 } from '../registry/store.ts';
 import { AgentSchema, AuditEventSchema, CertificateSchema } from './entities.ts';
 import { GroupCommit } from './group-commit.ts';
-import { countAttempt, findOperation, finishOperation, insertOperation, keepIssuedCertificate, listPendingOperations } from './operation-store.ts';
+import { countAttempt, findOperation, finishOperation, insertOperation, keepIssuedCertificate, listPendingOperations, pruneOperations } from './operation-store.ts';
 import type { NewOperation, OperationOutcome, OperationRecord } from '../registry/operations.ts';
 import type { Database } from './orm.ts';
 import { sequenceLogEntries } from './tlog-store.ts';
@@ -204,6 +204,10 @@ export class SqlRegistryStore implements RegistryStore, AuditPruneStore {
 
   listPendingOperations(before: Date, limit: number): Promise<string[]> {
     return listPendingOperations(this.knex, before, limit);
+  }
+
+  pruneOperations(before: Date): Promise<number> {
+    return pruneOperations(this.knex, before);
   }
 
   async ping(): Promise<void> {

@@ -303,6 +303,11 @@ export class Registry {
     return this.store.listPendingOperations(before, 1000);
   }
 
+  /** Forgets operations that ended before `before` (their changes stay in the audit trail and the log). */
+  pruneOperations(before: Date): Promise<number> {
+    return this.store.pruneOperations(before);
+  }
+
   /**
    * Runs an accepted operation's steps: issue (the certificate is signed and kept in the operation) and record (in
    * one transaction: the certificate, audit event and log leaf, and the operation marked succeeded). An operation

@@ -103,6 +103,8 @@ export interface RegistryStore {
   countOperationAttempt(id: string, at: Date): Promise<void>;
   /** Keeps the certificate an operation's issue step signed unless one is kept already; returns the one kept. */
   keepIssuedCertificate(id: string, pem: string, at: Date): Promise<string | undefined>;
+  /** Removes operations that ended before `before`; returns how many. */
+  pruneOperations(before: Date): Promise<number>;
   /** Ids of operations still pending that were accepted before `before`, oldest first. */
   listPendingOperations(before: Date, limit: number): Promise<string[]>;
   /** Throws when the database cannot be reached. */

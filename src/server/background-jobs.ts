@@ -32,8 +32,8 @@ const OPERATION_ATTEMPTS = 5;
  * is waiting for them), while the one transaction that records each keeps them exactly once.
  */
 const OPERATION_CONCURRENCY = 8;
-/** An operation still pending this long after it was accepted may have lost its job (a crash before it was queued). */
-const OPERATION_REQUEUE_AFTER_MS = 60_000;
+/** How long an operation that ended stays readable. */
+const OPERATION_KEEP_MS = 7 * 24 * 3600_000;
 
 export function createBackgroundJobs(config: Config, database: Database, log: { notify(): void } | undefined, logger: Logger): BackgroundJobs {
   const queue: JobQueue =
@@ -63,7 +63,11 @@ export function createBackgroundJobs(config: Config, database: Database, log: { 
         await registry.runOperation(String(payload['operation_id']), job.attempt >= OPERATION_ATTEMPTS);
       }, OPERATION_CONCURRENCY);
       requeue = async () => {
-        for (const id of await registry.pendingOperations(new Date(Date.now() - OPERATION_REQUEUE_AFTER_MS))) await enqueueOperation(id);
+        // Still pending a sweep interval after it was accepted: its job may have been lost (a crash before it was
+        // queued). Queueing it again is harmless when it was not: the job id is the same.
+        const acceptedBefore = new Date(Date.now() - config.lifecycleIntervalSeconds * 1000);
+        for (const id of await registry.pendingOperations(acceptedBefore)) await enqueueOperation(id);
+        await registry.pruneOperations(new Date(Date.now() - OPERATION_KEEP_MS));
       };
     },
     async close() {

@@ -1,10 +1,14 @@
 // ASYNC_PROCESSING_ENABLED: registrations and rotations answer at once with an operation, and a worker finishes
 // them; the results are what a synchronous call would have made, recorded once.
 import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
 import { Code, createClient } from '@connectrpc/connect';
 import { createGrpcTransport } from '@connectrpc/connect-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OperationService, OperationState } from '../../gen/atr/v1/operation_pb.js';
+import { openDatabase } from '../../src/db/orm.ts';
 import { type App, createApp } from '../../src/server/app.ts';
 import { dialects } from '../support/databases.ts';
 import { keyAndCsr, publicKeyOf, publicKeyOfPrivate } from '../support/keys.ts';
@@ -12,6 +16,18 @@ import { rpcError } from '../support/rpc.ts';
 import { runningServer } from '../support/server.ts';
 
 type Json = Record<string, any>;
+
+const protoDir = fileURLToPath(new URL('../../proto', import.meta.url));
+/** grpc-js clients built from the .proto files alone, as any gRPC stack would. */
+function grpcJsClients(address: string) {
+  const load = (file: string) =>
+    grpc.loadPackageDefinition(protoLoader.loadSync(file, { includeDirs: [protoDir], keepCase: true, longs: String, enums: String, defaults: true })) as any;
+  const credentials = grpc.credentials.createInsecure();
+  return {
+    registry: new (load('atr/v1/registry.proto').atr.v1.RegistryService)(address, credentials) as grpc.Client & Record<string, Function>,
+    operations: new (load('atr/v1/operation.proto').atr.v1.OperationService)(address, credentials) as grpc.Client & Record<string, Function>,
+  };
+}
 
 describe.each(dialects)('asynchronous processing on %s', (dialect) => {
   let url: string;
@@ -154,6 +170,49 @@ describe.each(dialects)('asynchronous processing on %s', (dialect) => {
     expect(early.body['code']).toBe('agent_pending');
     await startWorker();
     await settled(rotatePending.body['operation_id'] as string);
+  });
+
+  it('works for a grpc-js client: RegisterAgent answers with an operation, WatchOperation streams it to the end', async () => {
+    await stopWorker();
+    const { registry, operations } = grpcJsClients(new URL(url).host);
+    try {
+      const registered = await new Promise<Json>((resolve, reject) =>
+        registry['RegisterAgent']!({ agent_name: 'grpcjs.async.example', owner: 'team-a' }, (error: Error | null, answer: Json) => (error ? reject(error) : resolve(answer))),
+      );
+      expect(registered).toMatchObject({ cert_pem: '', operation_id: expect.stringMatching(/^[0-9a-f-]{36}$/), agent: { status: 'AGENT_STATUS_PENDING' } });
+      const stream = operations['WatchOperation']!({ operation_id: registered['operation_id'] }) as grpc.ClientReadableStream<Json>;
+      const updates: Json[] = [];
+      stream.on('data', (update: Json) => updates.push(update['operation']));
+      const ended = new Promise((resolve, reject) => {
+        stream.on('end', resolve);
+        stream.on('error', reject);
+      });
+      await sleep(200);
+      await startWorker();
+      await ended;
+      expect(updates[0]).toMatchObject({ state: 'OPERATION_STATE_PENDING', step: 'issue' });
+      expect(updates.at(-1)).toMatchObject({ state: 'OPERATION_STATE_SUCCEEDED', step: 'done', agent: { status: 'AGENT_STATUS_ACTIVE' } });
+      expect(updates.at(-1)?.['cert_pem']).toContain('BEGIN CERTIFICATE');
+    } finally {
+      registry.close();
+      operations.close();
+    }
+  });
+
+  it('queues again an operation whose job was lost, at the next lifecycle sweep', async () => {
+    await stopWorker();
+    const accepted = await post('/v1/agents', { agent_name: 'lost.async.example', owner: 'team-a' });
+    const id = accepted.body['operation_id'] as string;
+    // As if the process had crashed between committing the operation and queueing its job.
+    const database = await openDatabase(app.config.databaseUrl);
+    try {
+      expect(await database.orm.em.getKnex()('jobs').where('id', `operation@${id}`).delete()).toBe(1);
+    } finally {
+      await database.close();
+    }
+    await sleep(1100);
+    worker = await createApp({ ...app.config, workersEnabled: true, lifecycleIntervalSeconds: 1 });
+    expect(await settled(id)).toMatchObject({ state: 'succeeded', attempts: 1 });
   });
 
   it('reports progress over a gRPC stream (WatchOperation) until the operation ends', async () => {
