@@ -35,19 +35,29 @@ export class SqlLifecycleStore implements LifecycleStore {
     }));
   }
 
-  mark(candidate: LifecycleCandidate, kind: LifecycleKind, now: Date, record: (tx: JournalTx) => Promise<unknown>): Promise<boolean> {
+  mark(
+    candidates: readonly LifecycleCandidate[],
+    kind: LifecycleKind,
+    now: Date,
+    record: (tx: JournalTx, candidate: LifecycleCandidate) => Promise<unknown>,
+  ): Promise<LifecycleCandidate[]> {
     return writeTransaction(this.database, async (em, trx) => {
-      const inserted = (await trx('lifecycle_marks')
-        .insert({ cert_fingerprint: candidate.fingerprint, kind, agent_name: candidate.agentName, created_at: now })
-        .onConflict(['cert_fingerprint', 'kind'])
-        .ignore()
-        .returning('kind')) as unknown[];
-      if (inserted.length === 0) return false;
-      await record({
+      const tx: JournalTx = {
         appendAudit: (event, at) => insertAudit(em, event, at),
         appendLogEntry: (entry, at) => sequenceLogEntries(trx, this.database.dialect, [entry], at),
-      });
-      return true;
+      };
+      const recorded: LifecycleCandidate[] = [];
+      for (const candidate of candidates) {
+        const inserted = (await trx('lifecycle_marks')
+          .insert({ cert_fingerprint: candidate.fingerprint, kind, agent_name: candidate.agentName, created_at: now })
+          .onConflict(['cert_fingerprint', 'kind'])
+          .ignore()
+          .returning('kind')) as unknown[];
+        if (inserted.length === 0) continue;
+        await record(tx, candidate);
+        recorded.push(candidate);
+      }
+      return recorded;
     });
   }
 }

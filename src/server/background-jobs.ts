@@ -40,7 +40,8 @@ export function createBackgroundJobs(config: Config, database: Database, log: { 
     config.redisUrl !== undefined && config.redisEnabled
       ? new BullmqQueue({ redisUrl: config.redisUrl, prefix: `atr:${config.trustDomain}`, names: [LIFECYCLE_SWEEP, OPERATION_RUN], logger })
       : new DatabaseQueue(new SqlJobStore(database), { pollMs: config.jobsPollMs, leaseMs: config.jobsLeaseSeconds * 1000, logger });
-  const lifecycle = new Lifecycle(new SqlLifecycleStore(database), new Journal(log), config.renewalReminderPercent / 100);
+  const perTransaction = database.dialect === 'postgresql' ? 20 : 1;
+  const lifecycle = new Lifecycle(new SqlLifecycleStore(database), new Journal(log), config.renewalReminderPercent / 100, perTransaction);
   const scheduler = new Scheduler(queue, [{ name: LIFECYCLE_SWEEP, everyMs: config.lifecycleIntervalSeconds * 1000 }], logger);
   let requeue: (() => Promise<void>) | undefined;
   if (config.workersEnabled) {
