@@ -1,6 +1,6 @@
 import type { Knex } from '@mikro-orm/knex';
 import type { Dialect } from '../config/database-url.ts';
-import type { KeyAlgorithm } from '../pki/key-policy.ts';
+import type { KeyAlgorithm } from '../pki/key-algorithm.ts';
 import type { NewOperation, OperationKind, OperationOutcome, OperationRecord, OperationState, OperationStep } from '../registry/operations.ts';
 import { date, json, optionalDate, type Row } from './row-reader.ts';
 

@@ -1,7 +1,9 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { DomainError } from '../errors.ts';
 
-export type KeyAlgorithm = 'EC P-256' | 'EC P-384' | `RSA ${number}` | 'Ed25519';
+import type { KeyAlgorithm } from './key-algorithm.ts';
+
+export type { KeyAlgorithm };
 
 /** A public key the registry agreed to certify. */
 export interface RequestedKey {

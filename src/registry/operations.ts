@@ -3,7 +3,7 @@
 // certificate, kept in the operation so a retry never signs twice) and record (the certificate, audit event and log
 // leaf, in the transaction that marks the operation done, so a retry after a crash records nothing twice).
 import { DomainError, quoted } from '../errors.ts';
-import type { KeyAlgorithm } from '../pki/key-policy.ts';
+import type { KeyAlgorithm } from '../pki/key-algorithm.ts';
 
 export type OperationKind = 'register' | 'rotate';
 export type OperationState = 'pending' | 'succeeded' | 'failed';
@@ -17,7 +17,7 @@ export interface NewOperation {
   readonly owner: string;
   readonly actor: string;
   /** The key to certify: DER SubjectPublicKeyInfo. The private key, when the registry made it, is never kept. */
-  readonly publicKey: Buffer;
+  readonly publicKey: Uint8Array;
   readonly keyAlgorithm: KeyAlgorithm;
   readonly keySource: 'csr' | 'generated';
   /** Rotations: the version the agent must still be at. */

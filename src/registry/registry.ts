@@ -332,7 +332,7 @@ export class Registry {
   }
 
   private async issueForOperation(operation: OperationRecord): Promise<string> {
-    const certificate = await this.issue(operation.agentName, { publicKey: operation.publicKey, algorithm: operation.keyAlgorithm }, this.now());
+    const certificate = await this.issue(operation.agentName, { publicKey: Buffer.from(operation.publicKey), algorithm: operation.keyAlgorithm }, this.now());
     return (await this.store.keepIssuedCertificate(operation.id, certificate.pem, this.now())) ?? certificate.pem;
   }
 
