@@ -14,8 +14,8 @@ import { AgentStatus } from '../../gen/atr/v1/agent_pb.js';
 import { RegistryService } from '../../gen/atr/v1/registry_pb.js';
 import { type Dialect, parseDatabaseUrl } from '../../src/config/database-url.ts';
 import { keyAndCsr } from '../support/keys.ts';
+import { benchProcessEnv, serveProcess, stopProcess } from './bench-process.ts';
 import { createBenchDatabase } from './databases.ts';
-import { serve, stop } from './webhooks.ts';
 
 const IN_FLIGHT = 8;
 
@@ -55,23 +55,12 @@ async function measureSetup(dialect: Dialect, count: number, workers: Workers): 
   const database = await createBenchDatabase(dialect);
   const dir = mkdtempSync(join(tmpdir(), 'atr-bench-async-'));
   const csrs = await Promise.all(Array.from({ length: 2 * count }, async () => (await keyAndCsr()).csrPem));
-  const env = {
-    ...process.env,
-    HOST: '127.0.0.1',
-    PORT: '0',
-    MTLS_ENABLED: 'false',
-    LOG_LEVEL: 'warn',
-    PKI_ROOT_DIR: join(dir, 'pki'),
-    DATABASE_URL: database.url,
-    REDIS_ENABLED: 'false',
-    ASYNC_PROCESSING_ENABLED: 'true',
-    JOBS_POLL_MS: '50',
-  };
+  const env = benchProcessEnv({ dir, databaseUrl: database.url, ASYNC_PROCESSING_ENABLED: 'true', JOBS_POLL_MS: '50' });
   const children: ChildProcess[] = [];
   try {
-    const server = await serve({ ...env, WORKERS_ENABLED: workers === 'inside' ? 'true' : 'false' });
+    const server = await serveProcess({ ...env, WORKERS_ENABLED: workers === 'inside' ? 'true' : 'false' });
     children.push(server.child);
-    const startWorker = async () => children.push((await serve({ ...env, WORKERS_ENABLED: 'true' })).child);
+    const startWorker = async () => children.push((await serveProcess({ ...env, WORKERS_ENABLED: 'true' })).child);
     if (workers === 'beside') await startWorker();
     const registry = createClient(RegistryService, createGrpcTransport({ baseUrl: server.url }));
     const register = (i: number, synchronous: boolean) =>
@@ -99,7 +88,7 @@ async function measureSetup(dialect: Dialect, count: number, workers: Workers): 
       completedPerSecond: Math.round(count / completedSeconds),
     };
   } finally {
-    await Promise.all(children.map(stop));
+    await Promise.all(children.map(stopProcess));
     await database.drop();
     rmSync(dir, { recursive: true, force: true });
   }

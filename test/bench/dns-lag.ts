@@ -1,7 +1,6 @@
 // How long after a revoke returns the agent's TXT record in the built-in DNS server says status=revoked: a registry
 // process (serve.ts) with DNS_ZONES, agents registered over Connect, each revoked while this process asks the DNS
 // server for its _atr TXT record every millisecond until the answer changes.
-import { type ChildProcess, spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,6 +9,7 @@ import { createClient } from '@connectrpc/connect';
 import { createGrpcTransport } from '@connectrpc/connect-node';
 import dnsPacket from 'dns-packet';
 import { RegistryService } from '../../gen/atr/v1/registry_pb.js';
+import { benchProcessEnv, serveProcess } from './bench-process.ts';
 
 const ZONE = 'lag.bench.example';
 
@@ -22,17 +22,17 @@ export interface DnsLagRow {
 
 export async function measureDnsLag(options: { revocations: number }): Promise<DnsLagRow> {
   const dir = mkdtempSync(join(tmpdir(), 'atr-bench-dns-lag-'));
-  const { child, url, dnsPort } = await serve({
-    ...process.env,
-    HOST: '127.0.0.1',
-    PORT: '0',
-    MTLS_ENABLED: 'false',
-    LOG_LEVEL: 'warn',
-    PKI_ROOT_DIR: join(dir, 'pki'),
-    DATABASE_URL: process.env['DATABASE_URL'] ?? `sqlite:///${join(dir, 'atr.db')}`,
-    DNS_ZONES: ZONE,
-    DNS_PORT: '0',
-  });
+  const { child, url, dnsPort } = await serveProcess(
+    benchProcessEnv({
+      dir,
+      databaseUrl: process.env['DATABASE_URL'] ?? `sqlite:///${join(dir, 'atr.db')}`,
+      // Not pinned off here: REDIS_ENABLED stays as this process has it, so a REDIS_URL it has reaches the registry.
+      REDIS_ENABLED: process.env['REDIS_ENABLED'],
+      DNS_ZONES: ZONE,
+      DNS_PORT: '0',
+    }),
+  );
+  if (dnsPort === undefined) throw new Error('dns-lag: the registry process started no DNS server');
   const registry = createClient(RegistryService, createGrpcTransport({ baseUrl: url }));
   const lags: number[] = [];
   try {
@@ -76,13 +76,4 @@ function txt(port: number, name: string): Promise<string> {
     });
     socket.send(dnsPacket.encode({ type: 'query', id: 1, questions: [{ type: 'TXT', name }] }), port, '127.0.0.1');
   });
-}
-
-async function serve(env: NodeJS.ProcessEnv): Promise<{ child: ChildProcess; url: string; dnsPort: number }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'serve.ts')], { env, stdio: ['ignore', 'pipe', 'inherit'] });
-  const started = await new Promise<{ url: string; dnsPort: number }>((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
-    child.stdout?.once('data', (chunk: Buffer) => resolve(JSON.parse(chunk.toString()) as { url: string; dnsPort: number }));
-  });
-  return { child, ...started };
 }

@@ -2,7 +2,6 @@
 // process resolves an agent over gRPC, 16 calls in flight, first with nothing to sweep (idle), then after `expiries`
 // lapsed agents were written straight into the database, until the sweep has recorded every one of them (audit event,
 // log leaf and mark each). The rows: resolve p50/p99 idle and during the sweep, and expiries recorded per second.
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,6 +11,7 @@ import { createGrpcTransport } from '@connectrpc/connect-node';
 import { RegistryService } from '../../gen/atr/v1/registry_pb.js';
 import { ResolveAgentRequestSchema, ResolveService } from '../../gen/atr/v1/resolve_pb.js';
 import { type Database, openDatabase } from '../../src/db/orm.ts';
+import { benchProcessEnv, serveProcess } from './bench-process.ts';
 import { GrpcLoad } from './grpc-load.ts';
 
 export interface LifecycleRow {
@@ -28,18 +28,7 @@ const CHUNK = 400;
 export async function measureLifecycle(options: { expiries: number; seconds: number }): Promise<LifecycleRow> {
   const dir = mkdtempSync(join(tmpdir(), 'atr-bench-lifecycle-'));
   const databaseUrl = process.env['DATABASE_URL'] ?? `sqlite:///${join(dir, 'atr.db')}`;
-  const { child, url } = await serve({
-    ...process.env,
-    HOST: '127.0.0.1',
-    PORT: '0',
-    MTLS_ENABLED: 'false',
-    LOG_LEVEL: 'warn',
-    PKI_ROOT_DIR: join(dir, 'pki'),
-    DATABASE_URL: databaseUrl,
-    REDIS_ENABLED: 'false',
-    LIFECYCLE_INTERVAL_SECONDS: '2',
-    JOBS_POLL_MS: '200',
-  });
+  const { child, url } = await serveProcess(benchProcessEnv({ dir, databaseUrl, LIFECYCLE_INTERVAL_SECONDS: '2', JOBS_POLL_MS: '200' }));
   const database = await openDatabase(databaseUrl);
   const load = new GrpcLoad(url);
   try {
@@ -117,12 +106,3 @@ async function closedLoop(call: () => Promise<unknown>, done: () => boolean, max
 }
 
 const round = (value: number) => Math.round(value * 10) / 10;
-
-async function serve(env: NodeJS.ProcessEnv): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'serve.ts')], { env, stdio: ['ignore', 'pipe', 'inherit'] });
-  const url = await new Promise<string>((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
-    child.stdout?.once('data', (chunk: Buffer) => resolve((JSON.parse(chunk.toString()) as { url: string }).url));
-  });
-  return { url, child };
-}

@@ -18,7 +18,6 @@
 // --no-log, --no-mtls, --no-cache, --no-dns, --no-lifecycle, --no-webhooks and --no-registrations skip those sections;
 // --expiries N is the lifecycle sweep's bulk (default 100000), --webhook-events N the webhook backlog (default 400, at
 // least 200), --registrations N the registrations made each way (default 300).
-import { type ChildProcess, spawn } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -34,6 +33,7 @@ import { isIssuedByRegistry } from '../../src/pki/chain.ts';
 import { parseCsr } from '../../src/pki/csr.ts';
 import { issueAgentCertificate } from '../../src/pki/issue.ts';
 import { keyAndCsr } from '../support/keys.ts';
+import { serveProcess } from './bench-process.ts';
 import { GrpcLoad } from './grpc-load.ts';
 import { type LogRow, logTable, measureLog } from './log.ts';
 import { type MtlsRow, measureMtls, mtlsTable } from './mtls.ts';
@@ -92,8 +92,8 @@ async function main(): Promise<void> {
     PKI_ROOT_DIR: join(dir, 'pki'),
     DATABASE_URL: process.env['DATABASE_URL'] ?? `sqlite:///${join(dir, 'atr.db')}`,
   };
-  const registryProcess = await serve([], env);
-  const emptyProcess = await serve(['--empty'], { ...env, DATABASE_URL: `sqlite:///${join(dir, 'empty.db')}` });
+  const registryProcess = await serveProcess(env);
+  const emptyProcess = await serveProcess({ ...env, DATABASE_URL: `sqlite:///${join(dir, 'empty.db')}` }, ['--empty']);
   try {
     const rows = await measure(registryProcess.url, emptyProcess.url, join(dir, 'pki'));
     const logRows = flags['no-log'] ? [] : await measureLog();
@@ -284,18 +284,6 @@ function print(
 function printTable(table: string[][]): void {
   const widths = table[0]!.map((_, c) => Math.max(...table.map((row) => row[c]!.length)));
   for (const row of table) console.log(`| ${row.map((cell, c) => cell.padEnd(widths[c]!)).join(' | ')} |`);
-}
-
-async function serve(args: string[], env: NodeJS.ProcessEnv): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'serve.ts'), ...args], {
-    env,
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const url = await new Promise<string>((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
-    child.stdout?.once('data', (chunk: Buffer) => resolve((JSON.parse(chunk.toString()) as { url: string }).url));
-  });
-  return { url, child };
 }
 
 await main();

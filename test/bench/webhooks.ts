@@ -10,7 +10,7 @@
 //   process with workers, each from the moment its response arrived (and from the moment it was sent) until the
 //   receiver has its agent.revoked delivery. The two can reach this process in either order: a negative delay is a
 //   delivery that came before the response.
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { type Server, createServer } from 'node:http';
@@ -23,6 +23,7 @@ import { RegistryService } from '../../gen/atr/v1/registry_pb.js';
 import { WebhookService } from '../../gen/atr/v1/webhook_pb.js';
 import { type Dialect, parseDatabaseUrl } from '../../src/config/database-url.ts';
 import { verificationFailure } from '../webhooks/receiver.ts';
+import { benchProcessEnv, serveProcess, stopProcess } from './bench-process.ts';
 import { createBenchDatabase } from './databases.ts';
 
 export interface Rate {
@@ -55,24 +56,18 @@ export async function measureWebhooks(options: { events: number; revokes: number
   const dialect = parseDatabaseUrl(process.env['DATABASE_URL'] ?? 'sqlite:///atr.db').dialect;
   const database = await createBenchDatabase(dialect);
   const dir = mkdtempSync(join(tmpdir(), 'atr-bench-webhooks-'));
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    HOST: '127.0.0.1',
-    PORT: '0',
-    MTLS_ENABLED: 'false',
-    LOG_LEVEL: 'warn',
-    PKI_ROOT_DIR: join(dir, 'pki'),
-    DATABASE_URL: database.url,
-    REDIS_ENABLED: 'false',
+  const env = benchProcessEnv({
+    dir,
+    databaseUrl: database.url,
     WEBHOOK_ALLOW_PRIVATE: 'true',
     // The backlog is made by a process without workers: registrations must finish without one.
     ASYNC_PROCESSING_ENABLED: 'false',
-  };
+  });
   const receiver = await startVerifyingReceiver();
   const children: ChildProcess[] = [];
   try {
     // The process that takes the backlog's calls runs no workers: its events wait in the feed.
-    const front = await serve({ ...env, WORKERS_ENABLED: 'false' });
+    const front = await serveProcess({ ...env, WORKERS_ENABLED: 'false' });
     children.push(front.child);
     const frontClients = clients(front.url);
     receiver.secret = (await frontClients.webhooks.createWebhook({ owner: OWNER, url: receiver.url })).secret;
@@ -80,14 +75,14 @@ export async function measureWebhooks(options: { events: number; revokes: number
     const names = [...Array.from({ length: options.events - options.revokes }, (_, i) => `agent-${i}.hooks.bench.example`), ...revoked];
     await inFlight(names, (agentName) => frontClients.registry.registerAgent({ agentName, owner: OWNER }));
 
-    const worker = await serve({ ...env, WORKERS_ENABLED: 'true' });
+    const worker = await serveProcess({ ...env, WORKERS_ENABLED: 'true' });
     children.push(worker.child);
     await receiver.until(() => receiver.count('agent.registered') >= options.events);
     const registered = receiver.times('agent.registered');
     // Between the first arrival and the last: events - 1 deliveries.
     const backlogSeconds = (registered.at(-1)! - registered[0]!) / 1000;
     const backlog = { events: options.events, seconds: round(backlogSeconds), perSecond: Math.round((options.events - 1) / backlogSeconds) };
-    await stop(front.child);
+    await stopProcess(front.child);
 
     const { registry } = clients(worker.url);
     const fromResponse: number[] = [];
@@ -108,7 +103,7 @@ export async function measureWebhooks(options: { events: number; revokes: number
       requests: receiver.requests,
     };
   } finally {
-    await Promise.all(children.map(stop));
+    await Promise.all(children.map(stopProcess));
     await receiver.close();
     await database.drop();
     rmSync(dir, { recursive: true, force: true });
@@ -245,20 +240,4 @@ function delay(values: number[]): Delay {
   const sorted = [...values].sort((a, b) => a - b);
   const at = (q: number) => round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0);
   return { p50Ms: at(0.5), p99Ms: at(0.99), maxMs: round(sorted.at(-1) ?? 0) };
-}
-
-export async function serve(env: NodeJS.ProcessEnv): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'serve.ts')], { env, stdio: ['ignore', 'pipe', 'inherit'] });
-  const url = await new Promise<string>((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
-    child.stdout?.once('data', (chunk: Buffer) => resolve((JSON.parse(chunk.toString()) as { url: string }).url));
-  });
-  return { url, child };
-}
-
-export async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = once(child, 'exit');
-  child.kill('SIGTERM');
-  await exited;
 }
