@@ -2,7 +2,7 @@ import { type DescEnum, type DescField, type DescMessage, type JsonValue, Scalar
 import { invalidArgument } from '../errors.ts';
 
 // A request's JSON, checked against its message before protobuf-es decodes it, so that a refusal names the field
-// and the rule (`status: must be one of active, revoked, expired`) rather than protobuf internals (`cannot decode
+// and the rule (`status: must be one of active, revoked, expired, pending`) rather than protobuf internals (`cannot decode
 // enum atr.v1.AgentStatus from JSON`). REST and Connect JSON share it; they differ only in the enum names they take.
 
 /** How enum values are spelt: REST's short lowercase names (`active`), or ProtoJSON's full ones (`AGENT_STATUS_ACTIVE`). */

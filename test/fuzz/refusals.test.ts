@@ -136,9 +136,9 @@ describe.each(dialects)('bad input is refused with the field and the rule, and c
     const json = { 'content-type': 'application/json' };
     expect(await connect('RegistryService/ListAgents', JSON.stringify({ status: 'bogus' }), json)).toMatchObject({
       status: 400,
-      message: 'status: must be one of AGENT_STATUS_ACTIVE, AGENT_STATUS_REVOKED, AGENT_STATUS_EXPIRED',
+      message: 'status: must be one of AGENT_STATUS_ACTIVE, AGENT_STATUS_REVOKED, AGENT_STATUS_EXPIRED, AGENT_STATUS_PENDING',
     });
-    expect(await rest('GET', '/v1/agents?status=bogus')).toMatchObject({ status: 400, detail: 'status: must be one of active, revoked, expired' });
+    expect(await rest('GET', '/v1/agents?status=bogus')).toMatchObject({ status: 400, detail: 'status: must be one of active, revoked, expired, pending' });
     expect(await rest('POST', '/v1/agents', { agent_name: 'kind.fuzz.example', owner: 7 })).toMatchObject({ detail: 'owner: must be a string' });
     expect(await rest('POST', '/v1/agents/kind.fuzz.example/rotate', { expected_version: 'two' })).toMatchObject({
       detail: 'expected_version: must be an integer',
