@@ -1,5 +1,5 @@
 // npm run bench [-- --json] [--seconds N] [--concurrency N] [--no-log] [--no-mtls] [--no-cache] [--no-dns] [--no-lifecycle] [--expiries N]
-//                 [--no-webhooks] [--webhook-events N] [--no-registrations] [--registrations N]
+//                 [--no-webhooks] [--webhook-events N] [--no-registrations] [--registrations N] [--no-http-json]
 //
 // Starts the registry (embedded SQLite, or DATABASE_URL) and an empty unary handler on the same stack, each as
 // its own process, and drives them from this process over gRPC (h2c). Each row stands beside its limit measured
@@ -13,9 +13,11 @@
 // backlog of --webhook-events agent.registered events to a receiver that checks every signature, and the delay from a
 // revoke over gRPC to its agent.revoked delivery, 200 times, on a fresh database of DATABASE_URL's dialect, and
 // registrations synchronous vs asynchronous (accepted/s, completed/s) with ASYNC_PROCESSING_ENABLED
-// (test/bench/async-registration.ts).
+// (test/bench/async-registration.ts), and REST and Connect JSON resolve and verify at 1 and 16 clients beside an
+// empty node:http server (test/bench/http-json.ts), on SQLite and, when configured, PostgreSQL.
 //
-// --no-log, --no-mtls, --no-cache, --no-dns, --no-lifecycle, --no-webhooks and --no-registrations skip those sections;
+// --no-log, --no-mtls, --no-cache, --no-dns, --no-lifecycle, --no-webhooks, --no-registrations and --no-http-json skip
+// those sections;
 // --expiries N is the lifecycle sweep's bulk (default 100000), --webhook-events N the webhook backlog (default 400, at
 // least 200), --registrations N the registrations made each way (default 300).
 import { X509Certificate } from 'node:crypto';
@@ -43,6 +45,7 @@ import { type DnsLagRow, measureDnsLag } from './dns-lag.ts';
 import { type LifecycleRow, measureLifecycle } from './lifecycle.ts';
 import { type WebhooksRow, measureWebhooks, webhooksTable } from './webhooks.ts';
 import { type RegistrationRow, measureRegistrations, registrationsTable } from './async-registration.ts';
+import { type HttpJsonRow, httpJsonTable, measureHttpJson } from './http-json.ts';
 
 const { values: flags } = parseArgs({
   options: {
@@ -59,6 +62,7 @@ const { values: flags } = parseArgs({
     'webhook-events': { type: 'string', default: '400' },
     'no-registrations': { type: 'boolean', default: false },
     registrations: { type: 'string', default: '300' },
+    'no-http-json': { type: 'boolean', default: false },
   },
 });
 const seconds = Number(flags.seconds);
@@ -104,7 +108,8 @@ async function main(): Promise<void> {
     const lifecycle = flags['no-lifecycle'] ? undefined : await measureLifecycle({ expiries: Number(flags.expiries), seconds });
     const webhooks = flags['no-webhooks'] ? undefined : await measureWebhooks({ events: Number(flags['webhook-events']), revokes: 200 });
     const registrations = flags['no-registrations'] ? undefined : await measureRegistrations(Number(flags.registrations));
-    print(rows, env.DATABASE_URL.split(':')[0] ?? '', logRows, mtlsRows, cacheRows, dnsRows, dnsLag, lifecycle, webhooks, registrations);
+    const httpJson = flags['no-http-json'] ? [] : await measureHttpJson({ seconds, clients: [1, 16] });
+    print(rows, env.DATABASE_URL.split(':')[0] ?? '', logRows, mtlsRows, cacheRows, dnsRows, dnsLag, lifecycle, webhooks, registrations, httpJson);
   } finally {
     registryProcess.child.kill('SIGTERM');
     emptyProcess.child.kill('SIGTERM');
@@ -212,9 +217,10 @@ function print(
   lifecycle: LifecycleRow | undefined,
   webhooks: WebhooksRow | undefined,
   registrations: RegistrationRow | undefined,
+  httpJson: HttpJsonRow[],
 ): void {
   if (flags.json) {
-    console.log(JSON.stringify({ database, concurrency, seconds, rows, log: logRows, mtls: mtlsRows, cache: cacheRows, dns: dnsRows, dnsLag, lifecycle, webhooks, registrations }, null, 2));
+    console.log(JSON.stringify({ database, concurrency, seconds, rows, log: logRows, mtls: mtlsRows, cache: cacheRows, dns: dnsRows, dnsLag, lifecycle, webhooks, registrations, httpJson }, null, 2));
     return;
   }
   const fixed = (n: number, digits = 0) => n.toFixed(digits);
@@ -276,6 +282,11 @@ function print(
   }
   if (registrations !== undefined) {
     const { caption, table } = registrationsTable(registrations);
+    console.log(caption);
+    printTable(table);
+  }
+  if (httpJson.length > 0) {
+    const { caption, table } = httpJsonTable(httpJson);
     console.log(caption);
     printTable(table);
   }
