@@ -45,6 +45,8 @@ export interface HttpHandlerOptions {
 // connect-es's own limit stays as a backstop; the request screen refuses more than MAX_REQUEST_BYTES first, as
 // InvalidArgument naming the rule, where connect-es would answer ResourceExhausted.
 const maxMessageBytes = MAX_REQUEST_BYTES;
+/** Answers smaller than this are never compressed (see connectNodeAdapter below). */
+const COMPRESS_MIN_BYTES = 16 * 1024;
 
 export function servedServices(api: DescService[]): DescService[] {
   return [...api, ...infrastructureServices];
@@ -107,6 +109,10 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
     routes,
     interceptors,
     readMaxBytes: maxMessageBytes,
+    // Answers below this size are sent as they are even to a client that accepts gzip: compressing a resolve or
+    // verify answer (1-3 KiB, the certificate's PEM) cost more time than it saves on any link these answers travel
+    // (connect-es compresses from 1 KiB by default); pages of a listing still go compressed.
+    compressMinBytes: COMPRESS_MIN_BYTES,
     // As REST does and the ProtoJSON spec recommends: a misspelt field (`expected_versoin`) is an error, not a
     // silently unconditional change.
     jsonOptions: { ignoreUnknownFields: false },
