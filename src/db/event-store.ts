@@ -1,6 +1,6 @@
 import type { Knex } from '@mikro-orm/knex';
 import type { AuditRow, EventStore } from '../registry/event-feed.ts';
-import { DOMAIN_EVENT_TYPES, type EventFilter, FEED_EVENT_TYPES, type FeedEvent, isFeedEventType } from '../registry/events.ts';
+import { METADATA_OWNER_EVENT_TYPES, type EventFilter, FEED_EVENT_TYPES, type FeedEvent, isFeedEventType } from '../registry/events.ts';
 import type { Database } from './orm.ts';
 import { date, json, type Row } from './row-reader.ts';
 
@@ -55,8 +55,8 @@ export class SqlEventStore implements EventStore {
     if (owner !== undefined) {
       query.where((byOwner) =>
         byOwner
-          .where((domains) => domains.whereIn('e.event_type', [...DOMAIN_EVENT_TYPES]).whereRaw(`${this.metadataOwner()} = ?`, [owner]))
-          .orWhere((agents) => agents.whereNotIn('e.event_type', [...DOMAIN_EVENT_TYPES]).where('a.owner', owner)),
+          .where((domains) => domains.whereIn('e.event_type', [...METADATA_OWNER_EVENT_TYPES]).whereRaw(`${this.metadataOwner()} = ?`, [owner]))
+          .orWhere((agents) => agents.whereNotIn('e.event_type', [...METADATA_OWNER_EVENT_TYPES]).where('a.owner', owner)),
       );
     }
     return ((await query) as Row[]).map(toFeedEvent);
@@ -81,7 +81,7 @@ function toFeedEvent(row: Row): FeedEvent {
   const eventType = String(row['event_type']);
   if (!isFeedEventType(eventType)) throw new Error(`audit event ${String(row['id'])}: ${eventType} is not in the feed`);
   const metadata = row['metadata'] == null ? {} : json<Record<string, unknown>>(row['metadata']);
-  const owner = DOMAIN_EVENT_TYPES.includes(eventType) ? metadata['owner'] : row['agent_owner'];
+  const owner = METADATA_OWNER_EVENT_TYPES.includes(eventType) ? metadata['owner'] : row['agent_owner'];
   return {
     id: Number(row['id']),
     eventType,

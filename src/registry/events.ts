@@ -19,15 +19,17 @@ export const FEED_EVENT_TYPES = [
   'dns.failed',
   'domain.verified',
   'domain.verification_failed',
+  'operation.failed',
 ] as const satisfies readonly AuditEventType[];
 
 export type FeedEventType = (typeof FEED_EVENT_TYPES)[number];
 
 /**
- * Events about a domain rather than an agent: their agent_name is the domain and their owner is the one in their
- * metadata; every other event's owner is its agent's (an agent's owner never changes).
+ * Events whose owner is the one in their metadata: those about a domain (their agent_name is the domain), and a
+ * failed operation (a failed registration's agent is gone). Every other event's owner is its agent's (an agent's
+ * owner never changes).
  */
-export const DOMAIN_EVENT_TYPES: readonly FeedEventType[] = ['domain.verified', 'domain.verification_failed'];
+export const METADATA_OWNER_EVENT_TYPES: readonly FeedEventType[] = ['domain.verified', 'domain.verification_failed', 'operation.failed'];
 
 export function isFeedEventType(eventType: string): eventType is FeedEventType {
   return (FEED_EVENT_TYPES as readonly string[]).includes(eventType);

@@ -369,7 +369,7 @@ export class Registry {
       // A registration that failed frees its name, unless its agent was revoked meanwhile (the revocation stays).
       if (operation.kind === 'register' && agent?.state === 'active' && agent.certificate === null) await tx.deletePendingAgent(agent.id);
       await tx.finishOperation(operation.id, { state: 'failed', errorCode, errorMessage }, now);
-      const metadata = { operation_id: operation.id, kind: operation.kind, error_code: errorCode, error: errorMessage };
+      const metadata = { operation_id: operation.id, kind: operation.kind, owner: operation.owner, error_code: errorCode, error: errorMessage };
       await tx.appendAudit({ eventType: 'operation.failed', actor: operation.actor, agentName: operation.agentName, metadata }, now);
     });
   }

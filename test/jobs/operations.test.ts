@@ -139,6 +139,11 @@ describe.each(dialects)('asynchronous processing on %s', (dialect) => {
     // A registration whose pending agent was revoked fails too, and the revocation stands.
     expect(await settled(registration.body['operation_id'] as string)).toMatchObject({ state: 'failed', error_code: 'agent_revoked' });
     expect((await get('/v1/agents/gone.async.example')).body['status']).toBe('revoked');
+    // Both failures reach the event feed (so webhooks too), under the operation's owner.
+    const feed = (await get('/v1/events?event_types=operation.failed&owner=team-a&limit=100')).body['events'] as Json[];
+    const failures = feed.filter((event) => ['moved.async.example', 'gone.async.example'].includes(event['agent_name']));
+    expect(failures.map((event) => event['metadata']['operation_id']).sort()).toEqual([stale.body['operation_id'], registration.body['operation_id']].sort());
+    expect(failures.every((event) => event['owner'] === 'team-a' && event['metadata']['error_code'] === 'agent_revoked')).toBe(true);
   });
 
   it('frees the name of a registration that cannot be finished', async () => {

@@ -237,8 +237,9 @@ export const ListEventsResponseSchema: GenMessage<ListEventsResponse> = /*@__PUR
  * EventService is the registry's change feed: the lifecycle events of its audit trail, oldest first, each with a
  * cursor. The audit trail is written in the transaction of every change, so the feed shows every change that
  * committed and nothing that did not. The events: agent.registered, agent.rotated, agent.renewed, agent.revoked,
- * agent.updated, agent.expiring, agent.expired, dns.published, dns.failed, domain.verified and
- * domain.verification_failed (verifications, API keys and refusals are not in the feed; ListAuditEvents has them).
+ * agent.updated, agent.expiring, agent.expired, dns.published, dns.failed, domain.verified,
+ * domain.verification_failed and operation.failed (verifications, API keys and refusals are not in the feed;
+ * ListAuditEvents has them).
  *
  * Cursors are opaque strings. A client that saves the cursor of the last message it handled and passes it back as
  * `after` misses nothing and sees nothing twice, on any registry process sharing the database. The feed hands out
