@@ -51,7 +51,8 @@ export async function countAttempt(knex: Knex, id: string, at: Date): Promise<vo
  */
 export async function keepIssuedCertificate(knex: Knex, id: string, pem: string, at: Date): Promise<string | undefined> {
   await knex('operations').where({ id, state: 'pending' }).whereNull('certificate_pem').update({ certificate_pem: pem, step: 'record', updated_at: at });
-  return (await findOperation(knex, id))?.certificatePem ?? undefined;
+  const kept = (await knex('operations').where('id', id).first('certificate_pem')) as Row | undefined;
+  return kept?.['certificate_pem'] == null ? undefined : String(kept['certificate_pem']);
 }
 
 export async function finishOperation(knex: Knex, id: string, outcome: OperationOutcome, at: Date): Promise<void> {

@@ -315,10 +315,10 @@ export class Registry {
    * now (the agent was revoked meanwhile, its version moved) fails the operation at once; any other error is thrown
    * for the queue to retry, unless this is the last attempt (`final`), which fails the operation with it.
    */
-  async runOperation(id: string, final: boolean): Promise<OperationRecord> {
+  async runOperation(id: string, final: boolean): Promise<void> {
     const operation = await this.store.findOperation(id);
     if (operation === undefined) throw operationNotFound(id);
-    if (operation.state !== 'pending') return operation;
+    if (operation.state !== 'pending') return;
     await this.store.countOperationAttempt(id, this.now());
     try {
       const pem = operation.certificatePem ?? (await this.issueForOperation(operation));
@@ -328,7 +328,6 @@ export class Registry {
       else if (final) await this.failOperation(operation, 'attempts_exhausted', `the last attempt failed: ${(error as Error).message ?? String(error)}`);
       else throw error;
     }
-    return (await this.store.findOperation(id)) ?? operation;
   }
 
   private async issueForOperation(operation: OperationRecord): Promise<string> {
@@ -375,16 +374,11 @@ export class Registry {
   }
 
   private newOperation(
-    fields: Omit<NewOperation, 'id' | 'at' | 'publicKey' | 'keyAlgorithm' | 'expectedVersion' | 'scopeOwner' | 'admission'> & {
-      key: RequestedKey;
-      expectedVersion?: number | undefined;
-      scopeOwner?: string | undefined;
-      admission?: Record<string, unknown>;
-    },
+    fields: Pick<NewOperation, 'kind' | 'agentName' | 'owner' | 'actor' | 'keySource'> & Partial<Pick<NewOperation, 'expectedVersion' | 'scopeOwner' | 'admission'>> & { key: RequestedKey },
     now: Date,
   ): NewOperation {
-    const { key, expectedVersion, scopeOwner, admission, ...rest } = fields;
-    return { ...rest, id: randomUUID(), publicKey: key.publicKey, keyAlgorithm: key.algorithm, expectedVersion, scopeOwner, admission: admission ?? {}, at: now };
+    const { key, ...rest } = fields;
+    return { expectedVersion: undefined, scopeOwner: undefined, admission: {}, ...rest, id: randomUUID(), publicKey: key.publicKey, keyAlgorithm: key.algorithm, at: now };
   }
 
   async revoke(
