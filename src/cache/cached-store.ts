@@ -22,8 +22,11 @@ import { RedisCache, type RedisCacheStats, type SharedLookup } from './redis-cac
 export interface CacheOptions {
   /** The command client for the shared tier; without it only this process's memory is used. */
   readonly redis?: Redis | undefined;
-  /** Where other processes announce their changes; with `redis`. */
-  readonly bus?: Pick<MessageBus, 'subscribe'> | undefined;
+  /**
+   * Where other processes announce their changes. With `redis` the versions there retire old entries and the bus only
+   * speeds memory up; without, the bus carries each change's agents and is awaited (the workers of one server).
+   */
+  readonly bus?: Pick<MessageBus, 'subscribe' | 'publish'> | undefined;
   /** `atr:<trust domain>:`, as the revocation feed's channels: the processes of one registry share it. */
   readonly prefix: string;
   /** How long an entry lives in Redis. */
@@ -52,9 +55,10 @@ const notCached: SharedLookup<never> = { tag: undefined };
  * dropped, and the other processes are told to drop theirs. So after a revoke returns, this process answers from
  * the database or from entries read after it, and so does every process that reads Redis; a process that still
  * held the agent in memory drops it when the message arrives, and at the latest CACHE_LOCAL_TTL_MS after the
- * revoke returned if the message is lost. Without Redis the same holds within this process, and other processes
- * see a change when their revocation feed reads it (revocations and rotations, within REVOCATION_POLL_MS) or when
- * their entry expires (CACHE_LOCAL_TTL_MS).
+ * revoke returned if the message is lost. Without Redis the same holds within this process and, through the bus, in
+ * the other workers of the same server (told before the change returns); other processes see a change when their
+ * revocation feed reads it (revocations and rotations, within REVOCATION_POLL_MS) or when their entry expires
+ * (CACHE_LOCAL_TTL_MS).
  *
  * Redis is never needed for an answer: a failed or slow command (500 ms) falls back to the database. What happens
  * to a change made while Redis cannot be reached, and how long entries can stay stale then: see RedisCache.
@@ -62,6 +66,8 @@ const notCached: SharedLookup<never> = { tag: undefined };
 export class CachedRegistryStore implements RegistryStore {
   private readonly local: LocalCache;
   private readonly shared: RedisCache | undefined;
+  /** Without Redis: the other processes told of this one's changes, and the end of hearing theirs. */
+  private readonly peers: { readonly bus: Pick<MessageBus, 'publish'>; readonly channel: string; readonly unsubscribe: () => void } | undefined;
 
   constructor(
     private readonly store: RegistryStore,
@@ -70,6 +76,11 @@ export class CachedRegistryStore implements RegistryStore {
     this.local = new LocalCache(options.localTtlMs, options.localMaxAgents);
     const { redis: client, bus, prefix, ttlSeconds, logger } = options;
     this.shared = client && new RedisCache({ client, bus, prefix, ttlSeconds, logger, onAnnounced: (names) => this.local.drop(names) });
+    const channel = `${prefix}cache`;
+    this.peers =
+      client === undefined && bus !== undefined
+        ? { bus, channel, unsubscribe: bus.subscribe(channel, (message) => this.local.drop(message.split('\n'))) }
+        : undefined;
   }
 
   async transaction<T>(work: (tx: RegistryTx) => Promise<T>): Promise<T> {
@@ -190,6 +201,7 @@ export class CachedRegistryStore implements RegistryStore {
   /** Stops listening; the Redis client and the bus belong to the caller, which closes them. */
   async close(): Promise<void> {
     this.shared?.close();
+    this.peers?.unsubscribe();
     await this.store.close();
   }
 
@@ -220,6 +232,7 @@ export class CachedRegistryStore implements RegistryStore {
    */
   private async changed(names: readonly string[], announce: boolean): Promise<void> {
     this.local.drop(names);
+    if (announce && this.peers) await this.peers.bus.publish(this.peers.channel, names.join('\n'));
     await this.shared?.invalidate(names, announce);
     this.local.drop(names);
   }

@@ -1,18 +1,25 @@
 import { loadConfig } from '../config/load.ts';
-import type { Command } from './command.ts';
+import { type Command, integerOption } from './command.ts';
 
 const serve: Command = {
   name: 'serve',
-  synopsis: '',
-  summary: 'run the registry (configured by environment and .env; see `atr config`) until SIGINT or SIGTERM',
-  options: {},
+  synopsis: '[--workers N]',
+  summary:
+    'run the registry (configured by environment and .env; see `atr config`) until SIGINT or SIGTERM; --workers N answers ' +
+    'with N processes on the same ports (default SERVER_WORKERS, else one per core on PostgreSQL and one on SQLite)',
+  options: { workers: { type: 'string' } },
   arity: 0,
-  async run({ out }) {
+  async run({ values, out }) {
     const config = loadConfig();
+    const requested = integerOption(values, 'workers');
     // Loaded here, not at the top: client commands should not pay for the database, CA and logging modules.
-    const { startServer } = await import('../server/server.ts');
+    const { isWorker, runPrimary, runWorker, workerCount } = await import('../server/cluster.ts');
     const { createLogger } = await import('../log/process-logger.ts');
     const logger = createLogger(config);
+    if (isWorker()) return runWorker(config, logger);
+    const count = workerCount(config, requested);
+    if (count > 1) return runPrimary(config, count, logger, (line) => out.line(line));
+    const { startServer } = await import('../server/server.ts');
     const server = await startServer(config, logger);
     out.line(`ATR listening on ${server.url}`);
     if (server.mtlsUrl) out.line(`agents (mTLS) on ${server.mtlsUrl}`);

@@ -248,6 +248,7 @@ export const settings = {
   caValidityDays: integer('CA_VALIDITY_DAYS', 3650, 1, 36500, 'Validity of the root CA; the intermediate gets half'),
   certValidityDays: integer('CERT_VALIDITY_DAYS', 30, 1, 3650, 'Validity of agent certificates'),
   certValiditySeconds: integer('CERT_VALIDITY_SECONDS', 0, 0, 315_360_000, 'Validity of agent certificates in seconds, for short-lived certificates (and tests that watch renewal and expiry happen); 0: CERT_VALIDITY_DAYS'),
+  serverWorkers: integer('SERVER_WORKERS', 0, 0, 256, 'Processes `atr serve` answers requests with, all on the same ports (`--workers N` overrides it); 0: one per core on PostgreSQL, one on SQLite. Not WORKERS_ENABLED, which is about background jobs'),
   workersEnabled: flag('WORKERS_ENABLED', true, 'Run background job workers (lifecycle sweeps, and what else is queued) in this process; `atr worker` runs them without the listeners'),
   jobsPollMs: integer('JOBS_POLL_MS', 1000, 50, 60_000, 'Without Redis: milliseconds between looks for due jobs in the database (enqueueing in the same process wakes its workers at once)'),
   jobsLeaseSeconds: integer('JOBS_LEASE_SECONDS', 30, 2, 3600, 'Without Redis: seconds a worker holds a job it took (renewed while it runs); a job whose worker died is taken again once this runs out'),

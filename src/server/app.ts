@@ -5,6 +5,7 @@ import { type Metrics, createMetrics } from './metrics.ts';
 import { SqlApiKeyStore } from '../db/api-key-store.ts';
 import { CachedRegistryStore } from '../cache/cached-store.ts';
 import { RedisBus } from '../cache/redis-bus.ts';
+import type { MessageBus } from '../registry/message-bus.ts';
 import { SharedReplayGuard } from '../cache/shared-replay-guard.ts';
 import { InMemoryReplayGuard } from '../verify/replay-guard.ts';
 import { createCommandClient, redisHealth } from '../cache/redis-client.ts';
@@ -81,7 +82,11 @@ export interface App {
   close(): Promise<void>;
 }
 
-export async function createApp(config: Config, logger: Logger = createLogger(config)): Promise<App> {
+/**
+ * `peers`: the bus to the other workers of one `atr serve --workers N` (src/server/cluster.ts), which carries
+ * revocations, cache invalidations and events between them when Redis does not.
+ */
+export async function createApp(config: Config, logger: Logger = createLogger(config), peers?: MessageBus): Promise<App> {
   const ca = await loadOrCreateCa({
     dir: config.pkiRootDir,
     passphrase: config.caKeyPassphrase,
@@ -94,7 +99,8 @@ export async function createApp(config: Config, logger: Logger = createLogger(co
   // database when it is down. The processes of one registry share its trust domain, so registries on one Redis do
   // not wake each other or share entries.
   const redisUrl = config.redisEnabled ? config.redisUrl : undefined;
-  const bus = redisUrl === undefined ? undefined : new RedisBus(redisUrl, logger);
+  const redisBus = redisUrl === undefined ? undefined : new RedisBus(redisUrl, logger);
+  const bus = redisBus ?? peers;
   const redis = redisUrl === undefined ? undefined : createCommandClient(redisUrl);
   const channelPrefix = `atr:${config.trustDomain}:`;
   const sqlStore = await SqlRegistryStore.open(database);
@@ -142,6 +148,9 @@ export async function createApp(config: Config, logger: Logger = createLogger(co
   const dns = await createDnsPublication(config, database, sqlStore, logger);
   const events = new EventFeed({ store: new SqlEventStore(database), intervalMs: config.eventsPollMs, logger });
   await events.start();
+  // Another process's change wakes this feed at once rather than at its next poll.
+  const eventsChannel = `${channelPrefix}events`;
+  const unsubscribeEvents = bus?.subscribe(eventsChannel, () => events.changed());
   const jobs = createBackgroundJobs(config, database, log, logger);
   const registry = new Registry({
     store,
@@ -157,6 +166,7 @@ export async function createApp(config: Config, logger: Logger = createLogger(co
     onChanged: (agentName) => {
       void dns?.publisher.changed(agentName);
       events.changed();
+      void bus?.publish(eventsChannel, agentName);
     },
     // A job that could not be queued now is queued by the next lifecycle sweep (its operation stays pending).
     onAccepted: (operationId) =>
@@ -221,8 +231,9 @@ export async function createApp(config: Config, logger: Logger = createLogger(co
       await domainValidation.revalidation?.stop();
       await dns?.close();
       await revocations.stop();
+      unsubscribeEvents?.();
       await events.stop();
-      await bus?.close();
+      await redisBus?.close();
       redis?.disconnect();
       await log?.stop();
       await store.close();

@@ -5,6 +5,7 @@ import { prepareAccess } from '../auth/bootstrap.ts';
 import { guardPlainReads } from './read-guard.ts';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../log/logger.ts';
+import type { MessageBus } from '../registry/message-bus.ts';
 import { createLogger } from '../log/process-logger.ts';
 import { clientAddressKey, peerAgentKey } from '../services/context.ts';
 import { type App, createApp } from './app.ts';
@@ -37,6 +38,13 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
+/** One of the workers of `atr serve --workers N` (src/server/cluster.ts): its number and the bus to the others. */
+export interface ServerWorker {
+  /** 1 to N; a worker started in place of one that died takes its number. */
+  readonly slot: number;
+  readonly bus: MessageBus;
+}
+
 type Request = IncomingMessage | Http2ServerRequest;
 type Response = ServerResponse | Http2ServerResponse;
 
@@ -45,7 +53,7 @@ type Response = ServerResponse | Http2ServerResponse;
  * certificates' CRL distribution point names the port actually bound; then the database and the CA behind it;
  * then the mTLS listener, which serves the same API to agents authenticated by their certificates.
  */
-export async function startServer(config: Config, logger: Logger = createLogger(config)): Promise<RunningServer> {
+export async function startServer(config: Config, logger: Logger = createLogger(config), worker?: ServerWorker): Promise<RunningServer> {
   let handle: HttpHandler = (_req, res) => {
     res.writeHead(503, { 'content-type': 'application/json' });
     res.end('{"detail":"starting","code":"unavailable"}');
@@ -70,13 +78,14 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   });
   let app: App;
   try {
-    app = await createApp({ ...config, publicUrl: config.publicUrl ?? listener.url }, logger);
+    app = await createApp({ ...config, publicUrl: config.publicUrl ?? listener.url }, logger, worker?.bus);
   } catch (error) {
     await listener.close();
     throw error;
   }
   try {
-    await prepareAccess(config, app.apiKeys, (line) => logger.warn({}, line));
+    // A worker's primary has done it, once, before starting the workers.
+    if (worker === undefined) await prepareAccess(config, app.apiKeys, (line) => logger.warn({}, line));
   } catch (error) {
     await app.close();
     await listener.close();
@@ -114,7 +123,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   };
   const publicReads = reads(true);
   const webUi = config.webUiEnabled ? webUiRoutes(config.webUiDir, logger) : undefined;
-  handle = withCors(
+  handle = servedBy(worker, withCors(
     createHttpHandler({
       ...shared,
       extraRoutes: { ...publicReads.extraRoutes, ...webUi?.extraRoutes },
@@ -123,7 +132,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
       contextValues: clientAddress,
     }),
     { allowedOrigins: config.corsAllowedOrigins, apiKeyHeader: config.apiKeyHeader },
-  );
+  ));
   let mtls: MtlsListener | undefined;
   try {
     mtls = config.mtlsEnabled
@@ -135,12 +144,15 @@ export async function startServer(config: Config, logger: Logger = createLogger(
           connections,
           sessions: sessions.mtls,
           handshakeTimeoutMs,
-          handler: createHttpHandler({
-            ...shared,
-            ...reads(false),
-            interceptors: apiInterceptors(app, 'mtls'),
-            contextValues: (req) => clientAddress(req).set(peerAgentKey, peerAgentOfRequest(req)),
-          }),
+          handler: servedBy(
+            worker,
+            createHttpHandler({
+              ...shared,
+              ...reads(false),
+              interceptors: apiInterceptors(app, 'mtls'),
+              contextValues: (req) => clientAddress(req).set(peerAgentKey, peerAgentOfRequest(req)),
+            }),
+          ),
         })
       : undefined;
   } catch (error) {
@@ -150,7 +162,9 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   }
   let dns: DnsServer | undefined;
   try {
-    dns = await startBuiltInDns(config, app, logger);
+    // In the first worker only: the others' zone tables would answer from their own feeds, a resolver asking twice
+    // could see the zone go back, and with DNSSEC each would make its own keys on first start.
+    dns = worker === undefined || worker.slot === 1 ? await startBuiltInDns(config, app, logger) : undefined;
   } catch (error) {
     await Promise.all([listener.close(), mtls?.close()]);
     await app.close();
@@ -190,6 +204,16 @@ async function startBuiltInDns(config: Config, app: App, logger: Logger): Promis
     ...(config.dnssecEnabled && { signer: new ZoneSigner({ keyDir: dnssecKeyDir(config.pkiRootDir) }) }),
   });
   return startDnsServer({ host: config.dnsHost, port: config.dnsPort, respond, logger });
+}
+
+/** Names the worker that answered (its number, nothing about the host) in an `atr-worker` header. */
+function servedBy(worker: ServerWorker | undefined, handler: HttpHandler): HttpHandler {
+  if (worker === undefined) return handler;
+  const slot = String(worker.slot);
+  return (req, res) => {
+    res.setHeader('atr-worker', slot);
+    return handler(req, res);
+  };
 }
 
 function prefixed(prefix: string, counts: Record<string, number>): Record<string, number> {
