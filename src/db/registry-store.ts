@@ -19,8 +19,8 @@ import { GroupCommit } from './group-commit.ts';
 import { countAttempt, findOperation, finishOperation, insertOperation, keepIssuedCertificate, listPendingOperations, pruneOperations } from './operation-store.ts';
 import type { NewOperation, OperationOutcome, OperationRecord } from '../registry/operations.ts';
 import type { Database } from './orm.ts';
-import { sequenceLogEntries } from './tlog-store.ts';
-import { writeTransaction } from './write-transaction.ts';
+import type { BatchSequencer } from './tlog-store.ts';
+import { WriteBatches } from './write-batch.ts';
 import type { NewLogEntry } from '../tlog/store.ts';
 import { date, json, optionalDate, poolReader, type Row, type RowReader, sqliteReader, text } from './row-reader.ts';
 import type { Dialect } from '../config/database-url.ts';
@@ -59,11 +59,15 @@ export class SqlRegistryStore implements RegistryStore, AuditPruneStore {
   /** Audit events written outside a transaction (verifications), committed in batches. */
   private readonly audit: GroupCommit<{ event: NewAuditEvent; at: Date }>;
 
+  /** Changes made at the same time commit together, each in a savepoint of its own. */
+  private readonly changes: WriteBatches;
+
   private constructor(
     private readonly database: Database,
     private readonly reader: RowReader,
   ) {
     this.knex = database.orm.em.getKnex();
+    this.changes = new WriteBatches(database);
     this.audit = new GroupCommit(async (entries) => {
       await database.orm.em.fork().insertMany(
         AuditEventSchema,
@@ -80,7 +84,7 @@ export class SqlRegistryStore implements RegistryStore, AuditPruneStore {
   }
 
   transaction<T>(work: (tx: RegistryTx) => Promise<T>): Promise<T> {
-    return writeTransaction(this.database, (em) => work(new SqlRegistryTx(em, this.database.dialect)));
+    return this.changes.run((em, _trx, sequencer) => work(new SqlRegistryTx(em, this.database.dialect, sequencer)));
   }
 
   async findAgent(name: string): Promise<AgentRecord | undefined> {
@@ -225,6 +229,7 @@ class SqlRegistryTx implements RegistryTx {
   constructor(
     private readonly em: SqlEntityManager,
     private readonly dialect: Dialect,
+    private readonly sequencer: BatchSequencer,
   ) {}
 
   async lockAgent(name: string): Promise<AgentRecord | undefined> {
@@ -305,8 +310,9 @@ class SqlRegistryTx implements RegistryTx {
       },
     );
     if (updated !== 1) {
-      const current = await this.em.findOne(AgentSchema, { id: agent.id }, { fields: ['version'] });
-      throw versionConflict(agent.name, agent.version, current?.version ?? 0);
+      // Read past the entity manager, which the changes of one batch share: its copy may predate another change's.
+      const current: Row | undefined = await this.knex()('agents').where('id', agent.id).first('version');
+      throw versionConflict(agent.name, agent.version, Number(current?.['version'] ?? 0));
     }
   }
 
@@ -319,8 +325,7 @@ class SqlRegistryTx implements RegistryTx {
   }
 
   appendLogEntry(entry: NewLogEntry, at: Date): Promise<number> {
-    const trx = this.em.getTransactionContext<Knex.Transaction>() ?? this.em.getKnex();
-    return sequenceLogEntries(trx, this.dialect, [entry], at);
+    return this.sequencer.append([entry], at);
   }
 }
 

@@ -128,6 +128,58 @@ export async function sequenceLogEntries(
 ): Promise<number> {
   const updated: Row[] = await trx('tlog_state').where('id', 1).increment('next_index', entries.length).returning('next_index');
   const first = Number(updated[0]?.['next_index']) - entries.length;
+  await insertLogEntries(trx, dialect, entries, first, at);
+  return first;
+}
+
+/**
+ * Sequences the leaves of many changes sharing one transaction (src/db/write-batch.ts) with one read and one write of
+ * the sequencer row. The row is locked from the start to the commit, so the indexes handed out follow every other
+ * process's and stay gap-free; a change that rolls back to its savepoint gives its indexes back (restore).
+ */
+export class BatchSequencer {
+  private constructor(
+    private readonly trx: Knex,
+    private readonly dialect: Dialect,
+    private readonly first: number,
+    private next: number,
+  ) {}
+
+  /** Locks the sequencer row until the transaction ends and reads the next index. */
+  static async lock(trx: Knex, dialect: Dialect): Promise<BatchSequencer> {
+    const updated: Row[] = await trx('tlog_state')
+      .where('id', 1)
+      .update({ next_index: trx.raw('next_index') })
+      .returning('next_index');
+    const next = Number(updated[0]?.['next_index']);
+    if (!Number.isSafeInteger(next)) throw new Error('the log has no sequencer row: migrations have not run');
+    return new BatchSequencer(trx, dialect, next, next);
+  }
+
+  /** Inserts the entries at the next indexes; returns the first one's. */
+  async append(entries: readonly NewLogEntry[], at: Date): Promise<number> {
+    const first = this.next;
+    await insertLogEntries(this.trx, this.dialect, entries, first, at);
+    this.next += entries.length;
+    return first;
+  }
+
+  /** Where the sequence stands before a change, for restore should the change roll back. */
+  mark(): number {
+    return this.next;
+  }
+
+  restore(mark: number): void {
+    this.next = mark;
+  }
+
+  /** Writes the next index back; the last statement before the commit. */
+  async finish(): Promise<void> {
+    if (this.next !== this.first) await this.trx('tlog_state').where('id', 1).update({ next_index: this.next });
+  }
+}
+
+async function insertLogEntries(trx: Knex, dialect: Dialect, entries: readonly NewLogEntry[], first: number, at: Date): Promise<void> {
   const chunk = INSERT_CHUNK[dialect];
   for (let i = 0; i < entries.length; i += chunk) {
     await trx('tlog_entries').insert(
@@ -141,7 +193,6 @@ export async function sequenceLogEntries(
       })),
     );
   }
-  return first;
 }
 
 async function readNodes(knex: Knex, nodes: readonly NodeId[], dialect: Dialect): Promise<Uint8Array[]> {

@@ -32,8 +32,8 @@ export async function parseCsr(pem: string): Promise<RequestedKey> {
     maxBytes: MAX_CSR_BYTES,
     code: 'invalid_csr',
   });
-  const { csr, signedPart } = parseRequest(der);
-  const { key, publicKey } = acceptKey(subjectPublicKeyInfoOf(csr), FIELD);
+  const { csr, signedPart, subjectPublicKeyInfo } = parseRequest(der);
+  const { key, publicKey } = acceptKey(subjectPublicKeyInfo, FIELD);
   const signature = signatureAlgorithmOf(csr, publicKey);
   if (!signatureVerifies(signedPart, Buffer.from(csr.signature), publicKey, signature)) {
     throw refuse('signature does not verify (no proof of possession)');
@@ -43,28 +43,28 @@ export async function parseCsr(pem: string): Promise<RequestedKey> {
 
 /**
  * The DER walk bounds the structure (nesting, lengths, trailing bytes) before @peculiar/x509 parses it, and finds
- * the exact bytes the signature covers.
+ * the exact bytes the signature covers and the SubjectPublicKeyInfo's (read here rather than re-encoded by the
+ * library: the bytes are what node:crypto parses next).
  */
-function parseRequest(der: Buffer): { csr: Pkcs10CertificateRequest; signedPart: Buffer } {
+function parseRequest(der: Buffer): { csr: Pkcs10CertificateRequest; signedPart: Buffer; subjectPublicKeyInfo: Buffer } {
   const problem = derProblemOf(der);
   if (problem) throw refuse(derRule(problem, 'PKCS#10 certificate request', 'request'));
-  const notARequest = refuse('is not a DER-encoded PKCS#10 certificate request');
+  const notARequest = () => refuse('is not a DER-encoded PKCS#10 certificate request');
   const outer = readElement(der);
   // Only a SEQUENCE has children to read; the walk above made reading them safe.
   const [info] = outer.tag === Tag.sequence ? childrenOf(der, outer) : [];
-  if (info?.tag !== Tag.sequence) throw notARequest;
+  if (info?.tag !== Tag.sequence) throw notARequest();
+  // CertificationRequestInfo: version, subject, subjectPKInfo, attributes.
+  const spki = childrenOf(der, info)[2];
+  if (spki?.tag !== Tag.sequence) throw notARequest();
   try {
-    return { csr: new Pkcs10CertificateRequest(der), signedPart: der.subarray(info.start, info.end) };
+    return {
+      csr: new Pkcs10CertificateRequest(der),
+      signedPart: der.subarray(info.start, info.end),
+      subjectPublicKeyInfo: der.subarray(spki.start, spki.end),
+    };
   } catch {
-    throw notARequest;
-  }
-}
-
-function subjectPublicKeyInfoOf(csr: Pkcs10CertificateRequest): Uint8Array {
-  try {
-    return new Uint8Array(csr.publicKey.rawData);
-  } catch {
-    throw refuse('public key is malformed');
+    throw notARequest();
   }
 }
 

@@ -3,11 +3,12 @@
 //
 // Starts the registry (embedded SQLite, or DATABASE_URL) and an empty unary handler on the same stack, each as
 // its own process, and drives them from this process over gRPC (h2c). Each row stands beside its limit measured
-// in the same run: an empty handler for resolve, raw in-process verification for verify, raw in-process issuance
-// for register-with-CSR. The mTLS listener's rows (test/bench/mtls.ts) follow, against registry processes of their
-// own, then the lookup cache's rows (test/bench/cache.ts: resolve and verify against registry processes with and
-// without the cache, same run), then the transparency log's rows (test/bench/log.ts), measured in this process, then
-// the built-in DNS server's rows (test/bench/dns.ts: UDP answers/s beside a bare UDP echo server, same run) and the
+// in the same run: an empty handler for resolve, raw in-process verification for verify, raw in-process registration
+// (CSR check, signing and one transaction writing its rows: test/bench/raw-registration.ts) for register-with-CSR.
+// The mTLS listener's rows (test/bench/mtls.ts) follow, against registry processes of their own, then the lookup
+// cache's rows (test/bench/cache.ts: resolve and verify against registry processes with and without the cache, same
+// run), then the transparency log's rows (test/bench/log.ts), measured in this process, then the built-in DNS server's
+// rows (test/bench/dns.ts: UDP answers/s beside a bare UDP echo server, same run) and the
 // lag from a revocation to its TXT record changing (test/bench/dns-lag.ts), and resolve while the lifecycle sweep
 // records a bulk of expiries (test/bench/lifecycle.ts), and webhooks (test/bench/webhooks.ts): deliveries/s of a
 // backlog of --webhook-events agent.registered events to a receiver that checks every signature, and the delay from a
@@ -32,10 +33,9 @@ import { ResolveAgentRequestSchema, ResolveService } from '../../gen/atr/v1/reso
 import { VerifyCertificateRequestSchema, VerifyService } from '../../gen/atr/v1/verify_pb.js';
 import { loadOrCreateCa } from '../../src/pki/ca.ts';
 import { isIssuedByRegistry } from '../../src/pki/chain.ts';
-import { parseCsr } from '../../src/pki/csr.ts';
-import { issueAgentCertificate } from '../../src/pki/issue.ts';
 import { keyAndCsr } from '../support/keys.ts';
 import { serveProcess } from './bench-process.ts';
+import { rawRegistration } from './raw-registration.ts';
 import { GrpcLoad } from './grpc-load.ts';
 import { type LogRow, logTable, measureLog } from './log.ts';
 import { type MtlsRow, measureMtls, mtlsTable } from './mtls.ts';
@@ -99,7 +99,7 @@ async function main(): Promise<void> {
   const registryProcess = await serveProcess(env);
   const emptyProcess = await serveProcess({ ...env, DATABASE_URL: `sqlite:///${join(dir, 'empty.db')}` }, ['--empty']);
   try {
-    const rows = await measure(registryProcess.url, emptyProcess.url, join(dir, 'pki'));
+    const rows = await measure(registryProcess.url, emptyProcess.url, join(dir, 'pki'), env.DATABASE_URL);
     const logRows = flags['no-log'] ? [] : await measureLog();
     const mtlsRows = flags['no-mtls'] ? [] : await measureMtls();
     const cacheRows = flags['no-cache'] ? [] : await measureCache({ seconds, concurrency });
@@ -117,7 +117,7 @@ async function main(): Promise<void> {
   }
 }
 
-async function measure(url: string, emptyUrl: string, pkiDir: string): Promise<Row[]> {
+async function measure(url: string, emptyUrl: string, pkiDir: string, databaseUrl: string): Promise<Row[]> {
   const registry = createClient(RegistryService, createGrpcTransport({ baseUrl: url }));
   const load = new GrpcLoad(url);
   const emptyLoad = new GrpcLoad(emptyUrl);
@@ -146,10 +146,10 @@ async function measure(url: string, emptyUrl: string, pkiDir: string): Promise<R
       if (!isIssuedByRegistry(ca, certificate)) throw new Error('chain check failed');
     });
     const csrs = await Promise.all(Array.from({ length: 3000 }, () => keyAndCsr().then((k) => k.csrPem)));
-    const rawIssue = await loadInProcess(async (i) => {
-      const key = await parseCsr(pick(csrs, i));
-      await issueAgentCertificate(ca, { agentName: `raw-${i}.bench.example`, key, validityDays: 30 });
-    });
+    // The issue's limit: CSR check, signing and one transaction writing a registration's rows, on the same database.
+    const raw = await rawRegistration(databaseUrl, ca);
+    const rawRegister = await loadInProcess((i) => raw.register(`raw-${i}.bench.example`, pick(csrs, i)));
+    await raw.close();
     let next = 0;
     const registered = await loadOver(() => {
       const i = next++;
@@ -159,7 +159,7 @@ async function measure(url: string, emptyUrl: string, pkiDir: string): Promise<R
     return [
       { scenario: 'resolve', measured: resolved, limitName: 'empty unary handler', limit: emptyLimit, pythonPoc: PYTHON_POC.resolve },
       { scenario: 'verify', measured: verified, limitName: 'raw in-process verification', limit: rawVerify, pythonPoc: PYTHON_POC.verify },
-      { scenario: 'register with CSR', measured: registered, limitName: 'raw in-process issuance', limit: rawIssue, pythonPoc: PYTHON_POC.register },
+      { scenario: 'register with CSR', measured: registered, limitName: 'raw in-process registration', limit: rawRegister, pythonPoc: PYTHON_POC.register },
     ];
   } finally {
     load.close();
