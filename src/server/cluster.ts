@@ -223,7 +223,7 @@ class WorkerPool {
     const deaths = young ? (this.youngDeaths.get(slot) ?? 0) + 1 : 0;
     this.youngDeaths.set(slot, deaths);
     const delayMs = deaths === 0 ? 0 : Math.min(FIRST_BACKOFF_MS * 2 ** (deaths - 1), MAX_BACKOFF_MS);
-    this.logger.error({ worker: slot, pid, reason: why, restartInMs: delayMs }, 'worker died; starting another in its place');
+    this.logger.error({ worker: slot, workerPid: pid, reason: why, restartInMs: delayMs }, 'worker died; starting another in its place');
     const timer = setTimeout(() => {
       this.replacements.delete(timer);
       if (this.stopping) return;
