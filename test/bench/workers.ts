@@ -53,7 +53,8 @@ export async function measureWorkers(options: { seconds: number; dialects: reado
       });
       if (!registered.ok) throw new Error(`register: ${registered.status}`);
       const totals = servers.map(() => ({ requests: 0, ms: 0, serverCpuMs: 0, clientCpuMs: 0 }));
-      for (const { load } of servers) await slice(load, 1); // warm-up: JIT, connections, caches
+      // Warm-up as long as a slice: each worker compiles its hot paths on its own share of the calls.
+      for (const { load } of servers) await slice(load, options.seconds);
       for (let round = 0; round < SLICES; round++) {
         for (const [i, { server, load }] of servers.entries()) {
           const serverBefore = cpuMs(server.child.pid ?? 0);
