@@ -4,6 +4,7 @@ import { agentRunCommands } from './agent-run.ts';
 import { agentCommands } from './agents.ts';
 import { apiKeyCommands } from './api-keys.ts';
 import { auditCommands } from './audit.ts';
+import { benchCommands } from './bench.ts';
 import { DEFAULT_SERVER, PROTOCOLS, apiKeyFor, createClients, describeCallError, type Clients } from './client.ts';
 import { type Command, type OptionValues, UsageError, flagOption, oneOfOption, stringOption } from './command.ts';
 import { configCommands } from './config.ts';
@@ -37,6 +38,7 @@ const COMMANDS: readonly Command[] = [
   ...dnsCommands,
   ...openApiCommands,
   ...configCommands,
+  ...benchCommands,
 ];
 
 const GLOBAL_OPTIONS = {

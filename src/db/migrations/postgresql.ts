@@ -297,6 +297,36 @@ class Operations extends Migration {
   }
 }
 
+// Every agent listing filter and deep page read through an index; see the SQLite migration of the same name. The GIN
+// index on capabilities finds an agent's capabilities but not a capability's agents in id order, which a page needs.
+class ListIndexes extends Migration {
+  override async up(): Promise<void> {
+    this.addSql('create index agents_status_current_certificate_id_index on agents (status, current_certificate_id, id)');
+    this.addSql(`create table agent_capabilities (
+      capability varchar(64) not null,
+      agent_id integer not null references agents (id) on delete cascade,
+      primary key (capability, agent_id)
+    )`);
+    this.addSql('create index agent_capabilities_agent_id_index on agent_capabilities (agent_id)');
+    this.addSql(
+      'insert into agent_capabilities (capability, agent_id) select distinct j.value, a.id from agents a cross join jsonb_array_elements_text(a.capabilities) j(value)',
+    );
+    this.addSql(`create function agent_capabilities_sync() returns trigger language plpgsql as $$
+    begin
+      if tg_op = 'UPDATE' then
+        delete from agent_capabilities where agent_id = old.id;
+      end if;
+      insert into agent_capabilities (capability, agent_id)
+        select distinct j.value, new.id from jsonb_array_elements_text(new.capabilities) j(value)
+        on conflict do nothing;
+      return null;
+    end $$`);
+    this.addSql(
+      'create trigger agent_capabilities_sync after insert or update of capabilities on agents for each row execute function agent_capabilities_sync()',
+    );
+  }
+}
+
 export const postgresqlMigrations = [
   { name: '0001_initial_schema', class: InitialSchema },
   { name: '0002_transparency_log', class: TransparencyLog },
@@ -307,4 +337,5 @@ export const postgresqlMigrations = [
   { name: '0008_jobs', class: Jobs },
   { name: '0009_webhooks', class: Webhooks },
   { name: '0010_operations', class: Operations },
+  { name: '0011_list_indexes', class: ListIndexes },
 ];

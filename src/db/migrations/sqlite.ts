@@ -294,6 +294,33 @@ class Operations extends Migration {
   }
 }
 
+// Every agent listing filter and deep page read through an index. Pending agents (active, no certificate yet) are
+// found by (status, current_certificate_id, id) in id order. A capability filter cannot use an index on a JSON array
+// on SQLite, so each agent's capabilities are also kept one row each in agent_capabilities, whose key lists a
+// capability's agents in id order; triggers keep it in step with agents.capabilities, so no writer has to.
+class ListIndexes extends Migration {
+  override async up(): Promise<void> {
+    this.addSql('create index agents_status_current_certificate_id_index on agents (status, current_certificate_id, id)');
+    this.addSql(`create table agent_capabilities (
+      capability varchar(64) not null,
+      agent_id integer not null,
+      primary key (capability, agent_id)
+    ) without rowid`);
+    this.addSql('create index agent_capabilities_agent_id_index on agent_capabilities (agent_id)');
+    this.addSql('insert or ignore into agent_capabilities (capability, agent_id) select j.value, a.id from agents a, json_each(a.capabilities) j');
+    this.addSql(`create trigger agent_capabilities_insert after insert on agents begin
+      insert or ignore into agent_capabilities (capability, agent_id) select j.value, new.id from json_each(new.capabilities) j;
+    end`);
+    this.addSql(`create trigger agent_capabilities_update after update of capabilities on agents begin
+      delete from agent_capabilities where agent_id = old.id;
+      insert or ignore into agent_capabilities (capability, agent_id) select j.value, new.id from json_each(new.capabilities) j;
+    end`);
+    this.addSql(`create trigger agent_capabilities_delete after delete on agents begin
+      delete from agent_capabilities where agent_id = old.id;
+    end`);
+  }
+}
+
 export const sqliteMigrations = [
   { name: '0001_initial_schema', class: InitialSchema },
   { name: '0002_transparency_log', class: TransparencyLog },
@@ -304,4 +331,5 @@ export const sqliteMigrations = [
   { name: '0008_jobs', class: Jobs },
   { name: '0009_webhooks', class: Webhooks },
   { name: '0010_operations', class: Operations },
+  { name: '0011_list_indexes', class: ListIndexes },
 ];
