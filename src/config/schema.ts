@@ -237,7 +237,7 @@ export const settings = {
   mtlsHost: text('MTLS_HOST', undefined, 'Address of the mTLS listener (default HOST)'),
   mtlsPort: integer('MTLS_PORT', 8443, 0, 65535, 'Port of the mTLS listener (TLS with agent certificates: gRPC, gRPC-Web, Connect, REST)'),
   mtlsHostnames: hostnames,
-  mtlsCrlCheck: flag('MTLS_CRL_CHECK', true, 'Give OpenSSL the CRLs on the mTLS listener, so revoked certificates fail inside the handshake (the registry-state check refuses them right after it either way)'),
+  mtlsCrlCheck: flag('MTLS_CRL_CHECK', true, 'The mTLS listener also refuses certificates the registry\'s CRLs list (a serial on the intermediate\'s CRL, or all of them when root.crl lists the intermediate), checked after the handshake beside the registry-state check, which refuses retired certificates either way'),
   handshakeTimeoutSeconds: integer('HANDSHAKE_TIMEOUT_SECONDS', 10, 1, 300, 'How long a new connection may take to finish its TLS handshake (mTLS listener) or to open HTTP/2 with its preface and SETTINGS'),
   idleTimeoutSeconds: integer('IDLE_TIMEOUT_SECONDS', 60, 1, 86_400, 'An HTTP/2 connection with no open stream for this long is sent GOAWAY and closed (cleartext and TLS; HTTP/1.1 keep-alive stays 5 s)'),
   maxConnections: integer('MAX_CONNECTIONS', 0, 0, 1_000_000, 'Open connections the public and mTLS listeners accept together; 0: three quarters of the process\'s open-file limit'),

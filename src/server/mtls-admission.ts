@@ -5,12 +5,15 @@ import type { Logger } from '../log/logger.ts';
 import type { RegistryStore } from '../registry/store.ts';
 import type { PeerAgent } from '../services/context.ts';
 import { RefusalAudit } from '../audit/refusal-audit.ts';
-import { type PeerCheck, type PresentedCertificate, checkPeer, presentedCertificate } from './peer-check.ts';
+import type { MtlsCrl } from './mtls-crl.ts';
+import { type PresentedCertificate, type Refusal, checkPeer, presentedCertificate, screenPeer } from './peer-check.ts';
 
 /** How long a connection refused on a re-check may take to finish its requests in flight. */
 const DRAIN_MS = 2000;
 
 const peerAgentSymbol = Symbol('atr.mtls.peerAgent');
+
+const noCertificate: Refusal = { accepted: false, reason: 'no_certificate', fingerprint: '', agentName: '' };
 
 /** The agent an mTLS request's connection was accepted as (HTTP/1.1 and HTTP/2 alike). */
 export function peerAgentOfRequest(req: IncomingMessage | Http2ServerRequest): PeerAgent | undefined {
@@ -18,12 +21,11 @@ export function peerAgentOfRequest(req: IncomingMessage | Http2ServerRequest): P
   return Reflect.get(req.socket, peerAgentSymbol) as PeerAgent | undefined;
 }
 
-type Refusal = Extract<PeerCheck, { accepted: false }>;
-
 /**
- * Which connections the mTLS listener serves: each one OpenSSL accepted is checked against registry state before
- * any byte of it is read, and again whenever revocations change while it is open. A refused connection is counted,
- * audited (bounded) and closed: at once, or after its requests in flight when it is already being served.
+ * Which connections the mTLS listener serves: each one, new or resumed, is checked (OpenSSL's verdict on the chain,
+ * the certificate's shape, registry state, the CRLs) before any byte of it is read, and again whenever the CRL
+ * changes while it is open. A refused connection is counted and audited (bounded) by its reason, and closed: at
+ * once, or after its requests in flight when it is already being served.
  */
 export class MtlsAdmission {
   private readonly refused = new Map<string, number>();
@@ -35,6 +37,7 @@ export class MtlsAdmission {
 
   constructor(
     private readonly store: RegistryStore,
+    private readonly crl: MtlsCrl,
     private readonly logger: Logger,
     /** Closes a connection that is being served once its requests in flight are answered (HttpHandover). */
     private readonly closeAfterInFlight: (socket: TLSSocket) => void,
@@ -42,13 +45,17 @@ export class MtlsAdmission {
     this.audit = new RefusalAudit(store, 'mTLS connection', logger);
   }
 
-  /** Checks a connection OpenSSL accepted; true when it may be served, and then it is re-checked until it closes. */
+  /** Checks a connection whose handshake completed; true when it may be served, and then it is re-checked until it closes. */
   async admit(socket: TLSSocket): Promise<boolean> {
+    // Refused here, before the first await, a connection closes before OpenSSL sends it a session ticket.
     const certificate = presentedCertificate(socket);
     if (certificate === undefined) {
-      // rejectUnauthorized makes OpenSSL refuse this first; kept so that no path skips the check.
-      this.countRefusal('no_certificate');
-      socket.destroy();
+      this.refuse(socket, noCertificate);
+      return false;
+    }
+    const screened = screenPeer(certificate);
+    if (screened !== undefined) {
+      this.refuse(socket, screened);
       return false;
     }
     const round = this.recheckRound;
@@ -74,7 +81,7 @@ export class MtlsAdmission {
     await Promise.all([...this.open].map(([socket, certificate]) => this.check(socket, certificate)));
   }
 
-  /** Counts a connection refused here or by the TLS handshake (as `handshake:<code>`). */
+  /** Counts a connection refused here, or one whose handshake failed before a certificate was seen (`handshake:<code>`). */
   countRefusal(reason: string): void {
     this.refused.set(reason, (this.refused.get(reason) ?? 0) + 1);
   }
@@ -91,7 +98,7 @@ export class MtlsAdmission {
 
   /** One registry check: an accepted connection is tagged with its agent, a refused one refused. */
   private async check(socket: TLSSocket, certificate: PresentedCertificate): Promise<boolean> {
-    const result = await checkPeer(this.store, certificate);
+    const result = await checkPeer(this.store, certificate, this.crl);
     if (!result.accepted) {
       this.refuse(socket, result);
       return false;
@@ -100,13 +107,15 @@ export class MtlsAdmission {
     return true;
   }
 
-  private refuse(socket: TLSSocket, { reason, fingerprint, agentName }: Refusal): void {
+  private refuse(socket: TLSSocket, { reason, fingerprint, agentName, chainError }: Refusal): void {
+    const address = socket.remoteAddress ?? 'unknown';
     this.countRefusal(reason);
-    this.audit.record(`${reason}\u0000${fingerprint}`, {
+    // Without a certificate, the client's address is all there is to tell refusals apart.
+    this.audit.record(`${reason}\u0000${fingerprint || address}`, {
       eventType: 'cert.verified',
-      actor: `mtls@${socket.remoteAddress ?? 'unknown'}`,
+      actor: `mtls@${address}`,
       agentName,
-      metadata: { kind: 'mtls', verified: false, reason, fingerprint },
+      metadata: { kind: 'mtls', verified: false, reason, fingerprint, ...(chainError && { chainError }) },
     });
     this.disconnect(socket);
   }

@@ -1,10 +1,9 @@
 import { constants as cryptoConstants } from 'node:crypto';
 import type { SecureContextOptions } from 'node:tls';
 import type { Logger } from '../log/logger.ts';
-import { toPem } from '../pki/pem.ts';
-import { emptyRootCrl } from '../pki/root-crl.ts';
 import { type ServerCertificate, issueServerCertificate } from '../pki/server-certificate.ts';
 import type { App } from './app.ts';
+import { TicketKeys } from './mtls-ticket-keys.ts';
 
 const SERVER_CERTIFICATE_DAYS = 7;
 const RETRY_MS = 60_000;
@@ -13,57 +12,50 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * What the mTLS listener presents and checks with: its own server certificate, issued by the registry and renewed
- * at two thirds of its lifetime, the CA chain agents must chain to, and the CRLs OpenSSL checks them against.
- * Every change is handed to `onChange` as a new SecureContext.
+ * at two thirds of its lifetime, the CA chain agents must chain to, and the session-ticket keys every process of the
+ * registry shares. No CRL: given one, OpenSSL looks up and verifies the CRLs of the whole chain on every handshake
+ * (Node turns on CRL_CHECK_ALL); the listener checks the CRLs itself (mtls-crl.ts).
  */
 export class MtlsCredentials {
   private renewalTimer: NodeJS.Timeout | undefined;
+  private rotationTimer: NodeJS.Timeout | undefined;
 
   private constructor(
     private readonly app: App,
     private readonly hostnames: readonly string[],
     private readonly logger: Logger,
-    /** undefined with MTLS_CRL_CHECK=false, or when root.key is not at hand to sign the root's CRL. */
-    private readonly rootCrl: Buffer | undefined,
+    private readonly ticketKeys: TicketKeys,
     private serverCertificate: ServerCertificate,
-    private crl: Buffer,
   ) {}
 
   static async load(app: App, hostnames: readonly string[], logger: Logger): Promise<MtlsCredentials> {
-    // MTLS_CRL_CHECK=false leaves revocation to the registry-state check alone: OpenSSL's CRL checks (Node turns on
-    // CRL_CHECK_ALL, so both CRLs are looked up and their signatures verified on every handshake) cost handshake rate.
-    const rootCrl = app.config.mtlsCrlCheck ? await emptyRootCrl(app.ca, app.config.pkiRootDir, app.config.caKeyPassphrase) : undefined;
-    if (rootCrl === undefined && app.config.mtlsCrlCheck) {
-      logger.warn({}, 'root.key is not in PKI_ROOT_DIR, so OpenSSL gets no CRLs; the registry check alone refuses revoked certificates');
-    }
     const certificate = await issueServerCertificate(app.ca, { hostnames, validityDays: SERVER_CERTIFICATE_DAYS });
-    return new MtlsCredentials(app, hostnames, logger, rootCrl, certificate, await app.revocationList.current());
+    return new MtlsCredentials(app, hostnames, logger, TicketKeys.load(app.config.pkiRootDir, logger), certificate);
   }
 
-  /** The CRL OpenSSL checks now; compared by identity to tell whether it changed while a check ran. */
-  get currentCrl(): Buffer {
-    return this.crl;
-  }
-
+  /** The options of a SecureContext: created at start and on each renewal only, since creating one is costly. */
   secureContext(): SecureContextOptions {
     return {
       key: this.serverCertificate.keyPem,
       cert: this.serverCertificate.chainPem,
       ca: [this.app.ca.rootPem, this.app.ca.intermediatePem],
-      ...(this.rootCrl && { crl: [toPem(this.rootCrl, 'X509 CRL'), toPem(this.crl, 'X509 CRL')] }),
       minVersion: 'TLSv1.2',
       // TLS 1.2 lets a client ask for a new handshake on an open connection: each costs the server a full
       // handshake and re-verification, and nothing here needs one (TLS 1.3 has none).
       secureOptions: cryptoConstants.SSL_OP_NO_RENEGOTIATION,
+      // Passed every time: a SecureContext made without them gets random ones, and every ticket out there dies.
+      ticketKeys: this.ticketKeys.keysAt(),
+      sessionIdContext: this.ticketKeys.sessionIdContext(),
     };
   }
 
-  /** Reads the registry's CRL again; true when it changed (and the SecureContext with it). */
-  async refreshCrl(): Promise<boolean> {
-    const next = await this.app.revocationList.current();
-    if (next.equals(this.crl)) return false;
-    this.crl = next;
-    return true;
+  /** Hands `rotate` the next ticket keys at each rotation, for as long as the listener runs. */
+  startTicketRotation(rotate: (keys: Buffer) => void): void {
+    this.rotationTimer = setTimeout(() => {
+      rotate(this.ticketKeys.keysAt());
+      this.startTicketRotation(rotate);
+    }, this.ticketKeys.untilRotation());
+    this.rotationTimer.unref();
   }
 
   /** Renews the server certificate at two thirds of its lifetime, for as long as the listener runs. */
@@ -89,5 +81,6 @@ export class MtlsCredentials {
 
   stop(): void {
     clearTimeout(this.renewalTimer);
+    clearTimeout(this.rotationTimer);
   }
 }

@@ -7,6 +7,7 @@ import { HttpHandover } from './http-handover.ts';
 import { Http2SessionPolicy } from './http2-session-policy.ts';
 import { MtlsAdmission } from './mtls-admission.ts';
 import { MtlsCredentials } from './mtls-credentials.ts';
+import { MtlsCrl } from './mtls-crl.ts';
 import { type HttpHandler, boundAddress, closeGracefully } from './listener.ts';
 
 export interface MtlsListenOptions {
@@ -17,7 +18,7 @@ export interface MtlsListenOptions {
   readonly app: App;
   /** Serves the requests of accepted connections; peerAgentOfRequest(req) (mtls-admission.ts) names their agent. */
   readonly handler: HttpHandler;
-  /** How often the CRL is re-read; a change refreshes the TLS context and re-checks open connections. */
+  /** How often the CRL is re-read; a new one re-checks open connections. */
   readonly refreshMs?: number;
   /** How long close() lets in-flight requests finish before it destroys their connections. */
   readonly graceMs?: number;
@@ -32,7 +33,7 @@ export interface MtlsListenOptions {
 export interface MtlsListener {
   readonly port: number;
   readonly url: string;
-  /** Refused connections so far, by reason (handshake failures as `handshake:<code>`). */
+  /** Refused connections so far, by reason (handshakes that failed before a certificate was seen as `handshake:<code>`). */
   refusals(): Record<string, number>;
   close(): Promise<void>;
 }
@@ -40,19 +41,20 @@ export interface MtlsListener {
 const limits = { handshakeTimeoutMs: 10_000, graceMs: 5_000, refreshMs: 1_000 };
 
 /**
- * The mTLS listener. OpenSSL checks the client's chain against the registry CA and both CRLs during the handshake;
- * every connection it accepts is then admitted against registry state (mtls-admission.ts) before any byte of it is
- * read, and handed to HTTP servers that never listen themselves (http-handover.ts). A refused connection is
- * destroyed without a response.
+ * The mTLS listener. OpenSSL verifies the client's chain against the registry CA during the handshake; every
+ * connection, new or resumed from a session ticket, is then admitted on OpenSSL's verdict, registry state and the
+ * CRLs (mtls-admission.ts) before any byte of it is read, and handed to HTTP servers that never listen themselves
+ * (http-handover.ts). A refused connection is destroyed without a response.
  */
 export async function startMtlsListener(options: MtlsListenOptions): Promise<MtlsListener> {
   const { app } = options;
   const logger = app.logger.child({ component: 'mtls-listener' });
   const credentials = await MtlsCredentials.load(app, options.hostnames, logger);
+  const crl = await MtlsCrl.load(app, logger);
   const guard = options.connections ?? new ConnectionGuard({ maxConnections: defaultMaxConnections(), maxPerClient: Infinity });
   const server = createTlsServer(credentials, guard, options.handshakeTimeoutMs ?? limits.handshakeTimeoutMs);
   const handover = new HttpHandover(options.handler, options.sessions ?? new Http2SessionPolicy());
-  const admission = new MtlsAdmission(app.store, logger, (socket) => handover.closeAfterInFlight(socket));
+  const admission = new MtlsAdmission(app.store, crl, logger, (socket) => handover.closeAfterInFlight(socket));
   server.on('secureConnection', (socket: TLSSocket) => {
     socket.on('error', () => socket.destroy());
     // The socket is not read until it is handed over, so bytes sent meanwhile wait in its buffer.
@@ -66,8 +68,9 @@ export async function startMtlsListener(options: MtlsListenOptions): Promise<Mtl
   });
   server.on('tlsClientError', (error: NodeJS.ErrnoException) => admission.countRefusal(`handshake:${error.code ?? 'error'}`));
 
-  const stopFollowing = followRevocations({ app, credentials, server, admission, logger, everyMs: options.refreshMs ?? limits.refreshMs });
+  const stopFollowing = followRevocations({ app, crl, admission, logger, everyMs: options.refreshMs ?? limits.refreshMs });
   credentials.startRenewal(() => server.setSecureContext(credentials.secureContext()));
+  credentials.startTicketRotation((keys) => server.setTicketKeys(keys));
   const stopBackground = () => {
     stopFollowing();
     credentials.stop();
@@ -95,7 +98,10 @@ function createTlsServer(credentials: MtlsCredentials, guard: ConnectionGuard, h
   const server = tls.createServer({
     ...credentials.secureContext(),
     requestCert: true,
-    rejectUnauthorized: true,
+    // Node's rejectUnauthorized too lets OpenSSL finish the handshake and only then destroys the socket, where its
+    // verdict is lost (counted as handshake:ECONNRESET). The admission refuses at the same point, before any byte is
+    // read and before a session ticket is sent, and counts and audits the refusal by OpenSSL's reason.
+    rejectUnauthorized: false,
     ALPNProtocols: ['h2', 'http/1.1'],
     handshakeTimeout: handshakeTimeoutMs,
   });
@@ -111,8 +117,7 @@ function createTlsServer(credentials: MtlsCredentials, guard: ConnectionGuard, h
 
 interface RevocationFollower {
   readonly app: App;
-  readonly credentials: MtlsCredentials;
-  readonly server: tls.Server;
+  readonly crl: MtlsCrl;
   readonly admission: MtlsAdmission;
   readonly logger: Logger;
   readonly everyMs: number;
@@ -120,17 +125,16 @@ interface RevocationFollower {
 
 /**
  * Every retirement, made by this process or any other on the same database, reaches the revocation feed within about
- * a quarter second; the feed invalidates the revocation list, and this refresh swaps the CRL and re-checks open
+ * a quarter second; the feed invalidates the revocation list, and this refresh reads the new CRL and re-checks open
  * connections. The timer is a backstop. Returns the function that stops both.
  */
-function followRevocations({ app, credentials, server, admission, logger, everyMs }: RevocationFollower): () => void {
+function followRevocations({ app, crl, admission, logger, everyMs }: RevocationFollower): () => void {
   let refreshing = false;
   const refresh = async () => {
     if (refreshing) return;
     refreshing = true;
     try {
-      if (!(await credentials.refreshCrl())) return;
-      server.setSecureContext(credentials.secureContext());
+      if (!(await crl.refresh())) return;
       await admission.recheckOpen();
     } catch (error) {
       logger.error({ err: error }, 'cannot refresh the CRL');

@@ -1,53 +1,92 @@
 import type { TLSSocket } from 'node:tls';
+import { normalizeSerial } from '../pki/fingerprint.ts';
 import type { RegistryStore } from '../registry/store.ts';
 import type { PeerAgent } from '../services/context.ts';
 import { type RetiredReason, certificateState } from '../verify/current-certificate.ts';
+import type { CrlRefusal, MtlsCrl } from './mtls-crl.ts';
 
-/** Why a client certificate that OpenSSL accepted is still refused: its own shape, or the registry's one rule. */
-export type PeerRefusal = 'ca_certificate' | 'not_client_auth' | 'unknown_certificate' | RetiredReason;
+/**
+ * Why a client certificate is refused: OpenSSL's verdict on its chain (`expired`, `not_yet_valid`, `untrusted_chain`),
+ * its own shape, the registry's one rule, or the registry's CRLs.
+ */
+export type PeerRefusal =
+  | 'no_certificate'
+  | 'not_yet_valid'
+  | 'untrusted_chain'
+  | 'ca_certificate'
+  | 'not_client_auth'
+  | 'unknown_certificate'
+  | RetiredReason
+  | CrlRefusal;
 
-export type PeerCheck =
-  | { readonly accepted: true; readonly agent: PeerAgent }
-  | { readonly accepted: false; readonly reason: PeerRefusal; readonly fingerprint: string; readonly agentName: string };
+export type Refusal = {
+  readonly accepted: false;
+  readonly reason: PeerRefusal;
+  readonly fingerprint: string;
+  readonly agentName: string;
+  /** OpenSSL's verification error, when it refused the chain. */
+  readonly chainError?: string;
+};
+
+export type PeerCheck = { readonly accepted: true; readonly agent: PeerAgent } | Refusal;
 
 const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
 
-/** What the check needs of a client certificate. */
+/** What the checks need of a client certificate. */
 export interface PresentedCertificate {
   /** SHA-256 of the DER, lowercase hex. */
   readonly fingerprint: string;
+  /** As fingerprint.ts normalizes serials. */
+  readonly serial: string;
   readonly ca: boolean;
   /** Extended key usage OIDs; empty when the extension is absent. */
   readonly extendedKeyUsage: readonly string[];
+  /** Why OpenSSL did not verify the chain against the registry CA (e.g. CERT_HAS_EXPIRED); undefined when it did. */
+  readonly chainError: string | undefined;
 }
 
 /**
- * The client certificate of a TLS connection, from the summary OpenSSL already made of it: getPeerX509Certificate
- * would parse it again and cost more than twice as much, on every handshake.
+ * The client certificate of a TLS connection, from the summary OpenSSL already made of it (getPeerX509Certificate
+ * would parse it again and cost more than twice as much, on every handshake), with OpenSSL's verdict on its chain.
+ * A resumed session has the certificate and the verdict of the handshake that made it.
  */
 export function presentedCertificate(socket: TLSSocket): PresentedCertificate | undefined {
   const peer = socket.getPeerCertificate(false) as Partial<ReturnType<TLSSocket['getPeerCertificate']>>;
   if (peer.fingerprint256 === undefined) return undefined;
   return {
     fingerprint: peer.fingerprint256.replaceAll(':', '').toLowerCase(),
+    serial: normalizeSerial(peer.serialNumber ?? ''),
     ca: peer.ca === true,
     extendedKeyUsage: peer.ext_key_usage ?? [],
+    chainError: socket.authorized ? undefined : String(socket.authorizationError ?? 'UNKNOWN'),
   };
 }
 
-/**
- * The registry-state check behind the mTLS listener: OpenSSL has checked the chain and the CRL; this checks that the
- * certificate is an agent certificate the registry issued and that it is its active agent's current one right now.
- */
-export async function checkPeer(store: RegistryStore, certificate: PresentedCertificate, now = new Date()): Promise<PeerCheck> {
-  const { fingerprint } = certificate;
-  const refuse = (reason: PeerRefusal, agentName = ''): PeerCheck => ({ accepted: false, reason, fingerprint, agentName });
+/** What the certificate and OpenSSL's verification of its chain say, before the registry is asked; undefined: ask it. */
+export function screenPeer(certificate: PresentedCertificate): Refusal | undefined {
+  const { fingerprint, chainError } = certificate;
+  const refuse = (reason: PeerRefusal): Refusal => ({ accepted: false, reason, fingerprint, agentName: '', ...(chainError && { chainError }) });
+  if (chainError !== undefined) {
+    return refuse(chainError === 'CERT_HAS_EXPIRED' ? 'expired' : chainError === 'CERT_NOT_YET_VALID' ? 'not_yet_valid' : 'untrusted_chain');
+  }
   if (certificate.ca) return refuse('ca_certificate');
   if (!certificate.extendedKeyUsage.includes(CLIENT_AUTH)) return refuse('not_client_auth');
+  return undefined;
+}
+
+/**
+ * The registry-state check behind the mTLS listener, for a certificate screenPeer let through: it is an agent
+ * certificate the registry issued, its active agent's current one right now, and (with MTLS_CRL_CHECK) on neither CRL.
+ */
+export async function checkPeer(store: RegistryStore, certificate: PresentedCertificate, crl: MtlsCrl, now = new Date()): Promise<PeerCheck> {
+  const { fingerprint } = certificate;
+  const refuse = (reason: PeerRefusal, agentName = ''): Refusal => ({ accepted: false, reason, fingerprint, agentName });
   const found = await store.findCertificate(fingerprint);
   if (!found) return refuse('unknown_certificate');
   const { agent, certificate: record } = found;
   const state = certificateState(agent, record, now);
   if (!state.current) return refuse(state.reason, agent.name);
+  const listed = crl.refusalOf(certificate.serial);
+  if (listed !== undefined) return refuse(listed, agent.name);
   return { accepted: true, agent: { name: agent.name, fingerprint, serial: record.serial } };
 }

@@ -6,6 +6,7 @@ import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Code, createClient } from '@connectrpc/connect';
+import BetterSqlite3 from 'better-sqlite3';
 import { createConnectTransport, createGrpcTransport } from '@connectrpc/connect-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiKeyRole, ApiKeyService } from '../../gen/atr/v1/api_key_pb.js';
@@ -61,6 +62,13 @@ describe('the mTLS listener', () => {
     });
   const accepted = (output: string) => expect(output).toMatch(/^HTTP\/1\.1 200 /);
   const refused = (output: string) => expect(output).toBe('');
+  const refusals = (reason: string) => server.mtls?.refusals()[reason] ?? 0;
+  /** The audit events of refused mTLS connections with this certificate. */
+  const refusalsAudited = async (cert: string) => {
+    const fingerprint = fingerprintOf(new X509Certificate(cert).raw);
+    const { events } = await server.app.store.listAuditEvents({ eventType: 'cert.verified' }, { limit: 1000 });
+    return events.map((event) => event.metadata).filter((metadata) => metadata['kind'] === 'mtls' && metadata['fingerprint'] === fingerprint);
+  };
   const transports = (identity: Identity) => {
     const nodeOptions = { ca: server.app.ca.trustBundlePem, cert: identity.cert, key: identity.key };
     return {
@@ -86,8 +94,10 @@ describe('the mTLS listener', () => {
     accepted(await healthzWith(await register('good')));
   });
 
-  it('refuses a client without a certificate', async () => {
+  it('refuses a client without a certificate, and counts it', async () => {
+    const before = refusals('no_certificate');
     refused(await healthzWith(undefined));
+    expect(refusals('no_certificate')).toBe(before + 1);
   });
 
   it('refuses revoked and superseded certificates, and audits the refusal once', async () => {
@@ -117,23 +127,33 @@ describe('the mTLS listener', () => {
       .toEqual([{ kind: 'mtls', verified: false, reason: 'revoked', fingerprint: fingerprintOf(new X509Certificate(agent.cert).raw) }]);
   });
 
-  it('has OpenSSL refuse a revoked certificate by the CRL once the listener has refreshed it', async () => {
+  it('refuses a certificate on the CRL even where registry state says it is current (MTLS_CRL_CHECK)', async () => {
     const agent = await register('crl');
-    await server.app.registry.revoke({ agentName: agent.name }, 'test');
+    const before = refusals('revoked');
+    // Listed on the CRL behind the registry's back: the agent stays active, so only the CRL check can refuse it.
+    const database = new BetterSqlite3(join(dir, 'atr.db'));
+    try {
+      database.prepare("update certificates set revoked_at = ?, revocation_reason = 'keyCompromise' where fingerprint = ?").run(Date.now(), fingerprintOf(new X509Certificate(agent.cert).raw));
+    } finally {
+      database.close();
+    }
+    server.app.revocationList.invalidate();
+    await expect.poll(async () => (await server.app.revocationList.current()).length).toBeGreaterThan(0);
+    expect((await server.app.registry.get(agent.name)).state).toBe('active');
+    // The listener reads the new CRL within its refresh interval (a second).
     await new Promise((resolve) => setTimeout(resolve, 1_500));
-    const total = (counts: Record<string, number>) => Object.values(counts).reduce((sum, n) => sum + n, 0);
-    const before = server.mtls?.refusals() ?? {};
     refused(await healthzWith(agent));
-    const after = server.mtls?.refusals() ?? {};
-    // Refused in the handshake, not by the registry check.
-    expect(after.revoked).toBe(before.revoked);
-    expect(total(after)).toBe(total(before) + 1);
+    expect(refusals('revoked')).toBe(before + 1);
+    await expect.poll(() => refusalsAudited(agent.cert)).toEqual([expect.objectContaining({ verified: false, reason: 'revoked' })]);
   });
 
-  it('refuses an expired certificate', async () => {
+  it('refuses an expired certificate, counted and audited as expired by OpenSSL\'s verdict', async () => {
     const past = new Registry({ store: server.app.store, ca: server.app.ca, certValidityDays: 1, now: () => new Date(Date.now() - 3 * 86_400_000) });
     const issued = await past.register({ agentName: 'expired.mtls.example', owner: 'mtls', capabilities: [] }, 'test');
+    const before = refusals('expired');
     refused(await healthzWith({ cert: issued.certPem, key: issued.privateKeyPem ?? '' }));
+    expect(refusals('expired')).toBe(before + 1);
+    await expect.poll(() => refusalsAudited(issued.certPem)).toEqual([expect.objectContaining({ reason: 'expired', chainError: 'CERT_HAS_EXPIRED' })]);
   });
 
   it('refuses a certificate from a foreign CA with the same names', async () => {
@@ -141,7 +161,14 @@ describe('the mTLS listener', () => {
     expect(foreign.intermediate.subject).toBe(server.app.ca.intermediate.subject);
     const { key, privateKeyPem } = await generateAgentKey();
     const issued = await issueAgentCertificate(foreign, { agentName: 'good.mtls.example', key, validityDays: 1 });
+    const before = refusals('untrusted_chain');
     refused(await healthzWith({ cert: issued.pem, key: privateKeyPem }));
+    // Counted and audited by OpenSSL's reason, not lost as a reset handshake.
+    expect(refusals('untrusted_chain')).toBe(before + 1);
+    expect(Object.keys(server.mtls?.refusals() ?? {}).filter((reason) => reason.startsWith('handshake:'))).toEqual([]);
+    await expect.poll(() => refusalsAudited(issued.pem)).toEqual([
+      expect.objectContaining({ reason: 'untrusted_chain', chainError: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' }),
+    ]);
   });
 
   it.each([
