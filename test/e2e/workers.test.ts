@@ -27,7 +27,7 @@ import { dialects } from '../support/databases.ts';
 import { processEnvironment } from '../support/server-process.ts';
 
 /** Starting the CLI compiles it through tsx in three processes, on a machine that may be busy. */
-const START_MS = 120_000;
+const START_MS = 180_000;
 
 interface Cluster {
   readonly child: ChildProcess;
