@@ -1,4 +1,3 @@
-import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import type { Knex, SqlEntityManager } from '@mikro-orm/knex';
 import { nameTaken, versionConflict } from '../errors.ts';
 import type { AuditPruneStore } from '../audit/verification-retention.ts';
@@ -94,23 +93,17 @@ export class SqlRegistryStore implements RegistryStore, AuditPruneStore {
 
   async listAgents(filter: AgentFilter, page: Page, now: Date): Promise<{ agents: AgentRecord[]; total: number }> {
     const knex = this.knex;
-    const { capability } = filter;
     const filtered = (query: Knex.QueryBuilder) => {
       if (filter.owner) query.where('a.owner', filter.owner);
-      // One agent_capabilities row per agent and capability (migration 0011): the join adds no duplicates.
-      if (capability) query.join('agent_capabilities as ac', (on) => on.on('ac.agent_id', 'a.id').andOnVal('ac.capability', capability));
+      if (filter.capability) this.whereHasCapability(query, filter.capability);
       if (filter.status === 'revoked') query.where('a.status', 'revoked');
       if (filter.status === 'active') query.where('a.status', 'active').where('c.not_after', '>', now);
       if (filter.status === 'expired') query.where('a.status', 'active').where('c.not_after', '<=', now);
       if (filter.status === 'pending') query.where('a.status', 'active').whereNull('a.current_certificate_id');
       return query;
     };
-    // Ordered by the capability's side of the join when there is one, whose index lists its agents in id order.
-    // Neither database carries a range across a join's equality, so the page's start is put on both sides: each
-    // index seeks to it, whichever the planner walks first.
-    const rows = filtered(agentsWithCertificate(knex)).orderBy(capability ? 'ac.agent_id' : 'a.id').limit(page.limit);
+    const rows = filtered(agentsWithCertificate(knex)).orderBy('a.id').limit(page.limit);
     if (page.afterId !== undefined) rows.where('a.id', '>', page.afterId);
-    if (page.afterId !== undefined && capability) rows.where('ac.agent_id', '>', page.afterId);
     if (page.offset) rows.offset(page.offset);
     const [agentRows, countRows] = await Promise.all([
       rows,
@@ -122,6 +115,14 @@ export class SqlRegistryStore implements RegistryStore, AuditPruneStore {
       agents: (agentRows as Row[]).map(toAgentRecord),
       total: Number((countRows[0] as { total: number | string } | undefined)?.total ?? 0),
     };
+  }
+
+  private whereHasCapability(query: Knex.QueryBuilder, capability: string): void {
+    if (this.database.dialect === 'postgresql') {
+      query.whereRaw('a.capabilities @> ?::jsonb', [JSON.stringify([capability])]);
+    } else {
+      query.whereRaw('exists (select 1 from json_each(a.capabilities) where json_each.value = ?)', [capability]);
+    }
   }
 
   async findCertificate(fingerprint: string): Promise<{ certificate: CertificateRecord; agent: AgentRecord } | undefined> {
@@ -242,20 +243,24 @@ class SqlRegistryTx implements RegistryTx {
   async insertAgent(agent: NewAgent, certificate: NewCertificate | undefined): Promise<void> {
     let agentId: number;
     try {
-      agentId = await this.em.insert(AgentSchema, {
-        name: agent.name,
-        owner: agent.owner,
-        capabilities: [...agent.capabilities],
-        description: agent.description,
-        endpoints: [...agent.endpoints],
-        status: 'active',
-        currentCertificateId: null,
-        version: 1,
-        createdAt: agent.at,
-        updatedAt: agent.at,
-      });
+      agentId = idOf(
+        await this.knex()('agents')
+          .insert({
+            name: agent.name,
+            owner: agent.owner,
+            capabilities: JSON.stringify(agent.capabilities),
+            description: agent.description,
+            endpoints: JSON.stringify(agent.endpoints),
+            status: 'active',
+            current_certificate_id: null,
+            version: 1,
+            created_at: agent.at,
+            updated_at: agent.at,
+          })
+          .returning('id'),
+      );
     } catch (error) {
-      if (error instanceof UniqueConstraintViolationException) throw nameTaken(agent.name);
+      if (isUniqueViolation(error)) throw nameTaken(agent.name);
       throw error;
     }
     if (certificate !== undefined) await this.insertFirstCertificate(agentId, certificate, agent.at);
@@ -263,7 +268,7 @@ class SqlRegistryTx implements RegistryTx {
 
   async insertFirstCertificate(agentId: number, certificate: NewCertificate, at: Date): Promise<void> {
     const { id } = await this.insertCertificate(agentId, certificate, at);
-    await this.em.nativeUpdate(AgentSchema, { id: agentId, currentCertificateId: null }, { currentCertificateId: id });
+    await this.knex()('agents').where('id', agentId).whereNull('current_certificate_id').update({ current_certificate_id: id });
   }
 
   async deletePendingAgent(agentId: number): Promise<void> {
@@ -288,9 +293,12 @@ class SqlRegistryTx implements RegistryTx {
 
   async insertCertificate(agentId: number, certificate: NewCertificate, at: Date): Promise<CertificateRecord> {
     const { serial, fingerprint, pem, notBefore, notAfter } = certificate;
-    const stored = { agentId, serial, fingerprint, pem, notBefore, notAfter, revokedAt: null, revocationReason: null };
-    const id = await this.em.insert(CertificateSchema, { ...stored, createdAt: at });
-    return { id, ...stored };
+    const id = idOf(
+      await this.knex()('certificates')
+        .insert({ agent_id: agentId, serial, fingerprint, pem, not_before: notBefore, not_after: notAfter, created_at: at })
+        .returning('id'),
+    );
+    return { id, agentId, serial, fingerprint, pem, notBefore, notAfter, revokedAt: null, revocationReason: null };
   }
 
   async updateAgent(agent: AgentRecord, changes: AgentChanges, at: Date): Promise<void> {
@@ -383,6 +391,16 @@ function toAuditEventRecord(row: Row): AuditEventRecord {
 
 /** One audit row, in the caller's transaction: every store writes audit events through this. */
 export async function insertAudit(em: SqlEntityManager, event: NewAuditEvent, at: Date): Promise<void> {
-  await em.insert(AuditEventSchema, { ...event, createdAt: at });
+  const knex = em.getTransactionContext<Knex.Transaction>() ?? em.getKnex();
+  const { eventType, actor, agentName, metadata } = event;
+  await knex('audit_events').insert({ event_type: eventType, actor, agent_name: agentName, metadata: JSON.stringify(metadata), created_at: at });
+}
+
+const idOf = (inserted: unknown[]): number => Number((inserted[0] as Row | undefined)?.['id']);
+
+/** A unique constraint refused the row: SQLite's and PostgreSQL's own codes (the query builder does not translate). */
+function isUniqueViolation(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === 'SQLITE_CONSTRAINT_UNIQUE' || code === '23505';
 }
 

@@ -150,12 +150,14 @@ async function measure(url: string, emptyUrl: string, pkiDir: string, databaseUr
     const raw = await rawRegistration(databaseUrl, ca);
     const rawRegister = await loadInProcess((i) => raw.register(`raw-${i}.bench.example`, pick(csrs, i)));
     await raw.close();
+    // New connections: the ones above sat idle while the CSRs were made and may have met the server's idle timeout.
+    const registerLoad = new GrpcLoad(url);
     let next = 0;
     const registered = await loadOver(() => {
       const i = next++;
-      const frame = load.frame(RegisterAgentRequestSchema, { agentName: `csr-${i}.bench.example`, owner: 'bench', csrPem: pick(csrs, i) });
-      return load.call(RegistryService.method.registerAgent, frame);
-    });
+      const frame = registerLoad.frame(RegisterAgentRequestSchema, { agentName: `csr-${i}.bench.example`, owner: 'bench', csrPem: pick(csrs, i) });
+      return registerLoad.call(RegistryService.method.registerAgent, frame);
+    }).finally(() => registerLoad.close());
     return [
       { scenario: 'resolve', measured: resolved, limitName: 'empty unary handler', limit: emptyLimit, pythonPoc: PYTHON_POC.resolve },
       { scenario: 'verify', measured: verified, limitName: 'raw in-process verification', limit: rawVerify, pythonPoc: PYTHON_POC.verify },
