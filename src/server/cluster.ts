@@ -8,7 +8,8 @@
 // is left, the sockets are gone and it asks for the ports the first workers got.
 //
 // What the workers share and how (see README, "Workers"):
-// - the database, the CA and the log key, the bootstrap admin key: created by the primary before any worker starts;
+// - the database, the CA, the log key, the mTLS ticket secret, the bootstrap admin key: created by the primary before
+//   any worker starts;
 // - revocations, cache invalidations and events: Redis when configured, else the IPC bus relayed by the primary
 //   (src/cache/ipc-bus.ts), so a change through one worker is seen by the others before its answer leaves;
 // - the transparency log: every worker sequences entries in its own transactions and integrates whatever is
@@ -30,6 +31,7 @@ import { openDatabase } from '../db/orm.ts';
 import type { Logger } from '../log/logger.ts';
 import { loadOrCreateCa } from '../pki/ca.ts';
 import { loadOrCreateLogKey } from '../pki/log-key.ts';
+import { TicketKeys } from './mtls-ticket-keys.ts';
 import { startServer } from './server.ts';
 
 /** Which worker a forked process is, set by the primary in its environment. */
@@ -128,8 +130,9 @@ export async function runPrimary(config: Config, count: number, logger: Logger, 
 }
 
 /**
- * Before any worker starts: the CA and the log key (the lock files already make racing processes agree, but one
- * creator is simpler to reason about), the schema, and the bootstrap admin key with its warning printed once.
+ * Before any worker starts: the CA, the log key and the mTLS session-ticket secret (their files are already created
+ * safely by racing processes, but one creator is simpler to reason about), the schema, and the bootstrap admin key
+ * with its warning printed once.
  */
 async function prepareOnce(config: Config, logger: Logger): Promise<void> {
   // The CRL URL goes into agent certificates, not into the CA's: any value serves to create the CA.
@@ -141,6 +144,7 @@ async function prepareOnce(config: Config, logger: Logger): Promise<void> {
     crlUrl: `${publicBaseUrl(config)}/v1/crl`,
   });
   if (config.transparencyLogEnabled) await loadOrCreateLogKey(config.pkiRootDir, config.caKeyPassphrase);
+  if (config.mtlsEnabled) TicketKeys.load(config.pkiRootDir, logger);
   const database = await openDatabase(config.databaseUrl);
   try {
     await prepareAccess(config, new ApiKeys(new SqlApiKeyStore(database)), (line) => logger.warn({}, line));
