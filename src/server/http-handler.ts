@@ -2,7 +2,7 @@ import { type IncomingMessage, ServerResponse } from 'node:http';
 import { type Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { DescService } from '@bufbuild/protobuf';
 import { type ConnectRouter, type ContextValues, createContextValues, type Interceptor } from '@connectrpc/connect';
-import { connectNodeAdapter } from '@connectrpc/connect-node';
+import { compressionBrotli, compressionGzip } from '@connectrpc/connect-node';
 import { Health } from '../../gen/grpc/health/v1/health_pb.js';
 import { ServerReflection as ServerReflectionV1 } from '../../gen/grpc/reflection/v1/reflection_pb.js';
 import { ServerReflection as ServerReflectionV1alpha } from '../../gen/grpc/reflection/v1alpha/reflection_pb.js';
@@ -11,7 +11,9 @@ import type { Logger } from '../log/logger.ts';
 import { restCallKey } from './access-log.ts';
 import { errorInterceptor } from './errors.ts';
 import { type Readiness, createHealthService } from './health.ts';
-import { createInProcessTransports } from './in-process-transport.ts';
+import { createInProcessCalls } from './in-process-calls.ts';
+import { createNodeAdapter } from './node-adapter.ts';
+import { createConnectUnary } from './connect-unary.ts';
 import { MAX_REQUEST_BYTES, screenRequests } from './input-limits.ts';
 import type { HttpHandler } from './listener.ts';
 import { createReflectionService } from './reflection.ts';
@@ -45,7 +47,7 @@ export interface HttpHandlerOptions {
 // connect-es's own limit stays as a backstop; the request screen refuses more than MAX_REQUEST_BYTES first, as
 // InvalidArgument naming the rule, where connect-es would answer ResourceExhausted.
 const maxMessageBytes = MAX_REQUEST_BYTES;
-/** Answers smaller than this are never compressed (see connectNodeAdapter below). */
+/** Answers smaller than this are never compressed (see createNodeAdapter below). */
 const COMPRESS_MIN_BYTES = 16 * 1024;
 
 export function servedServices(api: DescService[]): DescService[] {
@@ -73,10 +75,10 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
     screenRequests(router);
   };
   const interceptors = [errorInterceptor, ...options.interceptors.filter((i) => i !== errorInterceptor)];
-  const transportFor = createInProcessTransports(routes, { interceptors, readMaxBytes: maxMessageBytes });
+  const callInProcess = createInProcessCalls(routes, interceptors);
   const rest = createRestHandler({
     services: options.services,
-    transportFor: (req) => transportFor((options.contextValues?.(req) ?? createContextValues()).set(restCallKey, true)),
+    call: (req, call) => callInProcess({ ...call, contextValues: (options.contextValues?.(req) ?? createContextValues()).set(restCallKey, true) }),
     ...(options.logger && { logger: options.logger }),
   });
 
@@ -105,8 +107,11 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
     sendJson(res, 404, { detail: `no route for ${req.method} ${path}`, code: 'not_found' });
   };
 
-  return connectNodeAdapter({
+  const acceptCompression = [compressionGzip, compressionBrotli];
+  const jsonOptions = { ignoreUnknownFields: false };
+  return createNodeAdapter({
     routes,
+    acceptCompression,
     interceptors,
     readMaxBytes: maxMessageBytes,
     // Answers below this size are sent as they are even to a client that accepts gzip: compressing a resolve or
@@ -115,19 +120,15 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
     compressMinBytes: COMPRESS_MIN_BYTES,
     // As REST does and the ProtoJSON spec recommends: a misspelt field (`expected_versoin`) is an error, not a
     // silently unconditional change.
-    jsonOptions: { ignoreUnknownFields: false },
+    jsonOptions,
+    unary: createConnectUnary({ call: callInProcess, jsonOptions, acceptCompression, compressMinBytes: COMPRESS_MIN_BYTES, readMaxBytes: maxMessageBytes }),
     ...(options.contextValues === undefined ? {} : { contextValues: options.contextValues }),
+    ...(options.logger && { logger: options.logger }),
     fallback(req, res) {
-      if (!isNodeResponse(res)) throw new TypeError('not a node:http or node:http2 response');
       Promise.resolve(fallback(req, res)).catch((reason: unknown) => {
         if (res.headersSent) res.destroy();
         else sendError(res, reason, options.logger);
       });
     },
   });
-}
-
-// connect-node types its fallback's response loosely; at run time it is always one of these.
-function isNodeResponse(res: object): res is ServerResponse | Http2ServerResponse {
-  return res instanceof ServerResponse || res instanceof Http2ServerResponse;
 }

@@ -185,6 +185,12 @@ function screenGet(req: UniversalServerRequest, handler: UniversalHandler): Prom
   return handler(req);
 }
 
+/** The checks the screen makes on an unenveloped, uncompressed Connect unary body (JSON or binary). */
+export function screenUnaryMessage(bytes: Uint8Array, binary: boolean, input: DescMessage): void {
+  if (binary) checkBinary(bytes, input);
+  else checkJson(bytes, input);
+}
+
 function checkJson(message: Uint8Array, input: DescMessage): void {
   const text = jsonTextOf(message);
   let json: JsonValue;
@@ -198,10 +204,11 @@ function checkJson(message: Uint8Array, input: DescMessage): void {
 }
 
 function checkMessage(message: Uint8Array, format: Format, input: DescMessage): void {
-  if (!format.binary) {
-    checkJson(message, input);
-    return;
-  }
+  if (format.binary) checkBinary(message, input);
+  else checkJson(message, input);
+}
+
+function checkBinary(message: Uint8Array, input: DescMessage): void {
   try {
     fromBinary(input, message);
   } catch (error) {

@@ -17,12 +17,13 @@ import {
   hasOption,
   toJson,
 } from '@bufbuild/protobuf';
-import { ConnectError, type Transport } from '@connectrpc/connect';
+import { ConnectError } from '@connectrpc/connect';
 import { rest_response as restResponse } from '../../gen/atr/v1/rest_pb.js';
 import { http } from '../../gen/google/api/annotations_pb.js';
 import { DomainError } from '../errors.ts';
 import type { Logger } from '../log/logger.ts';
 import { errorCodeHeader, restError, restErrorFromDomain, toConnectError } from './errors.ts';
+import type { InProcessAnswer, InProcessCall } from './in-process-calls.ts';
 import { jsonTextOf, readRequestBody } from './input-limits.ts';
 import { checkJsonInput, restEnumName } from './json-input.ts';
 
@@ -41,9 +42,9 @@ export type RestHandler = (req: HttpRequest, res: JsonResponse) => Promise<boole
 
 export interface RestOptions {
   services: DescService[];
-  // An in-process transport to the same router for this request, so REST passes the same interceptors (and
-  // handlers see the same context values) as gRPC and Connect.
-  transportFor: (req: HttpRequest) => Transport;
+  // Calls the API in process for this request, through the same interceptors as gRPC and Connect (and with the
+  // same context values); the call names the method, the message, the forwarded headers and the abort signal.
+  call: (req: HttpRequest, call: Omit<InProcessCall, 'contextValues'>) => Promise<InProcessAnswer>;
   // Where a failure outside the call (a bug decoding or shaping) is reported; the call's own are in its access line.
   logger?: Logger;
 }
@@ -103,7 +104,15 @@ export function createRestHandler(options: RestOptions): RestHandler {
     });
     try {
       const input = await decodeRequest(route, req, parts, new URLSearchParams(queryAt < 0 ? '' : url.slice(queryAt + 1)));
-      const output = await options.transportFor(req).unary(route.method, abort.signal, undefined, forwardedHeaders(req), input);
+      const output = await options.call(req, {
+        method: route.method,
+        input,
+        header: forwardedHeaders(req),
+        signal: abort.signal,
+        url: path,
+        requestMethod: verb ?? 'GET',
+        protocolName: 'rest',
+      });
       const body = shapeResponse(route, restJson(route.method.output, toJson(route.method.output, output.message, jsonOptions)));
       const accepted = route.acceptedWhen !== undefined && isFieldSet(output.message, route.acceptedWhen);
       sendJson(res, accepted ? 202 : route.status, body, [...passedHeaders(output.header), ...passedHeaders(output.trailer)]);
@@ -347,7 +356,7 @@ function enumInput(desc: DescEnum, value: JsonValue): JsonValue {
 }
 
 // Request headers reach the interceptors (authorization, x-api-key, ...), minus what only made sense on the
-// client's own connection or would confuse the in-process protocol.
+// client's own connection and what describes the HTTP body or another protocol rather than the call.
 const droppedRequestHeaders = new Set([
   'connection',
   'keep-alive',
