@@ -113,6 +113,7 @@ export async function seedAgents(config: Config, options: SeedOptions): Promise<
     } finally {
       await workers.close();
     }
+    await skipUnwatchedEvents(database);
     const checkpoint = await log?.publishCheckpoint();
     await log?.stop();
     await analyze(database);
@@ -214,6 +215,16 @@ async function openLog(config: Config, database: Database): Promise<Transparency
   const origin = config.transparencyLogOrigin ?? `${config.trustDomain}/log`;
   const key = await loadOrCreateLogKey(config.pkiRootDir, config.caKeyPassphrase);
   return new TransparencyLog({ store: new SqlTlogStore(database), origin, signer: createNoteSigner(origin, key), checkpointIntervalMs: config.checkpointInterval * 1000 });
+}
+
+/**
+ * With no webhook to send them to, the webhook dispatcher's cursor moves past the seeded events, as it does past
+ * each registration's within a moment; left behind, a started server would spend hours walking them to send nothing.
+ */
+async function skipUnwatchedEvents(database: Database): Promise<void> {
+  await database.orm.em
+    .getKnex()
+    .raw('update webhook_dispatch set after_id = (select coalesce(max(id), 0) from audit_events) where not exists (select 1 from webhooks)');
 }
 
 /**
