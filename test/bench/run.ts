@@ -1,5 +1,6 @@
 // npm run bench [-- --json] [--seconds N] [--concurrency N] [--no-log] [--no-mtls] [--no-cache] [--no-dns] [--no-lifecycle] [--expiries N]
 //                 [--no-webhooks] [--webhook-events N] [--no-registrations] [--registrations N] [--no-http-json]
+//                 [--no-workers] [--workers-sqlite]
 //
 // Starts the registry (embedded SQLite, or DATABASE_URL) and an empty unary handler on the same stack, each as
 // its own process, and drives them from this process over gRPC (h2c). Each row stands beside its limit measured
@@ -15,7 +16,9 @@
 // revoke over gRPC to its agent.revoked delivery, 200 times, on a fresh database of DATABASE_URL's dialect, and
 // registrations synchronous vs asynchronous (accepted/s, completed/s) with ASYNC_PROCESSING_ENABLED
 // (test/bench/async-registration.ts), and REST and Connect JSON resolve and verify at 1 and 16 clients beside an
-// empty node:http server (test/bench/http-json.ts), on SQLite and, when configured, PostgreSQL.
+// empty node:http server (test/bench/http-json.ts), on SQLite and, when configured, PostgreSQL, and resolve/s with
+// `atr serve --workers 1` and `--workers 2` in alternating slices with the server's CPU time per request
+// (test/bench/workers.ts; PostgreSQL, and SQLite with --workers-sqlite).
 //
 // --no-log, --no-mtls, --no-cache, --no-dns, --no-lifecycle, --no-webhooks, --no-registrations and --no-http-json skip
 // those sections;
@@ -46,6 +49,8 @@ import { type LifecycleRow, measureLifecycle } from './lifecycle.ts';
 import { type WebhooksRow, measureWebhooks, webhooksTable } from './webhooks.ts';
 import { type RegistrationRow, measureRegistrations, registrationsTable } from './async-registration.ts';
 import { type HttpJsonRow, httpJsonTable, measureHttpJson } from './http-json.ts';
+import { type WorkersRow, measureWorkers, workersTable } from './workers.ts';
+import { benchDialects } from './databases.ts';
 
 const { values: flags } = parseArgs({
   options: {
@@ -63,6 +68,8 @@ const { values: flags } = parseArgs({
     'no-registrations': { type: 'boolean', default: false },
     registrations: { type: 'string', default: '300' },
     'no-http-json': { type: 'boolean', default: false },
+    'no-workers': { type: 'boolean', default: false },
+    'workers-sqlite': { type: 'boolean', default: false },
   },
 });
 const seconds = Number(flags.seconds);
@@ -109,7 +116,10 @@ async function main(): Promise<void> {
     const webhooks = flags['no-webhooks'] ? undefined : await measureWebhooks({ events: Number(flags['webhook-events']), revokes: 200 });
     const registrations = flags['no-registrations'] ? undefined : await measureRegistrations(Number(flags.registrations));
     const httpJson = flags['no-http-json'] ? [] : await measureHttpJson({ seconds, clients: [1, 16] });
-    print(rows, env.DATABASE_URL.split(':')[0] ?? '', logRows, mtlsRows, cacheRows, dnsRows, dnsLag, lifecycle, webhooks, registrations, httpJson);
+    const workers = flags['no-workers']
+      ? []
+      : await measureWorkers({ seconds, dialects: benchDialects().filter((dialect) => dialect === 'postgresql' || flags['workers-sqlite']) });
+    print(rows, env.DATABASE_URL.split(':')[0] ?? '', logRows, mtlsRows, cacheRows, dnsRows, dnsLag, lifecycle, webhooks, registrations, httpJson, workers);
   } finally {
     registryProcess.child.kill('SIGTERM');
     emptyProcess.child.kill('SIGTERM');
@@ -220,9 +230,10 @@ function print(
   webhooks: WebhooksRow | undefined,
   registrations: RegistrationRow | undefined,
   httpJson: HttpJsonRow[],
+  workers: WorkersRow[],
 ): void {
   if (flags.json) {
-    console.log(JSON.stringify({ database, concurrency, seconds, rows, log: logRows, mtls: mtlsRows, cache: cacheRows, dns: dnsRows, dnsLag, lifecycle, webhooks, registrations, httpJson }, null, 2));
+    console.log(JSON.stringify({ database, concurrency, seconds, rows, log: logRows, mtls: mtlsRows, cache: cacheRows, dns: dnsRows, dnsLag, lifecycle, webhooks, registrations, httpJson, workers }, null, 2));
     return;
   }
   const fixed = (n: number, digits = 0) => n.toFixed(digits);
@@ -289,6 +300,11 @@ function print(
   }
   if (httpJson.length > 0) {
     const { caption, table } = httpJsonTable(httpJson);
+    console.log(caption);
+    printTable(table);
+  }
+  if (workers.length > 0) {
+    const { caption, table } = workersTable(workers);
     console.log(caption);
     printTable(table);
   }
