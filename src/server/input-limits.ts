@@ -40,11 +40,14 @@ export async function readRequestBody(body: AsyncIterable<Uint8Array>, declaredL
   return Buffer.concat(chunks);
 }
 
+// One decoder serves every request: a decode call without `stream` starts afresh.
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
 /** Request body bytes as JSON text: well-formed UTF-8, nesting at most MAX_JSON_DEPTH levels. */
 export function jsonTextOf(bytes: Uint8Array): string {
   let text: string;
   try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+    text = strictUtf8.decode(bytes);
   } catch {
     throw invalidArgument(REQUEST, 'is not valid UTF-8');
   }
