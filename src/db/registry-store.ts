@@ -93,17 +93,23 @@ export class SqlRegistryStore implements RegistryStore, AuditPruneStore {
 
   async listAgents(filter: AgentFilter, page: Page, now: Date): Promise<{ agents: AgentRecord[]; total: number }> {
     const knex = this.knex;
+    const { capability } = filter;
     const filtered = (query: Knex.QueryBuilder) => {
       if (filter.owner) query.where('a.owner', filter.owner);
-      if (filter.capability) this.whereHasCapability(query, filter.capability);
+      // One agent_capabilities row per agent and capability (migration 0011): the join adds no duplicates.
+      if (capability) query.join('agent_capabilities as ac', (on) => on.on('ac.agent_id', 'a.id').andOnVal('ac.capability', capability));
       if (filter.status === 'revoked') query.where('a.status', 'revoked');
       if (filter.status === 'active') query.where('a.status', 'active').where('c.not_after', '>', now);
       if (filter.status === 'expired') query.where('a.status', 'active').where('c.not_after', '<=', now);
       if (filter.status === 'pending') query.where('a.status', 'active').whereNull('a.current_certificate_id');
       return query;
     };
-    const rows = filtered(agentsWithCertificate(knex)).orderBy('a.id').limit(page.limit);
+    // Ordered by the capability's side of the join when there is one, whose index lists its agents in id order.
+    // Neither database carries a range across a join's equality, so the page's start is put on both sides: each
+    // index seeks to it, whichever the planner walks first.
+    const rows = filtered(agentsWithCertificate(knex)).orderBy(capability ? 'ac.agent_id' : 'a.id').limit(page.limit);
     if (page.afterId !== undefined) rows.where('a.id', '>', page.afterId);
+    if (page.afterId !== undefined && capability) rows.where('ac.agent_id', '>', page.afterId);
     if (page.offset) rows.offset(page.offset);
     const [agentRows, countRows] = await Promise.all([
       rows,
@@ -115,14 +121,6 @@ export class SqlRegistryStore implements RegistryStore, AuditPruneStore {
       agents: (agentRows as Row[]).map(toAgentRecord),
       total: Number((countRows[0] as { total: number | string } | undefined)?.total ?? 0),
     };
-  }
-
-  private whereHasCapability(query: Knex.QueryBuilder, capability: string): void {
-    if (this.database.dialect === 'postgresql') {
-      query.whereRaw('a.capabilities @> ?::jsonb', [JSON.stringify([capability])]);
-    } else {
-      query.whereRaw('exists (select 1 from json_each(a.capabilities) where json_each.value = ?)', [capability]);
-    }
   }
 
   async findCertificate(fingerprint: string): Promise<{ certificate: CertificateRecord; agent: AgentRecord } | undefined> {
@@ -240,6 +238,8 @@ class SqlRegistryTx implements RegistryTx {
     return row ? toAgentRecord(row) : undefined;
   }
 
+  // A registration's rows are written with the query builder itself: the entity manager's insert costs several
+  // times the statement on this path. Values are stored as the entities define them (JSON text, timestamps).
   async insertAgent(agent: NewAgent, certificate: NewCertificate | undefined): Promise<void> {
     let agentId: number;
     try {
