@@ -1,6 +1,6 @@
 // npm run bench [-- --json] [--seconds N] [--concurrency N] [--no-log] [--no-mtls] [--no-cache] [--no-dns] [--no-lifecycle] [--expiries N]
 //                 [--no-webhooks] [--webhook-events N] [--no-registrations] [--registrations N] [--no-http-json]
-//                 [--no-workers] [--workers-sqlite]
+//                 [--no-workers] [--workers-sqlite] [--scale N]
 //
 // Starts the registry (embedded SQLite, or DATABASE_URL) and an empty unary handler on the same stack, each as
 // its own process, and drives them from this process over gRPC (h2c). Each row stands beside its limit measured
@@ -18,7 +18,9 @@
 // (test/bench/async-registration.ts), and REST and Connect JSON resolve and verify at 1 and 16 clients beside an
 // empty node:http server (test/bench/http-json.ts), on SQLite and, when configured, PostgreSQL, and resolve/s with
 // `atr serve --workers 1` and `--workers 2` in alternating slices with the server's CPU time per request
-// (test/bench/workers.ts; PostgreSQL, and SQLite with --workers-sqlite).
+// (test/bench/workers.ts; PostgreSQL, and SQLite with --workers-sqlite). --scale N adds test/bench/scale.ts: 10^3 and N
+// seeded agents (atr bench seed; minutes), resolve and verify p99 at both, proofs at N's log size and the server's
+// RSS through a 60-second mixed load.
 //
 // --no-log, --no-mtls, --no-cache, --no-dns, --no-lifecycle, --no-webhooks, --no-registrations and --no-http-json skip
 // those sections;
@@ -50,6 +52,7 @@ import { type WebhooksRow, measureWebhooks, webhooksTable } from './webhooks.ts'
 import { type RegistrationRow, measureRegistrations, registrationsTable } from './async-registration.ts';
 import { type HttpJsonRow, httpJsonTable, measureHttpJson } from './http-json.ts';
 import { type WorkersRow, measureWorkers, workersTable } from './workers.ts';
+import { type ScaleRow, measureScale, scaleTables } from './scale.ts';
 import { benchDialects } from './databases.ts';
 
 const { values: flags } = parseArgs({
@@ -70,6 +73,7 @@ const { values: flags } = parseArgs({
     'no-http-json': { type: 'boolean', default: false },
     'no-workers': { type: 'boolean', default: false },
     'workers-sqlite': { type: 'boolean', default: false },
+    scale: { type: 'string' },
   },
 });
 const seconds = Number(flags.seconds);
@@ -119,7 +123,8 @@ async function main(): Promise<void> {
     const workers = flags['no-workers']
       ? []
       : await measureWorkers({ seconds, dialects: benchDialects().filter((dialect) => dialect === 'postgresql' || flags['workers-sqlite']) });
-    print(rows, env.DATABASE_URL.split(':')[0] ?? '', logRows, mtlsRows, cacheRows, dnsRows, dnsLag, lifecycle, webhooks, registrations, httpJson, workers);
+    const scale = flags.scale === undefined ? [] : await measureScale({ agents: Number(flags.scale), seconds, loadSeconds: 60 });
+    print(rows, env.DATABASE_URL.split(':')[0] ?? '', logRows, mtlsRows, cacheRows, dnsRows, dnsLag, lifecycle, webhooks, registrations, httpJson, workers, scale);
   } finally {
     registryProcess.child.kill('SIGTERM');
     emptyProcess.child.kill('SIGTERM');
@@ -231,9 +236,10 @@ function print(
   registrations: RegistrationRow | undefined,
   httpJson: HttpJsonRow[],
   workers: WorkersRow[],
+  scale: ScaleRow[],
 ): void {
   if (flags.json) {
-    console.log(JSON.stringify({ database, concurrency, seconds, rows, log: logRows, mtls: mtlsRows, cache: cacheRows, dns: dnsRows, dnsLag, lifecycle, webhooks, registrations, httpJson, workers }, null, 2));
+    console.log(JSON.stringify({ database, concurrency, seconds, rows, log: logRows, mtls: mtlsRows, cache: cacheRows, dns: dnsRows, dnsLag, lifecycle, webhooks, registrations, httpJson, workers, scale }, null, 2));
     return;
   }
   const fixed = (n: number, digits = 0) => n.toFixed(digits);
@@ -305,6 +311,10 @@ function print(
   }
   if (workers.length > 0) {
     const { caption, table } = workersTable(workers);
+    console.log(caption);
+    printTable(table);
+  }
+  for (const { caption, table } of scaleTables(scale)) {
     console.log(caption);
     printTable(table);
   }
