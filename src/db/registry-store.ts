@@ -111,12 +111,11 @@ export class SqlRegistryStore implements RegistryStore, AuditPruneStore {
     if (page.afterId !== undefined) rows.where('a.id', '>', page.afterId);
     if (page.afterId !== undefined && capability) rows.where('ac.agent_id', '>', page.afterId);
     if (page.offset) rows.offset(page.offset);
-    const [agentRows, countRows] = await Promise.all([
-      rows,
-      filtered(knex('agents as a').leftJoin('certificates as c', 'c.id', 'a.current_certificate_id')).count({
-        total: '*',
-      }),
-    ]);
+    // The count joins the current certificate only for the filters that read it: an agent has at most one, so the
+    // join never changes the count, and at 10^6 agents it made counting them all take seconds.
+    const counted = knex('agents as a');
+    if (filter.status === 'active' || filter.status === 'expired') counted.leftJoin('certificates as c', 'c.id', 'a.current_certificate_id');
+    const [agentRows, countRows] = await Promise.all([rows, filtered(counted).count({ total: '*' })]);
     return {
       agents: (agentRows as Row[]).map(toAgentRecord),
       total: Number((countRows[0] as { total: number | string } | undefined)?.total ?? 0),

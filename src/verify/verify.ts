@@ -45,6 +45,8 @@ export interface VerifierOptions extends VerificationRecording {
  */
 export class Verifier {
   private readonly now: () => Date;
+  /** What certificates' bytes said, by the SHA-256 of those bytes, least recently used first. */
+  private readonly readCertificates = new Map<string, ReadCertificate>();
 
   constructor(private readonly options: VerifierOptions) {
     this.now = options.now ?? (() => new Date());
@@ -57,27 +59,18 @@ export class Verifier {
   }
 
   private async check(input: { pem?: string | undefined; der?: Uint8Array | undefined }): Promise<VerifyResult> {
-    const der = decodeInput(input);
-    let certificate: X509Certificate;
-    try {
-      certificate = new X509Certificate(der);
-    } catch {
-      return refused('malformed', 'not a parsable X.509 certificate');
-    }
-    const fingerprint = fingerprintOf(certificate.raw);
-    const serial = certificate.serialNumber.toLowerCase();
-    const named = { fingerprint, serial, agentName: agentNameOf(certificate) };
-    if (!isIssuedByRegistry(this.options.ca, certificate)) {
-      return refused('untrusted_issuer', 'not issued by this registry', named);
-    }
+    const read = this.read(decodeInput(input));
+    if (read === undefined) return refused('malformed', 'not a parsable X.509 certificate');
+    const { fingerprint, serial, agentName } = read;
+    const named = { fingerprint, serial, agentName };
+    if (!read.issuedByRegistry) return refused('untrusted_issuer', 'not issued by this registry', named);
     const now = this.now();
-    const notAfter = new Date(certificate.validTo);
-    if (notAfter.getTime() <= now.getTime()) {
+    const notAfter = new Date(read.notAfter);
+    if (read.notAfter <= now.getTime()) {
       return refused('expired', `certificate expired at ${notAfter.toISOString()}`, { ...named, expiresAt: notAfter });
     }
-    const notBefore = new Date(certificate.validFrom);
-    if (notBefore.getTime() > now.getTime()) {
-      return refused('not_yet_valid', `certificate is not valid before ${notBefore.toISOString()}`, named);
+    if (read.notBefore > now.getTime()) {
+      return refused('not_yet_valid', `certificate is not valid before ${new Date(read.notBefore).toISOString()}`, named);
     }
     const found = await this.options.store.findCertificate(fingerprint);
     if (!found) return refused('unknown_agent', 'no agent holds this certificate', named);
@@ -87,7 +80,54 @@ export class Verifier {
     if (!state.current) return refused(state.reason, state.message, about);
     return { verified: true, reason: 'verified', message: `certificate is the current one of active agent ${agent.name}`, ...about };
   }
+
+  /** The certificate's bytes read and checked against the CA, or undefined when OpenSSL cannot parse them. */
+  private read(der: Uint8Array): ReadCertificate | undefined {
+    const key = fingerprintOf(der);
+    const known = this.readCertificates.get(key);
+    if (known !== undefined) {
+      this.readCertificates.delete(key);
+      this.readCertificates.set(key, known);
+      return known;
+    }
+    let certificate: X509Certificate;
+    try {
+      certificate = new X509Certificate(der);
+    } catch {
+      return undefined;
+    }
+    const read: ReadCertificate = {
+      fingerprint: fingerprintOf(certificate.raw),
+      serial: certificate.serialNumber.toLowerCase(),
+      agentName: agentNameOf(certificate),
+      issuedByRegistry: isIssuedByRegistry(this.options.ca, certificate),
+      notBefore: new Date(certificate.validFrom).getTime(),
+      notAfter: new Date(certificate.validTo).getTime(),
+    };
+    this.readCertificates.set(key, read);
+    if (this.readCertificates.size > READ_CERTIFICATES_KEPT) {
+      const oldest = this.readCertificates.keys().next().value;
+      if (oldest !== undefined) this.readCertificates.delete(oldest);
+    }
+    return read;
+  }
 }
+
+/**
+ * What a certificate's bytes say, checked against the registry's CA: the same for the same bytes, so an agent whose
+ * certificate is verified again and again costs one parse and one signature check, not one a call (OpenSSL's parse
+ * was a quarter of a verification). Validity times and the registry's state are still checked on every call.
+ */
+interface ReadCertificate {
+  readonly fingerprint: string;
+  readonly serial: string;
+  readonly agentName: string | undefined;
+  readonly issuedByRegistry: boolean;
+  readonly notBefore: number;
+  readonly notAfter: number;
+}
+
+const READ_CERTIFICATES_KEPT = 10_000;
 
 function refused(reason: VerifyReason, message: string, details: Partial<VerifyResult> = {}): VerifyResult {
   return { ...details, verified: false, reason, message };

@@ -221,6 +221,25 @@ describe.each(dialects)('registry services on %s', (dialect) => {
     expect(rotated.agent!.status).toBe(AgentStatus.ACTIVE);
   });
 
+  it('verifies the same certificate again against the time and the registry state of each call', async () => {
+    const { Verifier } = await import('../../src/verify/verify.ts');
+    let now = Date.now();
+    const verifier = new Verifier({ store: app.store, ca: app.ca, audit: 'none', now: () => new Date(now) });
+    const agentName = nameFor('reverify');
+    const issued = await registry.registerAgent({ agentName, owner: 'reverify' });
+    const notAfter = new Date(new X509Certificate(issued.certPem).validTo).getTime();
+    const verdict = async () => (await verifier.verify({ pem: issued.certPem }, 'test')).reason;
+    expect(await verdict()).toBe('verified');
+    now = notAfter + 1000;
+    expect(await verdict()).toBe('expired');
+    now = new Date(new X509Certificate(issued.certPem).validFrom).getTime() - 1000;
+    expect(await verdict()).toBe('not_yet_valid');
+    now = Date.now();
+    expect(await verdict()).toBe('verified');
+    await registry.revokeAgent({ agentName, reason: 'keyCompromise' });
+    expect(await verdict()).toBe('revoked');
+  });
+
   it('verifies in the documented order: malformed, untrusted issuer, validity, unknown agent', async () => {
     // Input that is not one certificate's PEM or DER is a bad request; well-formed DER that is no certificate is malformed.
     expect((await rpcError(verify.verifyCertificate({ certPem: 'not a certificate' }))).rawMessage).toBe('cert_pem: must be a PEM block labelled CERTIFICATE');
