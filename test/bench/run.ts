@@ -314,7 +314,7 @@ function print(
     console.log(caption);
     printTable(table);
   }
-  for (const { caption, table } of scaleTables(scale)) {
+  for (const { caption, table } of scale.length > 0 ? scaleTables(scale) : []) {
     console.log(caption);
     printTable(table);
   }
