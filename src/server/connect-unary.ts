@@ -1,15 +1,8 @@
 import type { DescMethod, DescMethodUnary, JsonReadOptions, JsonWriteOptions } from '@bufbuild/protobuf';
 import { type ContextValues, createContextValues } from '@connectrpc/connect';
 import { type Compression, type MethodSerializationLookup, compressionNegotiate, createMethodSerializationLookup } from '@connectrpc/connect/protocol';
-import {
-  codeToHttpStatus,
-  contentTypeUnaryJson,
-  contentTypeUnaryProto,
-  errorToJsonBytes,
-  parseContentType,
-  trailerMux,
-} from '@connectrpc/connect/protocol-connect';
-import { toConnectError } from './errors.ts';
+import { contentTypeUnaryJson, contentTypeUnaryProto, parseContentType, trailerMux } from '@connectrpc/connect/protocol-connect';
+import { connectUnaryError, toConnectError } from './errors.ts';
 import type { InProcessAnswer, InProcessCall } from './in-process-calls.ts';
 import { readRequestBody, screenUnaryMessage } from './input-limits.ts';
 import { type NodeRequest, type NodeResponse, nodeHeaders, requestSignal, webHeaders } from './node-adapter.ts';
@@ -81,11 +74,7 @@ export function createConnectUnary(options: ConnectUnaryOptions): ConnectUnary {
       head = trailerMux(answered.header, answered.trailer);
     } catch (reason) {
       // As connect-es answers: a failure that is not a ConnectError (a bug) is Internal, without its message.
-      const error = toConnectError(reason);
-      status = codeToHttpStatus(error.code);
-      head = new Headers({ 'content-type': contentTypeUnaryJson });
-      error.metadata.forEach((value, name) => head.set(name, value));
-      body = errorToJsonBytes(error, options.jsonOptions);
+      ({ status, header: head, body } = connectUnaryError(toConnectError(reason), options.jsonOptions));
     }
     if (compression.response !== null && body.byteLength >= options.compressMinBytes) {
       body = await compression.response.compress(body);

@@ -1,5 +1,6 @@
 import { Code, ConnectError, type Interceptor } from '@connectrpc/connect';
-import { codeToHttpStatus, codeToString } from '@connectrpc/connect/protocol-connect';
+import type { JsonWriteOptions } from '@bufbuild/protobuf';
+import { codeToHttpStatus, codeToString, contentTypeUnaryJson, errorToJsonBytes } from '@connectrpc/connect/protocol-connect';
 import { DomainError, type ErrorCode } from '../errors.ts';
 
 // The one place a domain error code becomes a transport answer. gRPC and Connect clients see `connect`, REST
@@ -99,4 +100,11 @@ export function restErrorFromDomain(error: DomainError): RestError {
 
 function isErrorCode(value: string): value is ErrorCode {
   return Object.hasOwn(errorTable, value);
+}
+
+/** A failed Connect unary call as connect-es answers it: its status, a JSON error body, the error's metadata as headers. */
+export function connectUnaryError(error: ConnectError, jsonOptions: Partial<JsonWriteOptions> = {}): { status: number; header: Headers; body: Uint8Array } {
+  const header = new Headers({ 'content-type': contentTypeUnaryJson });
+  error.metadata.forEach((value, name) => header.set(name, value));
+  return { status: codeToHttpStatus(error.code), header, body: errorToJsonBytes(error, jsonOptions) };
 }

@@ -6,7 +6,6 @@ import {
   type HandlerContext,
   type Interceptor,
   type MethodImplSpec,
-  createConnectRouter,
   createMethodImplSpec,
   createServiceImplSpec,
 } from '@connectrpc/connect';
@@ -45,21 +44,19 @@ export function createInProcessCalls(
   interceptors: readonly Interceptor[],
 ): (call: InProcessCall) => Promise<InProcessAnswer> {
   const implementations = new Map<DescMethod, MethodImplSpec>();
-  const router = createConnectRouter();
+  // Only the implementations are kept: no protocol handlers are built for them (the public router has its own).
   const recording: ConnectRouter = {
-    handlers: router.handlers,
-    service(service, implementation, options) {
+    handlers: [],
+    service(service, implementation) {
       const spec = createServiceImplSpec(service, implementation);
       for (const method of service.methods) {
         const methodSpec = spec.methods[method.localName];
         if (methodSpec !== undefined) implementations.set(method, methodSpec);
       }
-      router.service(service, implementation, options);
       return this;
     },
-    rpc(method, implementation, options) {
+    rpc(method, implementation) {
       implementations.set(method, createMethodImplSpec(method, implementation));
-      router.rpc(method, implementation, options);
       return this;
     },
   };

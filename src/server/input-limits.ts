@@ -3,10 +3,9 @@ import { type DescField, type DescMessage, type JsonValue, ScalarType, fromBinar
 import { BinaryReader, WireType } from '@bufbuild/protobuf/wire';
 import type { ConnectRouter } from '@connectrpc/connect';
 import type { UniversalHandler, UniversalServerRequest, UniversalServerResponse } from '@connectrpc/connect/protocol';
-import { codeToHttpStatus, errorToJsonBytes } from '@connectrpc/connect/protocol-connect';
 import { DomainError, invalidArgument } from '../errors.ts';
 import { jsonDepth, MAX_JSON_DEPTH } from '../json-depth.ts';
-import { toConnectError } from './errors.ts';
+import { connectUnaryError, toConnectError } from './errors.ts';
 import { checkJsonInput } from './json-input.ts';
 
 // What every request body must be before a message is decoded from it, on every protocol: at most 1 MiB (on the
@@ -179,11 +178,8 @@ function screenGet(req: UniversalServerRequest, handler: UniversalHandler): Prom
     checkMessage(base64 ? Buffer.from(message, 'base64url') : Buffer.from(message), format, handler.method.input);
   } catch (reason) {
     if (!(reason instanceof DomainError)) throw reason;
-    const error = toConnectError(reason);
-    const header = new Headers({ 'content-type': 'application/json' });
-    error.metadata.forEach((value, name) => header.set(name, value));
-    const body = errorToJsonBytes(error, {});
-    return Promise.resolve({ status: codeToHttpStatus(error.code), header, body: (async function* () { yield body; })() });
+    const { status, header, body } = connectUnaryError(toConnectError(reason));
+    return Promise.resolve({ status, header, body: (async function* () { yield body; })() });
   }
   return handler(req);
 }
