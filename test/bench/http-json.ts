@@ -11,6 +11,7 @@ import type { Dialect } from '../../src/config/database-url.ts';
 import { type BenchProcess, benchProcessEnv, serveProcess, stopProcess } from './bench-process.ts';
 import { benchDialects, createBenchDatabase } from './databases.ts';
 import { spawn } from 'node:child_process';
+import { closedLoop } from './closed-loop.ts';
 
 export interface HttpJsonRow {
   readonly database: Dialect;
@@ -54,9 +55,9 @@ export async function measureHttpJson(options: { seconds: number; clients: reado
         for (const call of CALLS) {
           for (const clients of options.clients) {
             const init = call.init(certPem);
-            const measured = await closedLoop(`${registry.url}${call.path}`, init, clients, options.seconds);
-            const limit = await closedLoop(`${emptyHttp.url}${call.path}`, init, clients, options.seconds);
-            const empty = call.emptyConnect ? await closedLoop(`${emptyConnect.url}${call.path}`, init, clients, options.seconds) : undefined;
+            const measured = await fetchLoop(`${registry.url}${call.path}`, init, clients, options.seconds);
+            const limit = await fetchLoop(`${emptyHttp.url}${call.path}`, init, clients, options.seconds);
+            const empty = call.emptyConnect ? await fetchLoop(`${emptyConnect.url}${call.path}`, init, clients, options.seconds) : undefined;
             rows.push({
               database: dialect,
               request: call.name,
@@ -100,22 +101,14 @@ export function httpJsonTable(rows: readonly HttpJsonRow[]): { caption: string; 
   };
 }
 
-/** `clients` loops, each sending its next request once the last answer was read, for `seconds`. */
-async function closedLoop(url: string, init: RequestInit, clients: number, seconds: number): Promise<{ perSecond: number; p99Ms: number }> {
-  const latencies: number[] = [];
-  const until = performance.now() + seconds * 1000;
-  await Promise.all(
-    Array.from({ length: clients }, async () => {
-      while (performance.now() < until) {
-        const started = performance.now();
-        const response = await fetch(url, init);
-        await response.arrayBuffer();
-        if (!response.ok) throw new Error(`${url}: ${response.status}`);
-        latencies.push(performance.now() - started);
-      }
-    }),
-  );
-  latencies.sort((a, b) => a - b);
+/** Requests per second and p99 of `clients` closed loops of this request for `seconds`. */
+async function fetchLoop(url: string, init: RequestInit, clients: number, seconds: number): Promise<{ perSecond: number; p99Ms: number }> {
+  const send = async () => {
+    const response = await fetch(url, init);
+    await response.arrayBuffer();
+    if (!response.ok) throw new Error(`${url}: ${response.status}`);
+  };
+  const latencies = (await closedLoop(send, clients, seconds)).sort((a, b) => a - b);
   return {
     perSecond: Math.round(latencies.length / seconds),
     p99Ms: Math.round((latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * 0.99))] ?? 0) * 10) / 10,

@@ -30,6 +30,7 @@ import { createNoteSigner } from '../../src/tlog/note.ts';
 import { type BenchProcess, benchProcessEnv, serveProcess, stopProcess } from './bench-process.ts';
 import { benchDialects, createBenchDatabase } from './databases.ts';
 import { GrpcLoad } from './grpc-load.ts';
+import { closedLoop } from './closed-loop.ts';
 
 const SMALL = 1000;
 const OWNERS = 100;
@@ -211,7 +212,7 @@ async function compareLatency(dialect: Dialect, small: SeededRegistry, large: Se
             ? () => load.call(ResolveService.method.resolveAgent, load.frame(ResolveAgentRequestSchema, { agentName: seededName(randomBelow(registry.agents)) }))
             : () => load.call(VerifyService.method.verifyCertificate, load.frame(VerifyCertificateRequestSchema, { certPem: pems[randomBelow(pems.length)]! }));
         try {
-          samples[i]!.push(...(await closedLoop(send, seconds / SLICES)));
+          samples[i]!.push(...(await closedLoop(send, CLIENTS, seconds / SLICES)));
         } finally {
           load.close();
         }
@@ -339,22 +340,6 @@ async function mixedLoad(registry: SeededRegistry, seconds: number): Promise<Sca
 function rssMiB(pid: number): number {
   const kib = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
   return Math.round(Number(kib) / 1024);
-}
-
-/** Calls back to back from CLIENTS loops for `seconds`; each call's latency in ms. */
-async function closedLoop(send: () => Promise<unknown>, seconds: number): Promise<number[]> {
-  const latencies: number[] = [];
-  const until = performance.now() + seconds * 1000;
-  await Promise.all(
-    Array.from({ length: CLIENTS }, async () => {
-      while (performance.now() < until) {
-        const started = performance.now();
-        await send();
-        latencies.push(performance.now() - started);
-      }
-    }),
-  );
-  return latencies;
 }
 
 const quantile = (sorted: readonly number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
