@@ -1,8 +1,18 @@
-import type { ParseArgsConfig } from 'node:util';
 import type { Clients } from './client.ts';
 import type { Output } from './output.ts';
 
-export type OptionsConfig = NonNullable<ParseArgsConfig['options']>;
+/** One option of a command: what `parseArgs` needs, and the line its help prints. */
+export interface OptionSpec {
+  readonly type: 'string' | 'boolean';
+  readonly multiple?: boolean;
+  readonly short?: string;
+  /** What the option does, printed by `atr <command> --help`. */
+  readonly description?: string;
+  /** The value's placeholder in the help, e.g. `NAME` (string options; default `VALUE`). */
+  readonly value?: string;
+}
+
+export type OptionsConfig = Readonly<Record<string, OptionSpec>>;
 export type OptionValues = Record<string, string | boolean | (string | boolean)[] | undefined>;
 
 /** What a command runs with: its positional arguments and options, and the shared clients and output. */
