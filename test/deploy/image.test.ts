@@ -5,6 +5,7 @@ import { loadConfig } from '../../src/config/load.ts';
 import { type ComposeService, composeServices } from './compose-file.ts';
 import { dockerignoreRules, isIgnored } from './dockerignore.ts';
 import { type Image, interpretDockerfile } from './dockerfile.ts';
+import { IMAGE_WITHOUT_MOUNT_POINTS } from './fixtures.ts';
 
 // The container files read the way Docker would read them (no engine runs here): the image's directories, user,
 // environment and ports against what docker-compose.yml mounts, sets and publishes.
@@ -15,16 +16,6 @@ const image = interpretDockerfile(read('Dockerfile'));
 const services = composeServices(read('docker-compose.yml'));
 /** The services that run the registry: those built from this repository's Dockerfile. */
 const registries = services.filter((service) => service.build === '.');
-
-/** The image's final stage as it was before the mount points were made: only /app/var, owned by node. */
-const IMAGE_WITHOUT_MOUNT_POINTS = `
-FROM node:22-bookworm-slim
-WORKDIR /app
-ENV NODE_ENV=production HOST=0.0.0.0 PORT=8000
-RUN mkdir -p var && chown node:node var
-USER node
-EXPOSE 8000
-`;
 
 /** The configuration a container of `service` starts with: the image's environment, then the service's. */
 function containerConfig(service: ComposeService, from: Image = image) {
