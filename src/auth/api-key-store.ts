@@ -13,14 +13,16 @@ export interface ApiKeyRecord {
 }
 
 export interface NewApiKey extends Omit<ApiKeyRecord, 'createdAt' | 'revokedAt'> {
-  /** The one key a registry makes for itself on its first start with keys on. */
+  /** The key a registry makes for itself when it starts with keys on and no active admin key; one active at most. */
   readonly bootstrap: boolean;
 }
 
 /** A write transaction on the keys, which the journal writes each change's audit event into. */
 export interface ApiKeyTx extends JournalTx {
-  /** Inserts the key; a second bootstrap key is refused by the database (throws). */
+  /** Inserts the key; a second active bootstrap key is refused by the database (throws). */
   insert(key: NewApiKey, at: Date): Promise<ApiKeyRecord>;
+  /** Whether an admin key that is not revoked exists, as this transaction sees it. */
+  hasActiveAdmin(): Promise<boolean>;
   /** The key, locked for this transaction; undefined when there is no such key. */
   lock(keyId: string): Promise<ApiKeyRecord | undefined>;
   markRevoked(keyId: string, at: Date): Promise<void>;
@@ -31,6 +33,6 @@ export interface ApiKeyStore {
   change<T>(work: (tx: ApiKeyTx) => Promise<T>): Promise<T>;
   find(keyId: string): Promise<ApiKeyRecord | undefined>;
   list(includeRevoked: boolean): Promise<ApiKeyRecord[]>;
-  /** Whether any key, revoked or not, was ever created. */
-  hasAny(): Promise<boolean>;
+  /** Whether an admin key that is not revoked exists. */
+  hasActiveAdmin(): Promise<boolean>;
 }

@@ -1,7 +1,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { DomainError, invalidArgument } from '../errors.ts';
 import { checkOwner } from '../registry/fields.ts';
-import type { ApiKeyRecord, ApiKeyStore } from './api-key-store.ts';
+import type { ApiKeyRecord, ApiKeyStore, ApiKeyTx, NewApiKey } from './api-key-store.ts';
 import { Journal } from '../registry/journal.ts';
 import { ROLES, type Role } from './principal.ts';
 
@@ -39,17 +39,23 @@ export class ApiKeys {
   ) {}
 
   create(input: NewKeyInput, actor: string): Promise<CreatedKey> {
-    return this.insert(input, actor, false);
+    const made = newKey(input, actor, false);
+    return this.store.change((tx) => this.record(tx, made));
   }
 
-  /** The first admin key, when the registry has never had a key; undefined when it has (or another process won). */
+  /**
+   * A new admin key for the operator when no active admin key exists: on the first start with keys on, and again
+   * after every admin key was revoked (a bootstrap key whose file could not be written included). Undefined when an
+   * active admin key exists, or another process starting on the same database made the new one first.
+   */
   async bootstrap(): Promise<CreatedKey | undefined> {
-    if (await this.store.hasAny()) return undefined;
+    const made = newKey({ role: 'admin', description: 'bootstrap admin key' }, 'bootstrap', true);
     try {
-      return await this.insert({ role: 'admin', description: 'bootstrap admin key' }, 'bootstrap', true);
+      // On SQLite the write transaction holds the write lock from its start, so the check and the insert are one step.
+      return await this.store.change(async (tx) => ((await tx.hasActiveAdmin()) ? undefined : this.record(tx, made)));
     } catch (error) {
-      // Another process starting on the same database made it first (one bootstrap key, by a unique index).
-      if (await this.store.hasAny()) return undefined;
+      // On PostgreSQL two transactions may both have found none; the one-active-bootstrap-key index refuses the second.
+      if (await this.store.hasActiveAdmin()) return undefined;
       throw error;
     }
   }
@@ -85,26 +91,34 @@ export class ApiKeys {
     return record;
   }
 
-  private async insert(input: NewKeyInput, actor: string, bootstrap: boolean): Promise<CreatedKey> {
-    const { role } = input;
-    if (!ROLES.includes(role)) throw invalidArgument('role', `must be one of ${ROLES.join(', ')}`);
-    const owner = input.owner ?? '';
-    if (role === 'owner' && owner === '') throw invalidArgument('owner', 'is required for an owner key');
-    if (role !== 'owner' && owner !== '') throw invalidArgument('owner', `is only for owner keys, not ${role} keys`);
-    const description = input.description ?? '';
-    if (description.length > MAX_DESCRIPTION || /\p{Cc}/u.test(description)) {
-      throw invalidArgument('description', `must be at most ${MAX_DESCRIPTION} characters without control characters`);
-    }
-    const keyId = randomBytes(8).toString('hex');
-    const secret = randomBytes(32).toString('hex');
-    const key = { keyId, secretHash: hashOf(secret), role, owner: role === 'owner' ? checkOwner(owner) : undefined, description, createdBy: actor, bootstrap };
+  /** Inserts the key with its audit event. */
+  private async record(tx: ApiKeyTx, { key, secret }: MadeKey): Promise<CreatedKey> {
     const now = this.now();
-    const record = await this.store.change(async (tx) => {
-      const inserted = await tx.insert(key, now);
-      const auditMetadata = { key_id: keyId, role, owner: key.owner ?? '', bootstrap };
-      await this.journal.write(tx, { eventType: 'key.created', actor, agentName: '', auditMetadata }, now);
-      return inserted;
-    });
-    return { key: `atr_${keyId}_${secret}`, record };
+    const record = await tx.insert(key, now);
+    const auditMetadata = { key_id: key.keyId, role: key.role, owner: key.owner ?? '', bootstrap: key.bootstrap };
+    await this.journal.write(tx, { eventType: 'key.created', actor: key.createdBy, agentName: '', auditMetadata }, now);
+    return { key: `atr_${key.keyId}_${secret}`, record };
   }
+}
+
+interface MadeKey {
+  readonly key: NewApiKey;
+  readonly secret: string;
+}
+
+/** A new key's id and secret for a checked request; only the secret's hash is ever stored. */
+function newKey(input: NewKeyInput, actor: string, bootstrap: boolean): MadeKey {
+  const { role } = input;
+  if (!ROLES.includes(role)) throw invalidArgument('role', `must be one of ${ROLES.join(', ')}`);
+  const owner = input.owner ?? '';
+  if (role === 'owner' && owner === '') throw invalidArgument('owner', 'is required for an owner key');
+  if (role !== 'owner' && owner !== '') throw invalidArgument('owner', `is only for owner keys, not ${role} keys`);
+  const description = input.description ?? '';
+  if (description.length > MAX_DESCRIPTION || /\p{Cc}/u.test(description)) {
+    throw invalidArgument('description', `must be at most ${MAX_DESCRIPTION} characters without control characters`);
+  }
+  const keyId = randomBytes(8).toString('hex');
+  const secret = randomBytes(32).toString('hex');
+  const key = { keyId, secretHash: hashOf(secret), role, owner: role === 'owner' ? checkOwner(owner) : undefined, description, createdBy: actor, bootstrap };
+  return { key, secret };
 }

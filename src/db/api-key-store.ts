@@ -30,8 +30,8 @@ export class SqlApiKeyStore implements ApiKeyStore {
     return ((await query) as Row[]).map(toRecord);
   }
 
-  async hasAny(): Promise<boolean> {
-    return (await this.knex('api_keys').first('id')) !== undefined;
+  hasActiveAdmin(): Promise<boolean> {
+    return activeAdminExists(this.knex);
   }
 
   private get knex(): Knex {
@@ -50,6 +50,10 @@ class SqlApiKeyTx implements ApiKeyTx {
     await this.em.insert(ApiKeySchema, { ...key, owner: key.owner ?? null, createdAt: at, revokedAt: null });
     const { bootstrap: _bootstrap, ...record } = key;
     return { ...record, createdAt: at, revokedAt: undefined };
+  }
+
+  hasActiveAdmin(): Promise<boolean> {
+    return activeAdminExists(this.trx);
   }
 
   async lock(keyId: string): Promise<ApiKeyRecord | undefined> {
@@ -71,6 +75,10 @@ class SqlApiKeyTx implements ApiKeyTx {
   appendLogEntry(entry: NewLogEntry, at: Date): Promise<number> {
     return sequenceLogEntries(this.trx, this.dialect, [entry], at);
   }
+}
+
+async function activeAdminExists(knex: Knex): Promise<boolean> {
+  return (await knex('api_keys').where('role', 'admin').whereNull('revoked_at').first('id')) !== undefined;
 }
 
 function toRecord(row: Row): ApiKeyRecord {

@@ -321,6 +321,24 @@ class ListIndexes extends Migration {
   }
 }
 
+// The bootstrap admin key is made whenever no active admin key exists (a bootstrap key revoked because its file could
+// not be written, or by an admin, no longer blocks the next one): at most one ACTIVE bootstrap key, so processes
+// starting together on a registry without one still make one between them.
+class OneActiveBootstrapKey extends Migration {
+  override async up(): Promise<void> {
+    this.addSql('drop index api_keys_one_bootstrap');
+    this.addSql('create unique index api_keys_one_active_bootstrap on api_keys (bootstrap) where bootstrap = 1 and revoked_at is null');
+  }
+}
+
+// Where /readyz checks, while a write has failed for want of space, that the database takes writes again: one row a
+// little larger than a page, written and deleted in one transaction, so the check needs a page the database may not have.
+class StorageProbe extends Migration {
+  override async up(): Promise<void> {
+    this.addSql('create table storage_probe (id integer primary key, data blob not null)');
+  }
+}
+
 export const sqliteMigrations = [
   { name: '0001_initial_schema', class: InitialSchema },
   { name: '0002_transparency_log', class: TransparencyLog },
@@ -332,4 +350,6 @@ export const sqliteMigrations = [
   { name: '0009_webhooks', class: Webhooks },
   { name: '0010_operations', class: Operations },
   { name: '0011_list_indexes', class: ListIndexes },
+  { name: '0012_one_active_bootstrap_key', class: OneActiveBootstrapKey },
+  { name: '0013_storage_probe', class: StorageProbe },
 ];
