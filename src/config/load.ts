@@ -48,5 +48,11 @@ export function configurationTable(): string {
 
 /** Where the server is reached, for the CRL distribution point and the CLI. */
 export function publicBaseUrl(config: Config): string {
-  return config.publicUrl ?? `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`;
+  const scheme = publicTlsMode(config) === 'off' ? 'http' : 'https';
+  return config.publicUrl ?? `${scheme}://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`;
+}
+
+/** PUBLIC_TLS, or when unset: files when TLS_CERT_FILE or TLS_KEY_FILE is set, else off. */
+export function publicTlsMode(config: Pick<Config, 'publicTls' | 'tlsCertFile' | 'tlsKeyFile'>): 'off' | 'files' | 'registry' {
+  return config.publicTls ?? (config.tlsCertFile !== undefined || config.tlsKeyFile !== undefined ? 'files' : 'off');
 }

@@ -145,10 +145,11 @@ const redisUrl: Setting<string | undefined> = {
   },
 };
 
-const hostnames: Setting<readonly string[]> = {
-  env: 'MTLS_HOSTNAMES',
+/** Comma-separated DNS names and IP addresses a server certificate is issued for, lowercased. */
+const hostnames = (env: string, doc: string): Setting<readonly string[]> => ({
+  env,
   default: 'localhost,127.0.0.1',
-  doc: 'Comma-separated DNS names and IP addresses the mTLS listener\'s server certificate is issued for',
+  doc,
   parse: (raw) => {
     const names = raw.split(',').map((name) => name.trim().toLowerCase()).filter((name) => name !== '');
     const valid = (name: string) => isIP(name) !== 0 || /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(name);
@@ -158,7 +159,35 @@ const hostnames: Setting<readonly string[]> = {
     }
     return names;
   },
-};
+});
+
+/** Comma-separated IP addresses and CIDR ranges (10.0.0.0/8, fd00::/8), as address/prefix; empty means none. */
+const addressRanges = (env: string, doc: string): Setting<readonly string[]> => ({
+  env,
+  default: '',
+  doc,
+  parse: (raw) =>
+    raw.split(',').map((item) => item.trim()).filter((item) => item !== '').map((item) => {
+      const [address = '', prefix, ...rest] = item.split('/');
+      const bits = isIP(address) === 4 ? 32 : isIP(address) === 6 ? 128 : 0;
+      const length = prefix === undefined ? bits : /^\d{1,3}$/.test(prefix) ? Number(prefix) : -1;
+      if (bits === 0 || rest.length > 0 || length < 0 || length > bits) {
+        throw new Error(`must be IP addresses or CIDR ranges such as 10.0.0.0/8 or fd00::/8, separated by commas (not ${JSON.stringify(item)})`);
+      }
+      return `${address.toLowerCase()}/${length}`;
+    }),
+});
+
+/** A port that may be left unset. */
+const optionalPort = (env: string, doc: string): Setting<number | undefined> => ({
+  env,
+  default: undefined,
+  doc,
+  parse: (raw) => {
+    if (!/^\d{1,5}$/.test(raw.trim()) || Number(raw) > 65535) throw new Error('must be a whole number from 0 to 65535');
+    return Number(raw);
+  },
+});
 
 const auditVerifications: Setting<'all' | 'refusals' | 'none'> = {
   env: 'AUDIT_VERIFICATIONS',
@@ -232,11 +261,19 @@ const choice = <T extends string>(env: string, dflt: T | undefined, values: read
 
 export const settings = {
   host: text('HOST', '127.0.0.1', 'Address of the public listener'),
-  port: integer('PORT', 8000, 0, 65535, 'Port of the public listener (HTTP/1.1 and h2c: gRPC, gRPC-Web, Connect, REST)'),
+  port: integer('PORT', 8000, 0, 65535, 'Port of the public listener (HTTP/1.1 and h2c, or TLS with PUBLIC_TLS: gRPC, gRPC-Web, Connect, REST)'),
+  publicTls: choice('PUBLIC_TLS', undefined, ['off', 'files', 'registry'] as const, 'TLS on the public listener (HTTP/2 by ALPN and HTTP/1.1 on the one port): files (TLS_CERT_FILE and TLS_KEY_FILE), registry (a certificate from the registry\'s intermediate for PUBLIC_HOSTNAMES, renewed at two thirds of its 7 days) or off; unset: files when TLS_CERT_FILE is set, else off'),
+  tlsCertFile: text('TLS_CERT_FILE', undefined, 'PEM certificate chain (the server\'s first) of the public listener, with PUBLIC_TLS=files; re-read at start only'),
+  tlsKeyFile: text('TLS_KEY_FILE', undefined, 'PEM private key of TLS_CERT_FILE (keep it mode 0600: a group- or world-readable key is warned about at start)'),
+  publicHostnames: hostnames('PUBLIC_HOSTNAMES', 'Comma-separated DNS names and IP addresses the public listener\'s certificate is issued for, with PUBLIC_TLS=registry'),
+  trustedProxies: addressRanges('TRUSTED_PROXIES', 'Comma-separated addresses and CIDR ranges of reverse proxies; only a request from one of them has its client address taken from TRUSTED_PROXY_HEADER (the right-most hop that is not a trusted proxy), for rate limits, the audit trail and the access log. Empty: the TCP peer always'),
+  trustedProxyHeader: choice('TRUSTED_PROXY_HEADER', 'x-forwarded-for', ['x-forwarded-for', 'forwarded'] as const, 'Which header the trusted proxies append the client to: x-forwarded-for or forwarded (RFC 7239); only that one is read, so a client cannot slip in the other'),
+  metricsPort: optionalPort('METRICS_PORT', 'When set, /metrics is served on this port of METRICS_HOST only (plain HTTP/1.1) and the public listener answers 404 there; unset: /metrics on the public listener'),
+  metricsHost: text('METRICS_HOST', '127.0.0.1', 'Address of the METRICS_PORT listener'),
   mtlsEnabled: flag('MTLS_ENABLED', true, 'Serve the mTLS listener, where agents authenticate with their registry certificates'),
   mtlsHost: text('MTLS_HOST', undefined, 'Address of the mTLS listener (default HOST)'),
   mtlsPort: integer('MTLS_PORT', 8443, 0, 65535, 'Port of the mTLS listener (TLS with agent certificates: gRPC, gRPC-Web, Connect, REST)'),
-  mtlsHostnames: hostnames,
+  mtlsHostnames: hostnames('MTLS_HOSTNAMES', 'Comma-separated DNS names and IP addresses the mTLS listener\'s server certificate is issued for'),
   mtlsCrlCheck: flag('MTLS_CRL_CHECK', true, 'The mTLS listener also refuses certificates the registry\'s CRLs list (a serial on the intermediate\'s CRL, or all of them when root.crl lists the intermediate), checked after the handshake beside the registry-state check, which refuses retired certificates either way'),
   handshakeTimeoutSeconds: integer('HANDSHAKE_TIMEOUT_SECONDS', 10, 1, 300, 'How long a new connection may take to finish its TLS handshake (mTLS listener) or to open HTTP/2 with its preface and SETTINGS'),
   idleTimeoutSeconds: integer('IDLE_TIMEOUT_SECONDS', 60, 1, 86_400, 'An HTTP/2 connection with no open stream for this long is sent GOAWAY and closed (cleartext and TLS; HTTP/1.1 keep-alive stays 5 s)'),
@@ -245,7 +282,9 @@ export const settings = {
   databaseUrl,
   pkiRootDir: text('PKI_ROOT_DIR', './var/pki', 'Where the root and intermediate CA keys (mode 0600) and certificates live'),
   caKeyPassphrase: text('CA_KEY_PASSPHRASE', undefined, 'When set, CA private keys are stored encrypted with it', true),
+  backupPassphrase: text('BACKUP_PASSPHRASE', undefined, 'Passphrase `atr backup` encrypts and `atr restore` decrypts archives with, when no --passphrase-file is given (unset: asked on the terminal)', true),
   caValidityDays: integer('CA_VALIDITY_DAYS', 3650, 1, 36500, 'Validity of the root CA; the intermediate gets half'),
+  caExpiryWarningDays: integer('CA_EXPIRY_WARNING_DAYS', 90, 1, 36500, 'A warning is logged at start and daily while the current intermediate CA (or the root) has fewer days left than this (also the atr_ca_*_expiry_seconds metrics); rotate with `atr ca rotate-intermediate`'),
   certValidityDays: integer('CERT_VALIDITY_DAYS', 30, 1, 3650, 'Validity of agent certificates'),
   certValiditySeconds: integer('CERT_VALIDITY_SECONDS', 0, 0, 315_360_000, 'Validity of agent certificates in seconds, for short-lived certificates (and tests that watch renewal and expiry happen); 0: CERT_VALIDITY_DAYS'),
   serverWorkers: integer('SERVER_WORKERS', 0, 0, 256, 'Processes `atr serve` answers requests with, all on the same ports (`--workers N` overrides it); 0: one per core on PostgreSQL, one on SQLite. Not WORKERS_ENABLED, which is about background jobs'),
@@ -256,7 +295,7 @@ export const settings = {
   lifecycleIntervalSeconds: integer('LIFECYCLE_INTERVAL_SECONDS', 60, 1, 86_400, 'Seconds between lifecycle sweeps: certificates that lapsed are recorded as expired, and agents past RENEWAL_REMINDER_PERCENT of their validity are reminded'),
   renewalReminderPercent: integer('RENEWAL_REMINDER_PERCENT', 67, 1, 99, 'At this percentage of a certificate\'s validity its agent gets an agent.expiring event (once per certificate)'),
   trustDomain,
-  publicUrl: url('PUBLIC_URL', 'Base URL clients reach the server at, used in the CRL distribution point (default http://HOST:PORT)'),
+  publicUrl: url('PUBLIC_URL', 'Base URL clients reach the server at, used in the CRL distribution point (default http://HOST:PORT, https:// with PUBLIC_TLS)'),
   transparencyLogEnabled: flag('TRANSPARENCY_LOG_ENABLED', true, 'Append every state change to the transparency log'),
   transparencyLogVerifyEvents: flag(
     'TRANSPARENCY_LOG_VERIFY_EVENTS',

@@ -77,3 +77,54 @@ export async function issueServerCertificate(
 }
 
 const wholeSeconds = (ms: number) => new Date(Math.floor(ms / 1000) * 1000);
+
+const RETRY_MS = 60_000;
+// setTimeout's limit; later renewals are rescheduled from there.
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * A listener's server certificate, issued by the intermediate and re-issued at two thirds of its lifetime (a minute
+ * after a failed attempt), so a listener never presents one that is about to lapse.
+ */
+export class RenewingServerCertificate {
+  private timer: NodeJS.Timeout | undefined;
+
+  private constructor(
+    private readonly ca: CertificateAuthority,
+    private readonly request: ServerCertificateRequest,
+    private latest: ServerCertificate,
+  ) {}
+
+  static async issue(ca: CertificateAuthority, request: ServerCertificateRequest): Promise<RenewingServerCertificate> {
+    return new RenewingServerCertificate(ca, request, await issueServerCertificate(ca, request));
+  }
+
+  get current(): ServerCertificate {
+    return this.latest;
+  }
+
+  /** Renews until stopped: `onRenewed` after each renewal, `onError` for each failed attempt. */
+  start(onRenewed: (certificate: ServerCertificate) => void, onError: (error: unknown) => void): void {
+    const renewAt = ({ notBefore, notAfter }: ServerCertificate) => notBefore.getTime() + ((notAfter.getTime() - notBefore.getTime()) * 2) / 3;
+    const schedule = (delayMs: number) => {
+      this.timer = setTimeout(() => void renew(), Math.min(Math.max(delayMs, 0), MAX_TIMER_MS));
+      this.timer.unref();
+    };
+    const renew = async () => {
+      if (Date.now() < renewAt(this.latest)) return schedule(renewAt(this.latest) - Date.now());
+      try {
+        this.latest = await issueServerCertificate(this.ca, { ...this.request, now: undefined });
+        onRenewed(this.latest);
+        schedule(renewAt(this.latest) - Date.now());
+      } catch (error) {
+        onError(error);
+        schedule(RETRY_MS);
+      }
+    };
+    schedule(renewAt(this.latest) - Date.now());
+  }
+
+  stop(): void {
+    clearTimeout(this.timer);
+  }
+}

@@ -3,7 +3,7 @@ import http2, { type ServerHttp2Session } from 'node:http2';
 import type { TLSSocket } from 'node:tls';
 import type { Http2SessionPolicy } from './http2-session-policy.ts';
 import { Http2Sessions } from './http2-sessions.ts';
-import { type HttpHandler, createHttp1Server } from './listener.ts';
+import { type HttpHandler, createHttp1Server } from './http1-server.ts';
 
 const MAX_CONCURRENT_STREAMS = 250;
 

@@ -15,6 +15,8 @@ export interface PlainReadPolicy {
   readonly rateLimits: RateLimits | undefined;
   /** The mTLS listener's callers are agents, authenticated by their certificates: no key is asked of them. */
   readonly keyRequired: boolean;
+  /** The address whose read budget a request spends (client-address.ts). */
+  readonly clientAddress: (req: Request) => string;
 }
 
 /**
@@ -24,13 +26,13 @@ export interface PlainReadPolicy {
  * public reads.
  */
 export function guardPlainReads(policy: PlainReadPolicy) {
-  const { config, apiKeys, rateLimits } = policy;
+  const { config, apiKeys, rateLimits, clientAddress } = policy;
   const required = policy.keyRequired && config.apiKeyEnabled && !config.publicReads;
   return <A extends unknown[], T>(route: (req: Request, ...rest: A) => Promise<T>): ((req: Request, ...rest: A) => Promise<T>) => {
     if (!required && rateLimits === undefined) return route;
     return async (req: Request, ...rest: A): Promise<T> => {
       const key = presentedKey({ get: (name: string) => headerValue(req, name) }, config.apiKeyHeader);
-      await rateLimits?.spendRead(req.socket.remoteAddress ?? 'unknown', key !== undefined);
+      await rateLimits?.spendRead(clientAddress(req), key !== undefined);
       if (required) {
         if (key === undefined) throw new DomainError('unauthenticated', `this read needs an API key (${config.apiKeyHeader} or Authorization: Bearer)`);
         await apiKeys.authenticate(key);

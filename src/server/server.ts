@@ -14,7 +14,10 @@ import { webUiRoutes } from './web-ui.ts';
 import { apiInterceptors } from './interceptors.ts';
 import { ConnectionGuard, defaultMaxConnections } from './connection-guard.ts';
 import { Http2SessionPolicy, defaultSessionLimits } from './http2-session-policy.ts';
-import { type HttpHandler, listen } from './listener.ts';
+import { clientAddressOf } from './client-address.ts';
+import { type HttpHandler, type Listener, listen } from './listener.ts';
+import { startMetricsListener } from './metrics-listener.ts';
+import { publicTls } from './public-tls.ts';
 import { peerAgentOfRequest } from './mtls-admission.ts';
 import { type MtlsListener, startMtlsListener } from './mtls-listener.ts';
 import { openApiDocument } from './openapi.ts';
@@ -34,6 +37,8 @@ export interface RunningServer {
   readonly mtls: MtlsListener | undefined;
   /** The built-in DNS server's port (UDP and TCP); undefined unless DNS_ZONES is set with DNS_PROVIDER=local. */
   readonly dnsPort: number | undefined;
+  /** The METRICS_PORT listener's URL (http://host:port); undefined when /metrics is on the public listener. */
+  readonly metricsUrl: string | undefined;
   readonly app: App;
   close(): Promise<void>;
 }
@@ -67,6 +72,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   const idleTimeoutMs = config.idleTimeoutSeconds * 1000;
   const sessionLimits = { ...defaultSessionLimits, handshakeTimeoutMs, idleTimeoutMs, stalledRequestMs: idleTimeoutMs };
   const sessions = { public: new Http2SessionPolicy(sessionLimits), mtls: new Http2SessionPolicy(sessionLimits) };
+  const tls = publicTls(config, logger);
   const listener = await listen({
     host: config.host,
     port: config.port,
@@ -75,6 +81,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
     sessions: sessions.public,
     handshakeTimeoutMs,
     logger,
+    ...(tls && { tls }),
   });
   let app: App;
   try {
@@ -86,7 +93,9 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   try {
     // A worker's primary has done it, once, before starting the workers.
     if (worker === undefined) await prepareAccess(config, app.apiKeys, (line) => logger.warn({}, line));
+    await tls?.issueFrom(app.ca);
   } catch (error) {
+    tls?.stop();
     await app.close();
     await listener.close();
     throw error;
@@ -98,16 +107,18 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   };
   // Without servers, the document's paths are relative to where it was fetched from: right on both listeners.
   const openApi = JSON.stringify(openApiDocument({ services: apiServices, apiKeyHeader: config.apiKeyHeader }));
-  const clientAddress = (req: Request) => createContextValues().set(clientAddressKey, req.socket.remoteAddress ?? 'unknown');
+  const addressOf = clientAddressOf({ trustedProxies: config.trustedProxies, header: config.trustedProxyHeader ?? 'x-forwarded-for' });
+  const clientAddress = (req: Request) => createContextValues().set(clientAddressKey, addressOf(req));
   // The plain HTTP reads, within the client address's read budget; on the public listener they need a key when
   // PUBLIC_READS=false, agents have their certificates.
   const reads = (keyRequired: boolean) => {
-    const guard = guardPlainReads({ config, apiKeys: app.apiKeys, rateLimits: app.rateLimits, keyRequired });
+    const guard = guardPlainReads({ config, apiKeys: app.apiKeys, rateLimits: app.rateLimits, keyRequired, clientAddress: addressOf });
     return {
       extraRoutes: {
         '/v1/trust-bundle': guard(pem(() => app.ca.trustBundlePem, 'application/x-pem-file')),
         '/v1/crl': guard(pem(() => app.revocationList.current(), 'application/pkix-crl')),
-        '/metrics': guard(app.metrics.handler),
+        // With METRICS_PORT, only there (a 404 here).
+        ...(config.metricsPort === undefined && { '/metrics': guard(app.metrics.handler) }),
         // Guarded like reflection, which describes the same API: a registry closed to anonymous reads does not
         // publish its surface to them either.
         '/openapi.json': guard(pem(() => openApi, 'application/json')),
@@ -156,17 +167,26 @@ export async function startServer(config: Config, logger: Logger = createLogger(
         })
       : undefined;
   } catch (error) {
+    tls?.stop();
     await listener.close();
     await app.close();
     throw error;
   }
+  let metricsListener: Listener | undefined;
   let dns: DnsServer | undefined;
   try {
+    // Before the DNS server, which listens in one worker only: node:cluster tells a worker's listens on one address
+    // and port apart by their order, so every worker's metrics listen must come at the same place.
+    metricsListener =
+      config.metricsPort === undefined
+        ? undefined
+        : await startMetricsListener({ host: config.metricsHost, port: config.metricsPort, metrics: app.metrics, wrap: (serve) => servedBy(worker, serve), logger });
     // In the first worker only: the others' zone tables would answer from their own feeds, a resolver asking twice
     // could see the zone go back, and with DNSSEC each would make its own keys on first start.
     dns = worker === undefined || worker.slot === 1 ? await startBuiltInDns(config, app, logger) : undefined;
   } catch (error) {
-    await Promise.all([listener.close(), mtls?.close()]);
+    tls?.stop();
+    await Promise.all([listener.close(), mtls?.close(), metricsListener?.close()]);
     await app.close();
     throw error;
   }
@@ -176,7 +196,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
     refusedConnections: () => connections.refusals(),
     endedSessions: () => ({ ...prefixed('public', sessions.public.endedSessions()), ...prefixed('mtls', sessions.mtls.endedSessions()) }),
   });
-  logger.info({ url: listener.url, mtlsUrl: mtls?.url, dnsPort: dns?.port }, 'listening');
+  logger.info({ url: listener.url, mtlsUrl: mtls?.url, metricsUrl: metricsListener?.url, dnsPort: dns?.port }, 'listening');
   return {
     url: listener.url,
     port: listener.port,
@@ -184,9 +204,11 @@ export async function startServer(config: Config, logger: Logger = createLogger(
     mtlsPort: mtls?.port,
     mtls,
     dnsPort: dns?.port,
+    metricsUrl: metricsListener?.url,
     app,
     async close() {
-      await Promise.all([listener.close(), mtls?.close(), dns?.close()]);
+      tls?.stop();
+      await Promise.all([listener.close(), mtls?.close(), metricsListener?.close(), dns?.close()]);
       await app.close();
       logger.info({}, 'stopped');
     },
