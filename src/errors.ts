@@ -26,7 +26,8 @@ export type ErrorCode =
   | 'domain_not_found'
   | 'domain_taken'
   | 'challenge_failed'
-  | 'verification_unavailable';
+  | 'verification_unavailable'
+  | 'storage_unavailable';
 
 export class DomainError extends Error {
   override readonly name = 'DomainError';

@@ -44,6 +44,8 @@ export interface App {
   readonly ca: CertificateAuthority;
   /** The registry's storage: the database, behind the lookup cache when there is one; every component uses this. */
   readonly store: RegistryStore;
+  /** The database itself, for what is about the database rather than the registry (the storage write probe). */
+  readonly database: Database;
   /** The lookup cache (also `store`), for its counters; undefined without Redis and with CACHE_LOCAL_TTL_MS=0. */
   readonly cache: CachedRegistryStore | undefined;
   readonly registry: Registry;
@@ -178,6 +180,7 @@ export async function createApp(config: Config, logger: Logger = createLogger(co
     config,
     ca,
     store,
+    database,
     cache,
     registry,
     verifier: new Verifier({ ca, ...recording, count: verificationCounts.counter('certificate') }),

@@ -32,6 +32,7 @@ export const errorTable: Readonly<Record<ErrorCode, { readonly connect: Code; re
   domain_taken: { connect: Code.AlreadyExists, status: 409 },
   challenge_failed: { connect: Code.FailedPrecondition, status: 409 },
   verification_unavailable: { connect: Code.Unavailable, status: 503 },
+  storage_unavailable: { connect: Code.Unavailable, status: 503 },
 };
 
 export const errorCodeHeader = 'atr-error-code';
@@ -56,11 +57,29 @@ function bounded(message: string): string {
   return `${message.slice(0, maxMessageLength).replace(/[\ud800-\udbff]$/, '')}…`;
 }
 
+// What the drivers say when the database cannot grow: SQLite's result code, PostgreSQL's SQLSTATE disk_full.
+const STORAGE_FULL_CODES: ReadonlySet<unknown> = new Set(['SQLITE_FULL', '53100']);
+
+/** Whether a write failed because the database (or its disk) is full, on either driver, however it was wrapped. */
+export function isStorageFull(reason: unknown): boolean {
+  for (let error = reason; error instanceof Error; error = error.cause) {
+    if (STORAGE_FULL_CODES.has((error as { code?: unknown }).code)) return true;
+  }
+  return false;
+}
+
+const storageFullMessage = 'the registry cannot store changes now (its database is full); nothing was changed, try again later';
+
 // Anything that is neither a domain error nor already a Connect error is a bug or an outage: the caller learns
-// only that it happened, the log learns what it was.
+// only that it happened, the log learns what it was. A full database is an outage the caller can act on (retry
+// later, elsewhere), so it has a code of its own.
 export function toConnectError(reason: unknown, signal?: AbortSignal): ConnectError {
   if (reason instanceof ConnectError) return reason;
   if (reason instanceof DomainError) return connectErrorFromDomain(reason);
+  if (isStorageFull(reason)) {
+    const code: ErrorCode = 'storage_unavailable';
+    return new ConnectError(storageFullMessage, errorTable[code].connect, { [errorCodeHeader]: code }, [], reason);
+  }
   if (signal?.aborted) return ConnectError.from(signal.reason, Code.Canceled);
   // The cause stays on the error for the access log (src/server/access-log.ts), which writes it with the request id.
   return new ConnectError('internal error', Code.Internal, undefined, undefined, reason);

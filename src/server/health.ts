@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { create } from '@bufbuild/protobuf';
-import { Code, ConnectError, type ServiceImpl } from '@connectrpc/connect';
+import { Code, ConnectError, type Interceptor, type ServiceImpl } from '@connectrpc/connect';
 import {
   Health,
   type HealthCheckResponse,
@@ -8,6 +8,7 @@ import {
   HealthCheckResponse_ServingStatus as ServingStatus,
 } from '../../gen/grpc/health/v1/health_pb.js';
 import { type Logger, silentLogger } from '../log/logger.ts';
+import { isStorageFull } from './errors.ts';
 import { type HttpRequest, type JsonResponse, sendJson } from './rest.ts';
 
 export interface Readiness {
@@ -86,6 +87,62 @@ export function createHealthService(options: HealthOptions): HealthService {
       sendJson(res, ready ? 200 : 503, { status: ready ? (degraded ? 'degraded' : 'ready') : 'unavailable', checks });
     },
   };
+}
+
+/**
+ * Whether the database takes writes. A call that fails because the database or its disk is full (answered
+ * storage_unavailable) marks it not writable and is counted; from then on each readiness check tries a write that
+ * needs new storage (`probe`), and the first that succeeds marks it writable again. Meanwhile /readyz and the gRPC
+ * health check say not ready, so a load balancer sends callers to a replica that can write.
+ */
+export class StorageWatch {
+  private notWritable = false;
+  private unavailable = 0;
+
+  constructor(
+    private readonly probe: () => Promise<void>,
+    private readonly logger: Logger = silentLogger,
+  ) {}
+
+  /** Notes every API call that failed for want of storage. */
+  readonly interceptor: Interceptor = (next) => async (req) => {
+    try {
+      return await next(req);
+    } catch (error) {
+      if (isStorageFull(error)) this.failed(error);
+      throw error;
+    }
+  };
+
+  /** Calls answered storage_unavailable since start. */
+  unavailableCount(): number {
+    return this.unavailable;
+  }
+
+  /** `readiness` as it is, or not ready with the database not writable while writes fail for want of storage. */
+  async readiness(readiness: Readiness): Promise<Readiness> {
+    if (!this.notWritable || (await this.writable())) return readiness;
+    return { ...readiness, ready: false, checks: { ...readiness.checks, database: 'not writable' } };
+  }
+
+  private failed(error: unknown): void {
+    this.unavailable += 1;
+    if (this.notWritable) return;
+    this.notWritable = true;
+    this.logger.error({ err: error }, 'database not writable: it or its disk is full; not ready until a write succeeds again');
+  }
+
+  private async writable(): Promise<boolean> {
+    try {
+      await this.probe();
+    } catch (error) {
+      if (!isStorageFull(error)) this.logger.warn({ err: error }, 'storage write probe failed');
+      return false;
+    }
+    this.notWritable = false;
+    this.logger.warn({}, 'database writable again: ready');
+    return true;
+  }
 }
 
 // Resolves false once the signal aborts, so a loop can end quietly.

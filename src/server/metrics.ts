@@ -5,7 +5,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { PublicationCounts } from '../dns/publisher.ts';
 import { DomainError } from '../errors.ts';
 import { codeToString } from '@connectrpc/connect/protocol-connect';
-import { errorTable } from './errors.ts';
+import { errorTable, isStorageFull } from './errors.ts';
 
 /** Where the counters other components keep are read from, at scrape time. */
 export interface MetricSources {
@@ -29,6 +29,8 @@ export interface MetricSources {
   dns?: () => PublicationCounts | undefined;
   /** Agents whose DNS is behind their registry record (pending or failed), read from the database at scrape time. */
   dnsBehind?: () => Promise<number | undefined>;
+  /** Calls answered storage_unavailable because the database could not grow (src/server/health.ts, StorageWatch). */
+  storageUnavailable?: () => number | undefined;
 }
 
 export interface Metrics {
@@ -91,6 +93,15 @@ export function createMetrics(sources: MetricSources = {}): Metrics {
     collect() {
       this.reset();
       for (const { kind, result, count } of known.verifications?.() ?? []) this.inc({ kind, result }, count);
+    },
+  });
+  new Counter({
+    name: 'atr_storage_unavailable_total',
+    help: 'API calls answered storage_unavailable (503) since start because the database or its disk was full',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(known.storageUnavailable?.() ?? 0);
     },
   });
   new Counter({
@@ -173,5 +184,5 @@ export function createMetrics(sources: MetricSources = {}): Metrics {
 function codeOf(error: unknown): Code {
   if (error instanceof ConnectError) return error.code;
   if (error instanceof DomainError) return errorTable[error.code].connect;
-  return Code.Internal;
+  return isStorageFull(error) ? errorTable.storage_unavailable.connect : Code.Internal;
 }

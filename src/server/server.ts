@@ -26,6 +26,8 @@ import { type DnsServer, startDnsServer } from '../dns-server/server.ts';
 import { dnssecKeyDir, ZoneSigner } from '../dns/dnssec.ts';
 import { createResponder } from '../dns/responder.ts';
 import { apiServices, routes } from './routes.ts';
+import { StorageWatch } from './health.ts';
+import { probeWrite } from '../db/storage-probe.ts';
 import { tileRoutes } from './tiles.ts';
 
 export interface RunningServer {
@@ -126,10 +128,12 @@ export async function startServer(config: Config, logger: Logger = createLogger(
       ...(app.log && { prefixRoutes: { '/log/': guard(tileRoutes(app.log)) } }),
     };
   };
+  // Not ready while the database cannot grow, until a write goes through again.
+  const storage = new StorageWatch(() => probeWrite(app.database), logger);
   const shared: Omit<HttpHandlerOptions, 'interceptors' | 'contextValues'> = {
     routes: routes(app),
     services: apiServices,
-    readiness: () => app.readiness(),
+    readiness: async () => storage.readiness(await app.readiness()),
     logger,
   };
   const publicReads = reads(true);
@@ -139,7 +143,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
       ...shared,
       extraRoutes: { ...publicReads.extraRoutes, ...webUi?.extraRoutes },
       prefixRoutes: { ...publicReads.prefixRoutes, ...webUi?.prefixRoutes },
-      interceptors: apiInterceptors(app, 'public'),
+      interceptors: [storage.interceptor, ...apiInterceptors(app, 'public')],
       contextValues: clientAddress,
     }),
     { allowedOrigins: config.corsAllowedOrigins, apiKeyHeader: config.apiKeyHeader },
@@ -160,7 +164,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
             createHttpHandler({
               ...shared,
               ...reads(false),
-              interceptors: apiInterceptors(app, 'mtls'),
+              interceptors: [storage.interceptor, ...apiInterceptors(app, 'mtls')],
               contextValues: (req) => clientAddress(req).set(peerAgentKey, peerAgentOfRequest(req)),
             }),
           ),
@@ -195,6 +199,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
     openConnections: () => connections.openConnections(),
     refusedConnections: () => connections.refusals(),
     endedSessions: () => ({ ...prefixed('public', sessions.public.endedSessions()), ...prefixed('mtls', sessions.mtls.endedSessions()) }),
+    storageUnavailable: () => storage.unavailableCount(),
   });
   logger.info({ url: listener.url, mtlsUrl: mtls?.url, metricsUrl: metricsListener?.url, dnsPort: dns?.port }, 'listening');
   return {

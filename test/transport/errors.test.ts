@@ -158,6 +158,7 @@ describe('the error table', () => {
       ['domain_taken', Code.AlreadyExists, 409],
       ['challenge_failed', Code.FailedPrecondition, 409],
       ['verification_unavailable', Code.Unavailable, 503],
+      ['storage_unavailable', Code.Unavailable, 503],
     ];
     expect(Object.keys(errorTable).sort()).toEqual(expected.map(([code]) => code).sort());
     for (const [code, connect, status] of expected) {
