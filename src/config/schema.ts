@@ -278,7 +278,7 @@ export const settings = {
   handshakeTimeoutSeconds: integer('HANDSHAKE_TIMEOUT_SECONDS', 10, 1, 300, 'How long a new connection may take to finish its TLS handshake (mTLS listener) or to open HTTP/2 with its preface and SETTINGS'),
   idleTimeoutSeconds: integer('IDLE_TIMEOUT_SECONDS', 60, 1, 86_400, 'An HTTP/2 connection with no open stream for this long is sent GOAWAY and closed (cleartext and TLS; HTTP/1.1 keep-alive stays 5 s)'),
   maxConnections: integer('MAX_CONNECTIONS', 0, 0, 1_000_000, 'Open connections the public and mTLS listeners accept together; 0: three quarters of the process\'s open-file limit'),
-  maxConnectionsPerClient: integer('MAX_CONNECTIONS_PER_CLIENT', 256, 1, 1_000_000, 'Open connections accepted from one client address, over both listeners; more are closed as soon as they are accepted'),
+  maxConnectionsPerClient: integer('MAX_CONNECTIONS_PER_CLIENT', 256, 1, 1_000_000, 'Open connections accepted from one client address (the TCP peer), over both listeners; more are closed as soon as they are accepted. TRUSTED_PROXIES are exempt (they count in MAX_CONNECTIONS)'),
   databaseUrl,
   pkiRootDir: text('PKI_ROOT_DIR', './var/pki', 'Where the root and intermediate CA keys (mode 0600) and certificates live'),
   caKeyPassphrase: text('CA_KEY_PASSPHRASE', undefined, 'When set, CA private keys are stored encrypted with it', true),
