@@ -26,8 +26,7 @@ const OBFUSCATED = /^_[A-Za-z0-9._-]+$/;
  * peer is from that peer, whatever its headers say.
  */
 export function clientAddressOf(options: ClientAddressOptions): (req: ForwardedRequest) => string {
-  const trusted = trustedRanges(options.trustedProxies);
-  const isTrusted = (address: string) => isIP(address) !== 0 && trusted.check(address, isIP(address) === 4 ? 'ipv4' : 'ipv6');
+  const isTrusted = trustedProxyCheck(options.trustedProxies);
   return (req) => {
     const peer = canonicalAddress(req.socket.remoteAddress ?? 'unknown');
     if (options.trustedProxies.length === 0 || !isTrusted(peer)) return peer;
@@ -53,13 +52,14 @@ export function canonicalAddress(address: string): string {
   return address.toLowerCase();
 }
 
-function trustedRanges(entries: readonly string[]): BlockList {
+/** Whether a canonical address (canonicalAddress) is in TRUSTED_PROXIES' address/prefix entries. */
+export function trustedProxyCheck(entries: readonly string[]): (address: string) => boolean {
   const ranges = new BlockList();
   for (const entry of entries) {
     const [address = '', prefix = ''] = entry.split('/');
     ranges.addSubnet(address, Number(prefix), isIP(address) === 4 ? 'ipv4' : 'ipv6');
   }
-  return ranges;
+  return (address) => isIP(address) !== 0 && ranges.check(address, isIP(address) === 4 ? 'ipv4' : 'ipv6');
 }
 
 /** X-Forwarded-For: comma-separated nodes, the header lines joined in order. */

@@ -1,11 +1,17 @@
 import { readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
+import { canonicalAddress } from './client-address.ts';
 
 export interface ConnectionCaps {
   /** Open connections accepted in all, over every listener that shares the guard. */
   readonly maxConnections: number;
   /** Open connections accepted from one client address. */
   readonly maxPerClient: number;
+  /**
+   * Peers exempt from maxPerClient: trusted proxies, whose connections carry many clients each (the client a request
+   * names is known only once its headers are read, after the connection is accepted). They count in maxConnections.
+   */
+  readonly uncapped?: (address: string) => boolean;
 }
 
 export type ConnectionRefusal = 'total' | 'per_client';
@@ -24,10 +30,10 @@ export class ConnectionGuard {
 
   /** Counts the socket until it closes; or destroys it and returns false when a cap is reached. */
   admit(socket: Socket): boolean {
-    const client = socket.remoteAddress ?? 'unknown';
+    const client = canonicalAddress(socket.remoteAddress ?? 'unknown');
     const fromClient = this.perClient.get(client) ?? 0;
-    const refusal: ConnectionRefusal | undefined =
-      this.open >= this.caps.maxConnections ? 'total' : fromClient >= this.caps.maxPerClient ? 'per_client' : undefined;
+    const overShare = fromClient >= this.caps.maxPerClient && !(this.caps.uncapped?.(client) ?? false);
+    const refusal: ConnectionRefusal | undefined = this.open >= this.caps.maxConnections ? 'total' : overShare ? 'per_client' : undefined;
     if (refusal !== undefined) {
       this.refused.set(refusal, (this.refused.get(refusal) ?? 0) + 1);
       socket.destroy();

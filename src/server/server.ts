@@ -14,7 +14,7 @@ import { webUiRoutes } from './web-ui.ts';
 import { apiInterceptors } from './interceptors.ts';
 import { ConnectionGuard, defaultMaxConnections } from './connection-guard.ts';
 import { Http2SessionPolicy, defaultSessionLimits } from './http2-session-policy.ts';
-import { clientAddressOf } from './client-address.ts';
+import { clientAddressOf, trustedProxyCheck } from './client-address.ts';
 import { type HttpHandler, type Listener, listen } from './listener.ts';
 import { startMetricsListener } from './metrics-listener.ts';
 import { publicTls } from './public-tls.ts';
@@ -69,6 +69,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   const connections = new ConnectionGuard({
     maxConnections: config.maxConnections === 0 ? defaultMaxConnections() : config.maxConnections,
     maxPerClient: config.maxConnectionsPerClient,
+    uncapped: trustedProxyCheck(config.trustedProxies),
   });
   const handshakeTimeoutMs = config.handshakeTimeoutSeconds * 1000;
   const idleTimeoutMs = config.idleTimeoutSeconds * 1000;
