@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { chmodSync, closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
 export interface CaPaths {
@@ -8,6 +8,9 @@ export interface CaPaths {
   readonly rootKey: string;
   readonly intermediateCert: string;
   readonly intermediateKey: string;
+  /** One directory per intermediate ever rotated from, or to, named by its serial: `intermediates/<serial>/`. */
+  readonly intermediates: string;
+  readonly rootCrl: string;
   readonly lock: string;
 }
 
@@ -18,8 +21,22 @@ export function caPaths(dir: string): CaPaths {
     rootKey: join(dir, 'root.key'),
     intermediateCert: join(dir, 'intermediate.crt'),
     intermediateKey: join(dir, 'intermediate.key'),
+    intermediates: join(dir, 'intermediates'),
+    rootCrl: join(dir, 'root.crl'),
     lock: join(dir, 'ca.lock'),
   };
+}
+
+/** Where the intermediate with this serial (lowercase hex) keeps its certificate and key once a rotation involved it. */
+export function intermediatePaths(paths: CaPaths, serial: string): { readonly dir: string; readonly cert: string; readonly key: string } {
+  const dir = join(paths.intermediates, serial);
+  return { dir, cert: join(dir, 'intermediate.crt'), key: join(dir, 'intermediate.key') };
+}
+
+/** The key of the intermediate with this serial: in intermediates/<serial>/, or for the CA's first, never rotated, intermediate.key. */
+export function intermediateKeyPath(paths: CaPaths, serial: string): string {
+  const own = intermediatePaths(paths, serial).key;
+  return existsSync(own) ? own : paths.intermediateKey;
 }
 
 export const KEY_FILE_MODE = 0o600;

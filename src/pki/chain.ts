@@ -1,23 +1,35 @@
 import type { X509Certificate } from 'node:crypto';
-import type { CertificateAuthority } from './ca.ts';
+import type { CertificateAuthority, Intermediate } from './ca.ts';
 
-const intermediateVerified = new WeakMap<CertificateAuthority, boolean>();
+const verifiedByRoot = new WeakMap<Intermediate, boolean>();
 
 /**
- * True when OpenSSL agrees that the intermediate issued and signed `leaf` and that the root signed the
- * intermediate. Names alone prove nothing: a foreign CA with identical names fails the signature check.
+ * True when OpenSSL agrees that one of the registry's intermediates (the current one or an earlier one not yet
+ * expired) issued and signed `leaf` and that the root signed that intermediate. Names alone prove nothing: a foreign
+ * CA with identical names fails the signature check.
  */
 export function isIssuedByRegistry(ca: CertificateAuthority, leaf: X509Certificate): boolean {
-  return (
-    verifiedIntermediate(ca) && leaf.checkIssued(ca.intermediate) && leaf.verify(ca.intermediate.publicKey)
-  );
+  return issuerOf(ca, leaf) !== undefined;
 }
 
-function verifiedIntermediate(ca: CertificateAuthority): boolean {
-  let verified = intermediateVerified.get(ca);
+/**
+ * The intermediate that issued `leaf`. When none of those known did, the CA is refreshed once: another process may
+ * have rotated the intermediate and issued `leaf` from the new one before this process's next look at the files.
+ */
+export function issuerOf(ca: CertificateAuthority, leaf: X509Certificate): Intermediate | undefined {
+  const find = () => ca.intermediates.find((intermediate) => issued(ca, intermediate, leaf));
+  return find() ?? (ca.refresh() ? find() : undefined);
+}
+
+function issued(ca: CertificateAuthority, intermediate: Intermediate, leaf: X509Certificate): boolean {
+  return verifiedIntermediate(ca, intermediate) && leaf.checkIssued(intermediate.certificate) && leaf.verify(intermediate.certificate.publicKey);
+}
+
+function verifiedIntermediate(ca: CertificateAuthority, intermediate: Intermediate): boolean {
+  let verified = verifiedByRoot.get(intermediate);
   if (verified === undefined) {
-    verified = ca.intermediate.checkIssued(ca.root) && ca.intermediate.verify(ca.root.publicKey);
-    intermediateVerified.set(ca, verified);
+    verified = intermediate.certificate.checkIssued(ca.root) && intermediate.certificate.verify(ca.root.publicKey);
+    verifiedByRoot.set(intermediate, verified);
   }
   return verified;
 }

@@ -1,5 +1,5 @@
 import { DomainError } from '../errors.ts';
-import type { CertificateAuthority } from './ca.ts';
+import type { CrlSigner } from './ca.ts';
 import {
   bigintInteger,
   enumerated,
@@ -37,9 +37,9 @@ const REASON_CODE = oid('2.5.29.21');
 /** RFC 5280 5.2.3 and 4.1.2.2: CRL numbers and serials fit in 20 octets. */
 const MAX_OCTETS = 20;
 
-/** A v2 CRL (RFC 5280 5.1) signed by the intermediate, with AKI and CRL number, as DER. */
+/** A v2 CRL (RFC 5280 5.1) signed by `ca` (an intermediate, or the root), with AKI and CRL number, as DER. */
 export async function buildCrl(
-  ca: CertificateAuthority,
+  ca: CrlSigner,
   entries: readonly RevokedEntry[],
   options: CrlOptions,
 ): Promise<Buffer> {

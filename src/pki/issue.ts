@@ -42,8 +42,8 @@ const BACKDATE_MS = 60 * 1000;
 const SUBJECT_ALT_NAME = oid('2.5.29.17');
 
 /**
- * An agent certificate (SPIFFE X509-SVID compatible) for `request.key`, signed by the intermediate. Only the
- * serial, names, key and dates change between certificates; everything else is encoded once per CA.
+ * An agent certificate (SPIFFE X509-SVID compatible) for `request.key`, signed by the current intermediate. Only the
+ * serial, names, key and dates change between certificates; everything else is encoded once per intermediate.
  */
 export async function issueAgentCertificate(
   ca: CertificateAuthority,
@@ -57,6 +57,8 @@ export async function issueAgentCertificate(
   if (!Number.isFinite(validityDays) || validityDays <= 0) {
     throw new DomainError('invalid_argument', `validity_days: must be a positive number of days, got ${validityDays}`);
   }
+  // One stat: a rotation made by another process (atr ca rotate-intermediate) is issued from at once.
+  ca.refresh();
   const profile = profileOf(ca);
   const now = (request.now ?? new Date()).getTime();
   const notBefore = wholeSeconds(now - BACKDATE_MS);
@@ -115,8 +117,10 @@ function subjectAltName(dnsName: string, uri: string): Buffer {
   return extension(SUBJECT_ALT_NAME, false, names);
 }
 
-/** What every certificate of one CA shares, computed on its first issuance. */
+/** What every certificate of one intermediate shares, computed on its first issuance. */
 interface LeafProfile {
+  /** The intermediate it was made for: a rotation makes a new one. */
+  readonly issuer: X509Certificate;
   readonly extensions: readonly Buffer[];
   readonly issuerNotAfter: number;
 }
@@ -125,15 +129,18 @@ const profiles = new WeakMap<CertificateAuthority, LeafProfile>();
 
 function profileOf(ca: CertificateAuthority): LeafProfile {
   let profile = profiles.get(ca);
-  if (!profile) {
-    // Encoded by @peculiar/x509 once per CA; only the per-certificate parts are written as bytes.
+  if (profile?.issuer !== ca.intermediate) {
+    // Encoded by @peculiar/x509 once per intermediate; only the per-certificate parts are written as bytes.
     const constant = [
       new BasicConstraintsExtension(false, undefined, true),
       new KeyUsagesExtension(KeyUsageFlags.digitalSignature, true),
       new ExtendedKeyUsageExtension([ExtendedKeyUsage.clientAuth, ExtendedKeyUsage.serverAuth]),
-      new CRLDistributionPointsExtension([ca.crlUrl]),
+      // Each intermediate's CRL at its own URL, so a certificate's distribution point names its issuer's CRL even
+      // after a rotation; the CRL URL itself serves the current intermediate's.
+      new CRLDistributionPointsExtension([`${ca.crlUrl}/${serialOf(ca.intermediate)}`]),
     ];
     profile = {
+      issuer: ca.intermediate,
       extensions: [...constant.map((ext) => Buffer.from(ext.rawData)), authorityKeyIdentifier(ca.intermediateKeyId)],
       issuerNotAfter: Date.parse(ca.intermediate.validTo),
     };

@@ -31,6 +31,10 @@ export interface MetricSources {
   dnsBehind?: () => Promise<number | undefined>;
   /** Calls answered storage_unavailable because the database could not grow (src/server/health.ts, StorageWatch). */
   storageUnavailable?: () => number | undefined;
+  /** Seconds until each intermediate the CA holds expires, by serial (the current one and earlier ones still in use). */
+  caIntermediateExpiry?: () => Record<string, number> | undefined;
+  /** Seconds until the root expires, by serial. */
+  caRootExpiry?: () => Record<string, number> | undefined;
 }
 
 export interface Metrics {
@@ -75,6 +79,8 @@ export function createMetrics(sources: MetricSources = {}): Metrics {
   fromSource('atr_rate_limited_requests', 'Requests refused by a rate limit since start, by budget and subject', 'budget', () => known.rateLimited?.());
   fromSource('atr_cache_lookups', 'Lookup cache outcomes since start, by tier and outcome', 'outcome', () => known.cache?.());
   fromSource('atr_connections_refused', 'Connections closed at accept since start because a cap was reached (MAX_CONNECTIONS, MAX_CONNECTIONS_PER_CLIENT)', 'cap', () => known.refusedConnections?.());
+  fromSource('atr_ca_intermediate_expiry_seconds', 'Seconds until each intermediate CA still in use expires (the current one issues; earlier ones until their certificates expire), by serial', 'serial', () => known.caIntermediateExpiry?.());
+  fromSource('atr_ca_root_expiry_seconds', 'Seconds until the root CA expires', 'serial', () => known.caRootExpiry?.());
   fromSource('atr_http2_sessions_ended', 'HTTP/2 sessions ended by a limit since start, by listener and limit (handshake_timeout, idle, stalled_request, reset_flood)', 'limit', () => known.endedSessions?.());
   new Gauge({
     name: 'atr_connections_open',

@@ -9,8 +9,8 @@ const SERVER_CERTIFICATE_DAYS = 7;
 
 /**
  * What the mTLS listener presents and checks with: its own server certificate, issued by the registry and renewed
- * at two thirds of its lifetime, the CA chain agents must chain to, and the session-ticket keys every process of the
- * registry shares. No CRL: given one, OpenSSL looks up and verifies the CRLs of the whole chain on every handshake
+ * at two thirds of its lifetime, the CA chains agents must chain to (every intermediate not yet expired, so both
+ * sides of a rotation), and the session-ticket keys every process of the registry shares. No CRL: given one, OpenSSL looks up and verifies the CRLs of the whole chain on every handshake
  * (Node turns on CRL_CHECK_ALL); the listener checks the CRLs itself (mtls-crl.ts).
  */
 export class MtlsCredentials {
@@ -28,12 +28,13 @@ export class MtlsCredentials {
     return new MtlsCredentials(app, logger, TicketKeys.load(app.config.pkiRootDir, logger), certificate);
   }
 
-  /** The options of a SecureContext: created at start and on each renewal only, since creating one is costly. */
+  /** The options of a SecureContext: created at start, on each renewal and rotation only, since creating one is costly. */
   secureContext(): SecureContextOptions {
     return {
       key: this.serverCertificate.current.keyPem,
       cert: this.serverCertificate.current.chainPem,
-      ca: [this.app.ca.rootPem, this.app.ca.intermediatePem],
+      // Every intermediate still in use: agents keep certificates from the one before a rotation until they expire.
+      ca: [this.app.ca.rootPem, ...this.app.ca.intermediates.map((intermediate) => intermediate.pem)],
       minVersion: 'TLSv1.2',
       // TLS 1.2 lets a client ask for a new handshake on an open connection: each costs the server a full
       // handshake and re-verification, and nothing here needs one (TLS 1.3 has none).

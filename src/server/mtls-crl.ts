@@ -12,10 +12,11 @@ const SUPERSEDED = reasonCode('superseded');
 
 /**
  * The registry's CRLs as the mTLS listener follows them. With MTLS_CRL_CHECK on, a client certificate is refused when
- * its serial is on the intermediate's CRL (the one served at /v1/crl) or the root's CRL (PKI_ROOT_DIR/root.crl) lists
- * the intermediate: the certificates OpenSSL refused when it was given both CRLs, now refused by the listener's own
- * check after the handshake, by a Map lookup instead of two CRL lookups and signature checks per handshake. Either
- * way, a new CRL is what makes the listener re-check its open connections.
+ * its serial is on the intermediates' CRLs (each intermediate's lists the same serials, so the current one's, served
+ * at /v1/crl, is read) or the root's CRL (PKI_ROOT_DIR/root.crl) lists the current intermediate: the certificates
+ * OpenSSL refused when it was given both CRLs, now refused by the listener's own check after the handshake, by a Map
+ * lookup instead of two CRL lookups and signature checks per handshake. Either way, a new CRL is what makes the
+ * listener re-check its open connections.
  */
 export class MtlsCrl {
   private listed = new Map<string, number>();

@@ -71,8 +71,11 @@ export async function startMtlsListener(options: MtlsListenOptions): Promise<Mtl
   const stopFollowing = followRevocations({ app, crl, admission, logger, everyMs: options.refreshMs ?? limits.refreshMs });
   credentials.startRenewal(() => server.setSecureContext(credentials.secureContext()));
   credentials.startTicketRotation((keys) => server.setTicketKeys(keys));
+  // A rotated intermediate (by any process: the CA's own refresh finds it) is trusted for new handshakes at once.
+  const stopWatchingCa = app.ca.watch({ changed: () => server.setSecureContext(credentials.secureContext()) });
   const stopBackground = () => {
     stopFollowing();
+    stopWatchingCa();
     credentials.stop();
   };
   await listenOn(server, options, logger).catch((error: unknown) => {

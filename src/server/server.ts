@@ -29,6 +29,8 @@ import { apiServices, routes } from './routes.ts';
 import { StorageWatch } from './health.ts';
 import { probeWrite } from '../db/storage-probe.ts';
 import { tileRoutes } from './tiles.ts';
+import { watchCa } from './ca-watch.ts';
+import { INTERMEDIATE_CRL_PREFIX, intermediateCrlRoute } from './crl-route.ts';
 
 export interface RunningServer {
   readonly url: string;
@@ -126,7 +128,10 @@ export async function startServer(config: Config, logger: Logger = createLogger(
         // publish its surface to them either.
         '/openapi.json': guard(pem(() => openApi, 'application/json')),
       },
-      ...(app.log && { prefixRoutes: { '/log/': guard(tileRoutes(app.log)) } }),
+      prefixRoutes: {
+        [INTERMEDIATE_CRL_PREFIX]: guard(intermediateCrlRoute(app.revocationList)),
+        ...(app.log && { '/log/': guard(tileRoutes(app.log)) }),
+      },
     };
   };
   // Not ready while the database cannot grow, until a write goes through again.
@@ -195,6 +200,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
     await app.close();
     throw error;
   }
+  const stopWatchingCa = watchCa(app, logger);
   app.metrics.addSources({
     ...(mtls && { mtlsRefusals: mtls.refusals }),
     openConnections: () => connections.openConnections(),
@@ -214,6 +220,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
     app,
     async close() {
       tls?.stop();
+      stopWatchingCa();
       await Promise.all([listener.close(), mtls?.close(), metricsListener?.close(), dns?.close()]);
       await app.close();
       logger.info({}, 'stopped');

@@ -1,7 +1,7 @@
 import { X509Certificate } from 'node:crypto';
 import { DomainError } from '../errors.ts';
-import type { CertificateAuthority } from '../pki/ca.ts';
-import { isIssuedByRegistry } from '../pki/chain.ts';
+import type { CertificateAuthority, Intermediate } from '../pki/ca.ts';
+import { issuerOf } from '../pki/chain.ts';
 import { derProblemOf, derRule } from '../pki/der-structure.ts';
 import { fingerprintOf } from '../pki/fingerprint.ts';
 import { decodeOnePem } from '../pki/pem.ts';
@@ -63,7 +63,7 @@ export class Verifier {
     if (read === undefined) return refused('malformed', 'not a parsable X.509 certificate');
     const { fingerprint, serial, agentName } = read;
     const named = { fingerprint, serial, agentName };
-    if (!read.issuedByRegistry) return refused('untrusted_issuer', 'not issued by this registry', named);
+    if (read.issuer === undefined) return refused('untrusted_issuer', 'not issued by this registry', named);
     const now = this.now();
     const notAfter = new Date(read.notAfter);
     if (read.notAfter <= now.getTime()) {
@@ -85,8 +85,9 @@ export class Verifier {
   private read(der: Uint8Array): ReadCertificate | undefined {
     const key = fingerprintOf(der);
     const known = this.readCertificates.get(key);
-    if (known !== undefined) {
-      this.readCertificates.delete(key);
+    this.readCertificates.delete(key);
+    // Checked again when its issuer is not (or no longer) among the CA's intermediates: the CA may have changed since.
+    if (known?.issuer !== undefined && this.options.ca.intermediates.includes(known.issuer)) {
       this.readCertificates.set(key, known);
       return known;
     }
@@ -100,7 +101,7 @@ export class Verifier {
       fingerprint: fingerprintOf(certificate.raw),
       serial: certificate.serialNumber.toLowerCase(),
       agentName: agentNameOf(certificate),
-      issuedByRegistry: isIssuedByRegistry(this.options.ca, certificate),
+      issuer: issuerOf(this.options.ca, certificate),
       notBefore: new Date(certificate.validFrom).getTime(),
       notAfter: new Date(certificate.validTo).getTime(),
     };
@@ -114,15 +115,17 @@ export class Verifier {
 }
 
 /**
- * What a certificate's bytes say, checked against the registry's CA: the same for the same bytes, so an agent whose
- * certificate is verified again and again costs one parse and one signature check, not one a call (OpenSSL's parse
- * was a quarter of a verification). Validity times and the registry's state are still checked on every call.
+ * What a certificate's bytes say, checked against the registry's CA: the same for the same bytes while their issuer
+ * stays one of the CA's intermediates, so an agent whose certificate is verified again and again costs one parse and
+ * one signature check, not one a call (OpenSSL's parse was a quarter of a verification). Validity times and the
+ * registry's state are still checked on every call.
  */
 interface ReadCertificate {
   readonly fingerprint: string;
   readonly serial: string;
   readonly agentName: string | undefined;
-  readonly issuedByRegistry: boolean;
+  /** The registry's intermediate that issued it; undefined when none did. */
+  readonly issuer: Intermediate | undefined;
   readonly notBefore: number;
   readonly notAfter: number;
 }
