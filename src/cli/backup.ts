@@ -72,8 +72,8 @@ async function typedPassphrase(purpose: 'seal' | 'open'): Promise<string> {
 /** One line typed on the terminal without echo (the prompt goes to stderr, so stdout stays the command's output). */
 function readHidden(prompt: string): Promise<string> {
   const stdin = process.stdin;
+  stdin.setRawMode(true); // before the prompt: what is typed as soon as it shows is not echoed either
   process.stderr.write(prompt);
-  stdin.setRawMode(true);
   stdin.resume();
   stdin.setEncoding('utf8');
   return new Promise((resolve, reject) => {

@@ -184,6 +184,28 @@ describe.each(dialects)('atr backup and atr restore on %s', (dialect) => {
     expect(await tableCount(dialect, target.config.databaseUrl)).toBe(0);
   }, 300_000);
 
+  it.runIf(dialect === 'sqlite')('takes the passphrase from BACKUP_PASSPHRASE, and refuses one it cannot use', async () => {
+    const settings = { DATABASE_URL: original.config.databaseUrl, PKI_ROOT_DIR: original.config.pkiRootDir, ADMIN_KEY_FILE: original.config.adminKeyFile };
+    const file = join(scratch, 'from-environment.atrbackup');
+    const none = await runAtr(['backup', file], scratch, settings);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toContain('no passphrase');
+    const short = await runAtr(['backup', file], scratch, { ...settings, BACKUP_PASSPHRASE: 'too short' });
+    expect(short.code).toBe(2);
+    expect(short.stderr).toContain('at least 12 characters');
+    const existing = await runAtr(['backup', archive], scratch, { ...settings, BACKUP_PASSPHRASE: PASSPHRASE });
+    expect(existing.code).toBe(2);
+    expect(existing.stderr).toContain('--force');
+    expect(existsSync(file)).toBe(false);
+
+    const made = await runAtr(['backup', file], scratch, { ...settings, BACKUP_PASSPHRASE: PASSPHRASE });
+    expect(made.code).toBe(0);
+    const target = await fresh();
+    const restore = await atr(['restore', file], target.config);
+    expect(restore.code).toBe(0);
+    expect(readFileSync(join(target.config.pkiRootDir, 'root.key'))).toEqual(readFileSync(join(original.config.pkiRootDir, 'root.key')));
+  }, 300_000);
+
   it('refuses a non-empty target unless --force, and a database a server has open even then', async () => {
     const result = await atr(['restore', archive], restored.config);
     expect(result.code).toBe(1);
