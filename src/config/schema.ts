@@ -277,6 +277,7 @@ export const settings = {
   mtlsCrlCheck: flag('MTLS_CRL_CHECK', true, 'The mTLS listener also refuses certificates the registry\'s CRLs list (a serial on the intermediate\'s CRL, or all of them when root.crl lists the intermediate), checked after the handshake beside the registry-state check, which refuses retired certificates either way'),
   handshakeTimeoutSeconds: integer('HANDSHAKE_TIMEOUT_SECONDS', 10, 1, 300, 'How long a new connection may take to finish its TLS handshake (mTLS listener) or to open HTTP/2 with its preface and SETTINGS'),
   idleTimeoutSeconds: integer('IDLE_TIMEOUT_SECONDS', 60, 1, 86_400, 'An HTTP/2 connection with no open stream for this long is sent GOAWAY and closed (cleartext and TLS; HTTP/1.1 keep-alive stays 5 s)'),
+  shutdownGraceSeconds: integer('SHUTDOWN_GRACE_SECONDS', 10, 1, 300, 'On SIGTERM or SIGINT the listeners stop accepting and answer the calls in flight for at most this long (HTTP/2 gets GOAWAY, an HTTP/1.1 answer closes its connection), then close what is left; the process exits 0 once the database is closed'),
   maxConnections: integer('MAX_CONNECTIONS', 0, 0, 1_000_000, 'Open connections the public and mTLS listeners accept together; 0: three quarters of the process\'s open-file limit'),
   maxConnectionsPerClient: integer('MAX_CONNECTIONS_PER_CLIENT', 256, 1, 1_000_000, 'Open connections accepted from one client address (the TCP peer), over both listeners; more are closed as soon as they are accepted. TRUSTED_PROXIES are exempt (they count in MAX_CONNECTIONS)'),
   databaseUrl,

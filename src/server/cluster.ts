@@ -36,8 +36,8 @@ import { startServer } from './server.ts';
 
 /** Which worker a forked process is, set by the primary in its environment. */
 const SLOT_VARIABLE = 'ATR_WORKER_SLOT';
-/** How long the workers get to finish in-flight requests and close (the listeners give them 5 s) before SIGKILL. */
-const STOP_LIMIT_MS = 30_000;
+/** How long the workers get to close their database and exit after their listeners' grace (SHUTDOWN_GRACE_SECONDS), before SIGKILL. */
+const STOP_MARGIN_MS = 20_000;
 /** A worker that lived shorter than this died of something a restart may not fix: the next one waits longer. */
 const HEALTHY_AFTER_MS = 10_000;
 const FIRST_BACKOFF_MS = 250;
@@ -106,7 +106,7 @@ export async function runWorker(config: Config, logger: Logger): Promise<never> 
 export async function runPrimary(config: Config, count: number, logger: Logger, out: (line: string) => void): Promise<number> {
   await prepareOnce(config, logger);
   const stopRelay = relayBus(cluster);
-  const pool = new WorkerPool(count, logger);
+  const pool = new WorkerPool(count, logger, config.shutdownGraceSeconds * 1000 + STOP_MARGIN_MS);
   let listening: Listening;
   try {
     listening = await pool.start();
@@ -167,6 +167,7 @@ class WorkerPool {
   constructor(
     private readonly count: number,
     private readonly logger: Logger,
+    private readonly stopLimitMs: number,
   ) {}
 
   pids(): number[] {
@@ -181,7 +182,7 @@ class WorkerPool {
     return first;
   }
 
-  /** Asks every worker to stop, waits for them (SIGKILL past STOP_LIMIT_MS). */
+  /** Asks every worker to stop, waits for them (SIGKILL past stopLimitMs). */
   async stop(): Promise<void> {
     this.stopping = true;
     for (const timer of this.replacements) clearTimeout(timer);
@@ -190,7 +191,7 @@ class WorkerPool {
     for (const worker of running) if (worker.isConnected()) worker.send(STOP, undefined, () => undefined);
     const limit = setTimeout(() => {
       for (const worker of running) if (!worker.isDead()) worker.process.kill('SIGKILL');
-    }, STOP_LIMIT_MS);
+    }, this.stopLimitMs);
     await Promise.all(exited);
     clearTimeout(limit);
   }

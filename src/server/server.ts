@@ -78,12 +78,15 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   const sessionLimits = { ...defaultSessionLimits, handshakeTimeoutMs, idleTimeoutMs, stalledRequestMs: idleTimeoutMs };
   const sessions = { public: new Http2SessionPolicy(sessionLimits), mtls: new Http2SessionPolicy(sessionLimits) };
   const tls = publicTls(config, logger);
+  // Set by close(): from then on an HTTP/1.1 answer closes its connection.
+  let stopping = false;
   const listener = await listen({
     host: config.host,
     port: config.port,
-    handler: (req, res) => handle(req, res),
+    handler: closingConnectionsWhen(() => stopping, (req, res) => handle(req, res)),
     connections,
     sessions: sessions.public,
+    graceMs: config.shutdownGraceSeconds * 1000,
     handshakeTimeoutMs,
     logger,
     ...(tls && { tls }),
@@ -164,8 +167,9 @@ export async function startServer(config: Config, logger: Logger = createLogger(
           app,
           connections,
           sessions: sessions.mtls,
+          graceMs: config.shutdownGraceSeconds * 1000,
           handshakeTimeoutMs,
-          handler: servedBy(
+          handler: closingConnectionsWhen(() => stopping, servedBy(
             worker,
             createHttpHandler({
               ...shared,
@@ -173,7 +177,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
               interceptors: [storage.interceptor, ...apiInterceptors(app, 'mtls')],
               contextValues: (req) => clientAddress(req).set(peerAgentKey, peerAgentOfRequest(req)),
             }),
-          ),
+          )),
         })
       : undefined;
   } catch (error) {
@@ -219,6 +223,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
     metricsUrl: metricsListener?.url,
     app,
     async close() {
+      stopping = true;
       tls?.stop();
       stopWatchingCa();
       await Promise.all([listener.close(), mtls?.close(), metricsListener?.close(), dns?.close()]);
@@ -239,6 +244,17 @@ async function startBuiltInDns(config: Config, app: App, logger: Logger): Promis
     ...(config.dnssecEnabled && { signer: new ZoneSigner({ keyDir: dnssecKeyDir(config.pkiRootDir) }) }),
   });
   return startDnsServer({ host: config.dnsHost, port: config.dnsPort, respond, logger });
+}
+
+/**
+ * Once the server is stopping, an HTTP/1.1 answer closes its connection, so that a keep-alive client sends its next
+ * call elsewhere rather than to a listener that is going away (the listeners send HTTP/2 clients GOAWAY).
+ */
+function closingConnectionsWhen(stopping: () => boolean, handler: HttpHandler): HttpHandler {
+  return (req, res) => {
+    if (stopping() && req.httpVersionMajor === 1) res.setHeader('connection', 'close');
+    handler(req, res);
+  };
 }
 
 /** Names the worker that answered (its number, nothing about the host) in an `atr-worker` header. */
