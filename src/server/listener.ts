@@ -21,7 +21,8 @@ export interface ListenOptions {
   connections?: ConnectionGuard;
   // Handshake, idle, stalled-request and reset-rate limits of HTTP/2 sessions.
   sessions?: Http2SessionPolicy;
-  // How long a new connection may take to send its first bytes (HTTP/1.1) or its HTTP/2 preface.
+  // How long a new connection may take to send its first bytes (HTTP/1.1) or its HTTP/2 preface, or with `tls` to
+  // finish its TLS handshake.
   handshakeTimeoutMs?: number;
   // Where errors past start-up are reported.
   logger?: Logger;
@@ -130,10 +131,8 @@ function cleartextPort(options: ListenOptions, policy: Http2SessionPolicy, closi
 // HTTP/2 or HTTP/1.1 server its ALPN protocol names (http-handover.ts, as on the mTLS listener). Its SecureContext
 // is set when the credentials are known and replaced on every renewal.
 function tlsPort(options: ListenOptions, credentials: TlsCredentials, policy: Http2SessionPolicy, track: (socket: TLSSocket) => void): ServedPort {
-  const server = tls.createServer({
-    ALPNProtocols: ['h2', 'http/1.1'],
-    handshakeTimeout: options.handshakeTimeoutMs ?? limits.handshakeTimeoutMs,
-  });
+  const handshakeTimeoutMs = options.handshakeTimeoutMs ?? limits.handshakeTimeoutMs;
+  const server = tls.createServer({ ALPNProtocols: ['h2', 'http/1.1'], handshakeTimeout: handshakeTimeoutMs });
   const serveTls = takeConnectionListener(server);
   const handover = new HttpHandover(options.handler, policy);
   server.on('secureConnection', (socket: TLSSocket) => {
@@ -150,8 +149,13 @@ function tlsPort(options: ListenOptions, credentials: TlsCredentials, policy: Ht
     server,
     accept(socket) {
       if (ready) return serveTls(socket);
+      // Held unread until the first credentials, within the handshake timeout like any other connection.
       socket.on('error', () => socket.destroy());
-      void first.then(() => socket.destroyed || serveTls(socket));
+      socket.setTimeout(handshakeTimeoutMs, () => socket.destroy());
+      void first.then(() => {
+        socket.setTimeout(0);
+        if (!socket.destroyed) serveTls(socket);
+      });
     },
     sessions: () => handover.openSessions(),
     stop: () => handover.close(),
