@@ -268,7 +268,7 @@ export const settings = {
   publicHostnames: hostnames('PUBLIC_HOSTNAMES', 'Comma-separated DNS names and IP addresses the public listener\'s certificate is issued for, with PUBLIC_TLS=registry'),
   trustedProxies: addressRanges('TRUSTED_PROXIES', 'Comma-separated addresses and CIDR ranges of reverse proxies; only a request from one of them has its client address taken from TRUSTED_PROXY_HEADER (the right-most hop that is not a trusted proxy), for rate limits, the audit trail and the access log. Empty: the TCP peer always'),
   trustedProxyHeader: choice('TRUSTED_PROXY_HEADER', 'x-forwarded-for', ['x-forwarded-for', 'forwarded'] as const, 'Which header the trusted proxies append the client to: x-forwarded-for or forwarded (RFC 7239); only that one is read, so a client cannot slip in the other'),
-  metricsPort: optionalPort('METRICS_PORT', 'When set, /metrics is served on this port of METRICS_HOST only (plain HTTP/1.1) and the public listener answers 404 there; unset: /metrics on the public listener'),
+  metricsPort: optionalPort('METRICS_PORT', 'When set, /metrics is served on this port of METRICS_HOST only (cleartext, no API key or read budget; anything else there is a 404) and the public listener answers 404 for it; unset: /metrics on the public listener'),
   metricsHost: text('METRICS_HOST', '127.0.0.1', 'Address of the METRICS_PORT listener'),
   mtlsEnabled: flag('MTLS_ENABLED', true, 'Serve the mTLS listener, where agents authenticate with their registry certificates'),
   mtlsHost: text('MTLS_HOST', undefined, 'Address of the mTLS listener (default HOST)'),
