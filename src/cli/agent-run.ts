@@ -1,94 +1,38 @@
 // `atr agent run`: what `step ca renew --daemon` and SPIRE's agent do for their users. It keeps an agent's key and
 // certificate files renewed over the registry's mTLS listener and tells the agent's own process (--exec) each time.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { constants } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { CERT_FILE_MODE, KEY_FILE_MODE, writeFileAtomic } from '../pki/ca-files.ts';
 import { type RenewedCertificate, type RenewingIdentity, createRenewingIdentity } from '../sdk/renewing-identity.ts';
-import { type Command, type OptionValues, UsageError, flagOption, requiredOption, stringOption } from './command.ts';
-import { type Output, errorLine } from './output.ts';
+import { type AgentFilePaths, agentFiles, mtlsServer, writeRenewed } from './agent-identity.ts';
+import { EXIT_EXPIRED, EXIT_REVOKED } from './defaults.ts';
+import { type Invocation, type OptionValues, UsageError, errorLine, flagOption, requiredOption, stringOption } from './command.ts';
+import type { Output } from './output.ts';
 
-/** Exit codes of `atr agent run` beyond 0 (stopped by SIGINT/SIGTERM), 1 (error) and 2 (usage). */
-export const EXIT_REVOKED = 3;
-export const EXIT_EXPIRED = 4;
-
-const DEFAULT_MTLS_PORT = '8443';
 /** How long a child may take to exit after SIGTERM before it is killed. */
 const STOP_GRACE_MS = 10_000;
 
-export const agentRun: Command = {
-  name: 'agent run',
-  synopsis:
-    '--name N --key FILE --cert FILE [--cacert FILE] [--mtls-server URL] [--exec CMD] [--signal SIGHUP | --restart] [--renew-at 2/3]',
-  summary:
-    'keep an agent\'s key and certificate files renewed over the registry\'s mTLS listener (RenewCertificate with a new key, at ' +
-    '--renew-at of each certificate\'s lifetime, retried with a growing wait after failures), rewriting them atomically (key 0600); ' +
-    '--cacert is the trust bundle (default chain.pem beside --cert); --mtls-server defaults to ATR_MTLS_SERVER, else --server\'s host ' +
-    `on port ${DEFAULT_MTLS_PORT}; --server is asked whether a refused certificate was revoked. --exec starts CMD (split into words, ` +
-    'no shell) and sends it --signal (default SIGHUP) after each renewal, or restarts it with --restart; CMD is stopped when atr stops. ' +
-    `Exit codes: 0 stopped by SIGINT or SIGTERM, ${EXIT_REVOKED} the certificate was revoked or superseded, ${EXIT_EXPIRED} it expired ` +
-    'before a renewal succeeded, 1 error, 2 usage; when CMD exits by itself, its exit code (128 + signal number if killed)',
-  options: {
-    name: { type: 'string' },
-    key: { type: 'string' },
-    cert: { type: 'string' },
-    cacert: { type: 'string' },
-    'mtls-server': { type: 'string' },
-    exec: { type: 'string' },
-    signal: { type: 'string' },
-    restart: { type: 'boolean' },
-    'renew-at': { type: 'string' },
-  },
-  arity: 0,
-  async run(invocation) {
-    const { values, out } = invocation;
-    const files = agentFiles(values);
-    const command = stringOption(values, 'exec');
-    const words = command === undefined ? undefined : commandWords(command);
-    const reload = reloadOption(values, words !== undefined);
-    const identity = createRenewingIdentity({
-      mtlsUrl: mtlsServer(values, invocation.server),
-      certPem: readFileSync(files.cert, 'utf8'),
-      keyPem: readFileSync(files.key, 'utf8'),
-      trustBundlePem: readFileSync(files.cacert, 'utf8'),
-      renewAt: fractionOption(values, 'renew-at') ?? 2 / 3,
-      registry: invocation.clients(),
-    });
-    const name = requiredOption(values, 'name');
-    if (identity.agentName !== name) {
-      await identity.stop();
-      throw new Error(`${files.cert} is ${identity.agentName}'s certificate, not ${name}'s`);
-    }
-    const child = words === undefined ? undefined : new Child(words);
-    return supervise({ identity, files, child, reload, out });
-  },
-};
-
-export const agentRunCommands: readonly Command[] = [agentRun];
-
-interface AgentFilePaths {
-  readonly key: string;
-  readonly cert: string;
-  readonly cacert: string;
-}
-
-function agentFiles(values: OptionValues): AgentFilePaths {
-  const key = resolve(requiredOption(values, 'key'));
-  const cert = resolve(requiredOption(values, 'cert'));
-  const cacert = resolve(stringOption(values, 'cacert') ?? join(dirname(cert), 'chain.pem'));
-  for (const [option, path] of [['key', key], ['cert', cert], ['cacert', cacert]] as const) {
-    if (!existsSync(path)) throw new UsageError(`--${option}: ${path} does not exist`);
+export async function agentRun(invocation: Invocation): Promise<number> {
+  const { values, out } = invocation;
+  const files = agentFiles(values);
+  const command = stringOption(values, 'exec');
+  const words = command === undefined ? undefined : commandWords(command);
+  const reload = reloadOption(values, words !== undefined);
+  const identity = createRenewingIdentity({
+    mtlsUrl: mtlsServer(invocation),
+    certPem: readFileSync(files.cert, 'utf8'),
+    keyPem: readFileSync(files.key, 'utf8'),
+    trustBundlePem: readFileSync(files.cacert, 'utf8'),
+    renewAt: fractionOption(values, 'renew-at') ?? 2 / 3,
+    registry: invocation.clients(),
+  });
+  const name = requiredOption(values, 'name');
+  if (identity.agentName !== name) {
+    await identity.stop();
+    throw new Error(`${files.cert} is ${identity.agentName}'s certificate, not ${name}'s`);
   }
-  return { key, cert, cacert };
-}
-
-function mtlsServer(values: OptionValues, server: string): string {
-  const raw = stringOption(values, 'mtls-server') ?? (process.env['ATR_MTLS_SERVER'] || `https://${new URL(server).hostname}:${DEFAULT_MTLS_PORT}`);
-  if (!URL.canParse(raw) || new URL(raw).protocol !== 'https:') {
-    throw new UsageError(`--mtls-server must be an https:// URL, not ${JSON.stringify(raw)}`);
-  }
-  return raw.replace(/\/+$/, '');
+  const child = words === undefined ? undefined : new Child(words);
+  return supervise({ identity, files, child, reload, out });
 }
 
 /** `2/3` or `0.66`: a fraction strictly between 0 and 1. */
@@ -170,9 +114,7 @@ async function supervise(run: {
 
   const onRenewed = async (renewed: RenewedCertificate) => {
     try {
-      // Key first: a reader that sees the new certificate finds its key already in place.
-      writeFileAtomic(files.key, renewed.keyPem, KEY_FILE_MODE);
-      writeFileAtomic(files.cert, renewed.certPem, CERT_FILE_MODE);
+      writeRenewed(files, renewed);
     } catch (error) {
       errorLine(`${new Date().toISOString()} writing the renewed files failed: ${(error as Error).message}; the next renewal writes them again`);
       return;

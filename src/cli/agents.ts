@@ -13,213 +13,142 @@ import { loadConfig } from '../config/load.ts';
 import type { Clients } from './client.ts';
 import { finishedOperation } from './operations.ts';
 import {
-  type Command,
+  type Invocation,
   type OptionValues,
   UsageError,
   flagOption,
   integerOption,
   listOption,
   oneOfOption,
-  requiredOption,
   soleArgument,
   stringOption,
 } from './command.ts';
 import { type KeyAndCsr, agentDirectory, generateKeyAndCsr, keyFile, writeAgentFiles } from './keys.ts';
 import { type Field, STATUS_BY_WORD, agentFields, list, statusWord, time } from './output.ts';
 
-const serverKeygen = {
-  'server-keygen': { type: 'boolean' },
-} as const;
+export async function register(invocation: Invocation): Promise<number> {
+  const { values } = invocation;
+  const agentName = soleArgument(invocation);
+  // An owner API key registers under its own owner; every other caller names one.
+  const owner = stringOption(values, 'owner') ?? '';
+  const { keysRootDir } = loadConfig();
+  // Checked before the call, so an existing private key is never replaced by a registration.
+  const existingKey = keyFile(resolve(keysRootDir, agentName));
+  if (existsSync(existingKey)) {
+    throw new Error(`${existingKey} already exists; remove it or set KEYS_ROOT_DIR to another directory`);
+  }
+  const local = await keyForIssuance(values, agentName);
+  const response = await completed(
+    invocation.clients(),
+    await invocation.clients().registry.registerAgent({
+      agentName,
+      owner,
+      capabilities: listOption(values, 'capability') ?? [],
+      csrPem: local?.csrPem ?? '',
+      description: stringOption(values, 'description') ?? '',
+      endpoints: listOption(values, 'endpoint') ?? [],
+    }),
+  );
+  const files = await saveIssued(keysRootDir, agentName, local, response, false);
+  if (invocation.out.json) invocation.out.message(RegisterAgentResponseSchema, withoutKey(response));
+  else invocation.out.fields([...agentFields(response.agent), ...files]);
+  return 0;
+}
 
-const expectedVersion = {
-  'expected-version': { type: 'string' },
-} as const;
+export async function get(invocation: Invocation): Promise<number> {
+  const response = await invocation.clients().registry.getAgent({ agentName: soleArgument(invocation) });
+  if (invocation.out.json) invocation.out.message(GetAgentResponseSchema, response);
+  else invocation.out.fields(agentFields(response.agent));
+  return 0;
+}
 
-const register: Command = {
-  name: 'agents register',
-  synopsis:
-    '<name> [--owner O] [--capability C ...] [--description D] [--endpoint URL ...] [--server-keygen]',
-  summary: 'register an agent; its key is made locally (CSR) unless --server-keygen, and written to KEYS_ROOT_DIR/<name>/',
-  options: {
-    owner: { type: 'string' },
-    capability: { type: 'string', multiple: true },
-    description: { type: 'string' },
-    endpoint: { type: 'string', multiple: true },
-    ...serverKeygen,
-  },
-  arity: 1,
-  async run(invocation) {
-    const { values } = invocation;
-    const agentName = soleArgument(invocation);
-    // An owner API key registers under its own owner; every other caller names one.
-    const owner = stringOption(values, 'owner') ?? '';
-    const { keysRootDir } = loadConfig();
-    // Checked before the call, so an existing private key is never replaced by a registration.
-    const existingKey = keyFile(resolve(keysRootDir, agentName));
-    if (existsSync(existingKey)) {
-      throw new Error(`${existingKey} already exists; remove it or set KEYS_ROOT_DIR to another directory`);
-    }
-    const local = await keyForIssuance(values, agentName);
-    const response = await completed(
-      invocation.clients(),
-      await invocation.clients().registry.registerAgent({
-        agentName,
-        owner,
-        capabilities: listOption(values, 'capability') ?? [],
-        csrPem: local?.csrPem ?? '',
-        description: stringOption(values, 'description') ?? '',
-        endpoints: listOption(values, 'endpoint') ?? [],
-      }),
-    );
-    const files = await saveIssued(keysRootDir, agentName, local, response, false);
-    if (invocation.out.json) invocation.out.message(RegisterAgentResponseSchema, withoutKey(response));
-    else invocation.out.fields([...agentFields(response.agent), ...files]);
+export async function listAgents({ values, clients, out }: Invocation): Promise<number> {
+  const status = oneOfOption(values, 'status', Object.keys(STATUS_BY_WORD) as (keyof typeof STATUS_BY_WORD)[]);
+  const response = await clients().registry.listAgents({
+    owner: stringOption(values, 'owner') ?? '',
+    status: status === undefined ? undefined : STATUS_BY_WORD[status],
+    capability: stringOption(values, 'capability') ?? '',
+    limit: integerOption(values, 'limit') ?? 0,
+    offset: integerOption(values, 'offset') ?? 0,
+  });
+  if (out.json) {
+    out.message(ListAgentsResponseSchema, response);
     return 0;
-  },
-};
-
-const get: Command = {
-  name: 'agents get',
-  synopsis: '<name>',
-  summary: "show an agent's record",
-  options: {},
-  arity: 1,
-  async run(invocation) {
-    const response = await invocation.clients().registry.getAgent({ agentName: soleArgument(invocation) });
-    if (invocation.out.json) invocation.out.message(GetAgentResponseSchema, response);
-    else invocation.out.fields(agentFields(response.agent));
+  }
+  if (response.agents.length === 0) {
+    out.line(response.total === 0 ? 'no agents' : `no agents at offset ${response.offset} (${response.total} in all)`);
     return 0;
-  },
-};
+  }
+  out.table(
+    ['NAME', 'STATUS', 'OWNER', 'EXPIRES', 'CAPABILITIES'],
+    response.agents.map((agent) => [
+      agent.agentName,
+      statusWord(agent.status),
+      agent.owner,
+      time(agent.expiresAt) ?? '',
+      list(agent.capabilities),
+    ]),
+  );
+  out.pageFooter(response, response.agents.length);
+  return 0;
+}
 
-const listAgents: Command = {
-  name: 'agents list',
-  synopsis: '[--owner O] [--status active|revoked|expired] [--capability C] [--limit N] [--offset N]',
-  summary: 'list agents, filtered and paged',
-  options: {
-    owner: { type: 'string' },
-    status: { type: 'string' },
-    capability: { type: 'string' },
-    limit: { type: 'string' },
-    offset: { type: 'string' },
-  },
-  arity: 0,
-  async run({ values, clients, out }) {
-    const status = oneOfOption(values, 'status', Object.keys(STATUS_BY_WORD) as (keyof typeof STATUS_BY_WORD)[]);
-    const response = await clients().registry.listAgents({
-      owner: stringOption(values, 'owner') ?? '',
-      status: status === undefined ? undefined : STATUS_BY_WORD[status],
-      capability: stringOption(values, 'capability') ?? '',
-      limit: integerOption(values, 'limit') ?? 0,
-      offset: integerOption(values, 'offset') ?? 0,
-    });
-    if (out.json) {
-      out.message(ListAgentsResponseSchema, response);
-      return 0;
-    }
-    if (response.agents.length === 0) {
-      out.line(response.total === 0 ? 'no agents' : `no agents at offset ${response.offset} (${response.total} in all)`);
-      return 0;
-    }
-    out.table(
-      ['NAME', 'STATUS', 'OWNER', 'EXPIRES', 'CAPABILITIES'],
-      response.agents.map((agent) => [
-        agent.agentName,
-        statusWord(agent.status),
-        agent.owner,
-        time(agent.expiresAt) ?? '',
-        list(agent.capabilities),
-      ]),
-    );
-    out.pageFooter(response, response.agents.length);
-    return 0;
-  },
-};
-
-const rotate: Command = {
-  name: 'agents rotate',
-  synopsis: '<name> [--server-keygen] [--expected-version N]',
-  summary: 'issue a new certificate (new local key + CSR by default); the old pair is kept as key.prev.pem/cert.prev.pem',
-  options: { ...serverKeygen, ...expectedVersion },
-  arity: 1,
-  async run(invocation) {
-    const { values } = invocation;
-    const agentName = soleArgument(invocation);
-    const { keysRootDir } = loadConfig();
-    const local = await keyForIssuance(values, agentName);
-    const response = await completed(
-      invocation.clients(),
-      await invocation.clients().registry.rotateCertificate({
-        agentName,
-        csrPem: local?.csrPem ?? '',
-        expectedVersion: integerOption(values, 'expected-version') ?? 0,
-      }),
-    );
-    const files = await saveIssued(keysRootDir, agentName, local, response, true);
-    if (invocation.out.json) invocation.out.message(RotateCertificateResponseSchema, withoutKey(response));
-    else invocation.out.fields([...agentFields(response.agent), ['superseded', response.previousCertFingerprint], ...files]);
-    return 0;
-  },
-};
-
-const revoke: Command = {
-  name: 'agents revoke',
-  synopsis: '<name> [--reason keyCompromise] [--expected-version N]',
-  summary: 'revoke an agent for good, with an RFC 5280 reason name (default unspecified)',
-  options: { reason: { type: 'string' }, ...expectedVersion },
-  arity: 1,
-  async run(invocation) {
-    const { values, out } = invocation;
-    const response = await invocation.clients().registry.revokeAgent({
-      agentName: soleArgument(invocation),
-      reason: stringOption(values, 'reason') ?? '',
+export async function rotate(invocation: Invocation): Promise<number> {
+  const { values } = invocation;
+  const agentName = soleArgument(invocation);
+  const { keysRootDir } = loadConfig();
+  const local = await keyForIssuance(values, agentName);
+  const response = await completed(
+    invocation.clients(),
+    await invocation.clients().registry.rotateCertificate({
+      agentName,
+      csrPem: local?.csrPem ?? '',
       expectedVersion: integerOption(values, 'expected-version') ?? 0,
-    });
-    if (out.json) out.message(RevokeAgentResponseSchema, response);
-    else out.fields(agentFields(response.agent));
-    return 0;
-  },
-};
+    }),
+  );
+  const files = await saveIssued(keysRootDir, agentName, local, response, true);
+  if (invocation.out.json) invocation.out.message(RotateCertificateResponseSchema, withoutKey(response));
+  else invocation.out.fields([...agentFields(response.agent), ['superseded', response.previousCertFingerprint], ...files]);
+  return 0;
+}
 
-const update: Command = {
-  name: 'agents update',
-  synopsis: '<name> [--capability C ...] [--description D] [--endpoint URL ...] [--expected-version N]',
-  summary: "replace an agent's capabilities, description or endpoints (only those given; an empty value clears)",
-  options: {
-    capability: { type: 'string', multiple: true },
-    description: { type: 'string' },
-    endpoint: { type: 'string', multiple: true },
-    ...expectedVersion,
-  },
-  arity: 1,
-  async run(invocation) {
-    const { values, out } = invocation;
-    const capabilities = listOption(values, 'capability');
-    const description = stringOption(values, 'description');
-    const endpoints = listOption(values, 'endpoint');
-    // The mask names exactly the fields given, so `--description ''` or `--capability ''` clears a field.
-    const paths = [
-      capabilities === undefined ? undefined : 'capabilities',
-      description === undefined ? undefined : 'description',
-      endpoints === undefined ? undefined : 'endpoints',
-    ].filter((path): path is string => path !== undefined);
-    if (paths.length === 0) throw new UsageError('nothing to update: give --capability, --description or --endpoint');
-    const nonEmpty = (items: string[] | undefined) => (items ?? []).filter((item) => item !== '');
-    const response = await invocation.clients().registry.updateAgent({
-      agentName: soleArgument(invocation),
-      capabilities: nonEmpty(capabilities),
-      description: description ?? '',
-      endpoints: nonEmpty(endpoints),
-      updateMask: { paths },
-      expectedVersion: integerOption(values, 'expected-version') ?? 0,
-    });
-    if (out.json) out.message(UpdateAgentResponseSchema, response);
-    else out.fields(agentFields(response.agent));
-    return 0;
-  },
-};
+export async function revoke(invocation: Invocation): Promise<number> {
+  const { values, out } = invocation;
+  const response = await invocation.clients().registry.revokeAgent({
+    agentName: soleArgument(invocation),
+    reason: stringOption(values, 'reason') ?? '',
+    expectedVersion: integerOption(values, 'expected-version') ?? 0,
+  });
+  if (out.json) out.message(RevokeAgentResponseSchema, response);
+  else out.fields(agentFields(response.agent));
+  return 0;
+}
 
-export const agentCommands: readonly Command[] = [register, get, listAgents, rotate, revoke, update];
+export async function update(invocation: Invocation): Promise<number> {
+  const { values, out } = invocation;
+  const capabilities = listOption(values, 'capability');
+  const description = stringOption(values, 'description');
+  const endpoints = listOption(values, 'endpoint');
+  // The mask names exactly the fields given, so `--description ''` or `--capability ''` clears a field.
+  const paths = [
+    capabilities === undefined ? undefined : 'capabilities',
+    description === undefined ? undefined : 'description',
+    endpoints === undefined ? undefined : 'endpoints',
+  ].filter((path): path is string => path !== undefined);
+  if (paths.length === 0) throw new UsageError('nothing to update: give --capability, --description or --endpoint');
+  const nonEmpty = (items: string[] | undefined) => (items ?? []).filter((item) => item !== '');
+  const response = await invocation.clients().registry.updateAgent({
+    agentName: soleArgument(invocation),
+    capabilities: nonEmpty(capabilities),
+    description: description ?? '',
+    endpoints: nonEmpty(endpoints),
+    updateMask: { paths },
+    expectedVersion: integerOption(values, 'expected-version') ?? 0,
+  });
+  if (out.json) out.message(UpdateAgentResponseSchema, response);
+  else out.fields(agentFields(response.agent));
+  return 0;
+}
 
 /** The key for a new certificate: made here and sent only as a CSR, or with --server-keygen left to the server. */
 async function keyForIssuance(values: OptionValues, agentName: string): Promise<KeyAndCsr | undefined> {

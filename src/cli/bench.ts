@@ -1,67 +1,49 @@
 import { loadConfig } from '../config/load.ts';
-import { type Command, UsageError, flagOption, integerOption, stringOption } from './command.ts';
+import { type Invocation, UsageError, flagOption, integerOption, stringOption } from './command.ts';
+import { DEFAULT_SEED_CAPABILITIES } from './defaults.ts';
 
-const DEFAULT_CAPABILITIES = ['chat', 'search', 'code', 'payments', 'translate', 'vision', 'booking', 'support'];
 /** How often progress is reported when stderr is not a terminal. */
 const PLAIN_PROGRESS_MS = 5000;
 
-const seed: Command = {
-  name: 'bench seed',
-  synopsis: '--agents N [--owners K] [--capabilities a,b,...] [--revoked-percent P] [--append] [--allow-production]',
-  summary:
-    'write N registered agents into DATABASE_URL (the settings of `atr serve`; stop the server first) for load tests: ' +
-    'each with a certificate from the registry CA, its audit event and log leaf, spread over K owners (default 100), ' +
-    `the capabilities (default ${DEFAULT_CAPABILITIES.join(',')}), and P% revoked (default 2); a database with agents ` +
-    'is refused unless --append, and ATR_ENV=production unless --allow-production',
-  options: {
-    agents: { type: 'string' },
-    owners: { type: 'string' },
-    capabilities: { type: 'string' },
-    'revoked-percent': { type: 'string' },
-    append: { type: 'boolean' },
-    'allow-production': { type: 'boolean' },
-  },
-  arity: 0,
-  async run({ values, out }) {
-    const agents = integerOption(values, 'agents');
-    if (agents === undefined || agents < 1) throw new UsageError('--agents N is required (N >= 1)');
-    const owners = integerOption(values, 'owners') ?? 100;
-    if (owners < 1) throw new UsageError('--owners must be at least 1');
-    const revokedPercent = integerOption(values, 'revoked-percent') ?? 2;
-    if (revokedPercent > 100) throw new UsageError('--revoked-percent must be from 0 to 100');
-    const capabilities = (stringOption(values, 'capabilities') ?? DEFAULT_CAPABILITIES.join(',')).split(',').filter((item) => item !== '');
-    if (capabilities.length === 0) throw new UsageError('--capabilities needs at least one capability');
-    const config = loadConfig();
-    if (config.environment === 'production' && !flagOption(values, 'allow-production')) {
-      out.line('refused: ATR_ENV=production; seeding writes thousands of made-up agents (--allow-production if this is meant)');
+export async function seed({ values, out }: Invocation): Promise<number> {
+  const agents = integerOption(values, 'agents');
+  if (agents === undefined || agents < 1) throw new UsageError('--agents N is required (N >= 1)');
+  const owners = integerOption(values, 'owners') ?? 100;
+  if (owners < 1) throw new UsageError('--owners must be at least 1');
+  const revokedPercent = integerOption(values, 'revoked-percent') ?? 2;
+  if (revokedPercent > 100) throw new UsageError('--revoked-percent must be from 0 to 100');
+  const capabilities = (stringOption(values, 'capabilities') ?? DEFAULT_SEED_CAPABILITIES.join(',')).split(',').filter((item) => item !== '');
+  if (capabilities.length === 0) throw new UsageError('--capabilities needs at least one capability');
+  const config = loadConfig();
+  if (config.environment === 'production' && !flagOption(values, 'allow-production')) {
+    out.line('refused: ATR_ENV=production; seeding writes thousands of made-up agents (--allow-production if this is meant)');
+    return 1;
+  }
+  // Loaded here, not at the top: the other commands should not pay for the database, CA and worker modules.
+  const { checkCapabilities } = await import('../registry/fields.ts');
+  checkCapabilities(capabilities);
+  const { SeedRefused, seedAgents } = await import('../db/seed.ts');
+  const progress = new Progress(agents);
+  const append = flagOption(values, 'append');
+  try {
+    const summary = await seedAgents(config, { agents, owners, capabilities, revokedPercent, append, onProgress: (done) => progress.update(done) });
+    progress.done();
+    out.fields([
+      ['seeded', `${summary.seeded} agents (${summary.revoked} revoked) over ${Math.min(owners, agents)} owners`],
+      ['existing', summary.existing > 0 ? `${summary.existing} agents before (--append)` : 'none'],
+      ['log size', summary.logSize > 0 ? `${summary.logSize} leaves, checkpoint published` : 'log off'],
+      ['time', `${summary.seconds.toFixed(1)} s, ${Math.round(summary.seeded / summary.seconds)} agents/s`],
+    ]);
+    return 0;
+  } catch (error) {
+    progress.done();
+    if (error instanceof SeedRefused) {
+      out.line(`refused: ${error.message}`);
       return 1;
     }
-    // Loaded here, not at the top: the other commands should not pay for the database, CA and worker modules.
-    const { checkCapabilities } = await import('../registry/fields.ts');
-    checkCapabilities(capabilities);
-    const { SeedRefused, seedAgents } = await import('../db/seed.ts');
-    const progress = new Progress(agents);
-    const append = flagOption(values, 'append');
-    try {
-      const summary = await seedAgents(config, { agents, owners, capabilities, revokedPercent, append, onProgress: (done) => progress.update(done) });
-      progress.done();
-      out.fields([
-        ['seeded', `${summary.seeded} agents (${summary.revoked} revoked) over ${Math.min(owners, agents)} owners`],
-        ['existing', summary.existing > 0 ? `${summary.existing} agents before (--append)` : 'none'],
-        ['log size', summary.logSize > 0 ? `${summary.logSize} leaves, checkpoint published` : 'log off'],
-        ['time', `${summary.seconds.toFixed(1)} s, ${Math.round(summary.seeded / summary.seconds)} agents/s`],
-      ]);
-      return 0;
-    } catch (error) {
-      progress.done();
-      if (error instanceof SeedRefused) {
-        out.line(`refused: ${error.message}`);
-        return 1;
-      }
-      throw error;
-    }
-  },
-};
+    throw error;
+  }
+}
 
 /** A bar redrawn in place on a terminal; a plain line every few seconds otherwise (logs, CI). */
 class Progress {
@@ -96,4 +78,3 @@ function formatDuration(seconds: number): string {
   return whole >= 60 ? `${Math.floor(whole / 60)}m${String(whole % 60).padStart(2, '0')}s` : `${whole}s`;
 }
 
-export const benchCommands: readonly Command[] = [seed];

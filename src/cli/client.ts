@@ -1,26 +1,23 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { Code, type ConnectError } from '@connectrpc/connect';
-import { settings } from '../config/schema.ts';
-import { PROTOCOLS, type Protocol, type RegistryClient, createRegistryClient } from '../sdk/client.ts';
+import { rootCertificates } from 'node:tls';
+import { Code, ConnectError } from '@connectrpc/connect';
+import { type Protocol, type RegistryClient, createRegistryClient } from '../sdk/client.ts';
 
-export { PROTOCOLS, type Protocol };
 export type Clients = RegistryClient;
 
-export const DEFAULT_SERVER = 'http://127.0.0.1:8000';
-
-export function createClients(baseUrl: string, protocol: Protocol, apiKey: string | undefined): Clients {
-  return createRegistryClient({ baseUrl, protocol, apiKey });
+export interface ClientSettings {
+  readonly baseUrl: string;
+  readonly protocol: Protocol;
+  readonly apiKey: string | undefined;
+  /** PEM CA certificates trusted for an https:// server besides Node's own (--cacert). */
+  readonly ca: string | undefined;
 }
 
-/**
- * The API key the CLI calls with: --api-key, else ATR_API_KEY, else the bootstrap admin key file a local server
- * wrote (ADMIN_KEY_FILE, ./var/admin.key by default) when it exists; none otherwise.
- */
-export function apiKeyFor(option: string | undefined, env: Record<string, string | undefined> = process.env): string | undefined {
-  if (option !== undefined && option !== '') return option;
-  if (env['ATR_API_KEY']) return env['ATR_API_KEY'];
-  const file = env[settings.adminKeyFile.env] || settings.adminKeyFile.default || '';
-  return file !== '' && existsSync(file) ? readFileSync(file, 'utf8').trim() : undefined;
+export function createClients({ baseUrl, protocol, apiKey, ca }: ClientSettings): Clients {
+  return createRegistryClient({ baseUrl, protocol, apiKey, tls: ca === undefined ? undefined : { ca: [...rootCertificates, ca] } });
+}
+
+export function isCallError(error: unknown): error is ConnectError {
+  return error instanceof ConnectError;
 }
 
 const NETWORK_ERROR_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH']);

@@ -7,7 +7,7 @@ export interface OptionSpec {
   readonly multiple?: boolean;
   readonly short?: string;
   /** What the option does, printed by `atr <command> --help`. */
-  readonly description?: string;
+  readonly description: string;
   /** The value's placeholder in the help, e.g. `NAME` (string options; default `VALUE`). */
   readonly value?: string;
 }
@@ -20,6 +20,8 @@ export interface Invocation {
   readonly args: readonly string[];
   readonly values: OptionValues;
   readonly server: string;
+  /** The registry's mTLS listener, for commands an agent runs with its own certificate. */
+  readonly mtlsServer: string;
   readonly clients: () => Clients;
   readonly out: Output;
 }
@@ -33,8 +35,16 @@ export interface Command {
   readonly options: OptionsConfig;
   /** How many positional arguments it takes: exactly, or [min, max]. */
   readonly arity: number | readonly [number, number];
-  /** Returns the exit code: 0 success, 1 failure or refusal. */
-  run(invocation: Invocation): Promise<number>;
+  /** The module that does the work, loaded only when the command runs. */
+  load(): Promise<Runner>;
+}
+
+/** Runs a command; returns the exit code: 0 success, 1 failure or refusal. */
+export type Runner = (invocation: Invocation) => Promise<number>;
+
+/** A line on standard error saying what went wrong. */
+export function errorLine(text: string): void {
+  process.stderr.write(`error: ${text}\n`);
 }
 
 /** A mistake in how the command was called: exit 2 with the command's usage line. */

@@ -1,16 +1,8 @@
 import { configurationTable } from '../config/load.ts';
-import type { Command } from './command.ts';
+import type { Invocation } from './command.ts';
 
-const config: Command = {
-  name: 'config',
-  synopsis: '',
-  summary: 'print every configuration variable with its default and meaning (markdown)',
-  options: {},
-  arity: 0,
-  async run({ out }) {
-    out.line(configurationTable());
-    return 0;
-  },
-};
+export async function config({ out }: Invocation): Promise<number> {
+  out.line(configurationTable());
+  return 0;
+}
 
-export const configCommands: readonly Command[] = [config];

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { ConnectError } from '@connectrpc/connect';
 import { type VerifyCertificateResponse, VerifyReason } from '../../gen/atr/v1/verify_pb.js';
 import { type Clients, describeCallError } from './client.ts';
-import type { Command } from './command.ts';
+import type { Invocation } from './command.ts';
 import { generateKeyAndCsr } from './keys.ts';
 import { reasonWord, time } from './output.ts';
 
@@ -15,32 +15,23 @@ interface Step {
   run(): Promise<string>;
 }
 
-const demo: Command = {
-  name: 'demo',
-  synopsis: '[--server URL]',
-  summary: "walk an agent's lifecycle against a running server: register, verify, rotate, verify, revoke, verify",
-  options: {},
-  arity: 0,
-  async run({ clients, server, out }) {
-    const agentName = `demo-${randomBytes(4).toString('hex')}.agents.local`;
-    const steps = lifecycle(clients(), agentName);
-    out.line(`ATR demo against ${server} with agent ${agentName}`);
-    for (const [index, step] of steps.entries()) {
-      const label = `${index + 1}. ${step.title}`.padEnd(27);
-      try {
-        out.line(`  ✓ ${label} ${await step.run()}`);
-      } catch (error) {
-        out.line(`  ✗ ${label} ${failure(error, server)}`);
-        out.line(`\nstep ${index + 1} of ${steps.length} did not behave as expected`);
-        return 1;
-      }
+export async function demo({ clients, server, out }: Invocation): Promise<number> {
+  const agentName = `demo-${randomBytes(4).toString('hex')}.agents.local`;
+  const steps = lifecycle(clients(), agentName);
+  out.line(`ATR demo against ${server} with agent ${agentName}`);
+  for (const [index, step] of steps.entries()) {
+    const label = `${index + 1}. ${step.title}`.padEnd(27);
+    try {
+      out.line(`  ✓ ${label} ${await step.run()}`);
+    } catch (error) {
+      out.line(`  ✗ ${label} ${failure(error, server)}`);
+      out.line(`\nstep ${index + 1} of ${steps.length} did not behave as expected`);
+      return 1;
     }
-    out.line(`\nall ${steps.length} steps behaved as expected`);
-    return 0;
-  },
-};
-
-export const demoCommands: readonly Command[] = [demo];
+  }
+  out.line(`\nall ${steps.length} steps behaved as expected`);
+  return 0;
+}
 
 function lifecycle({ registry, verify }: Clients, agentName: string): Step[] {
   let firstCertPem = '';

@@ -3,65 +3,49 @@ import { loadConfig } from '../config/load.ts';
 import { dnssecKeyDir, existingZoneKey, ALGORITHM_ECDSAP256SHA256 } from '../dns/dnssec.ts';
 import { tlsaPorts } from '../dns/records.ts';
 import { canonicalName } from '../dns/zone.ts';
-import { type Command, type OptionValues, UsageError, flagOption, listOption, soleArgument, stringOption } from './command.ts';
+import { type Invocation, type OptionValues, UsageError, errorLine, flagOption, listOption, soleArgument, stringOption } from './command.ts';
 import { type Check, compareWithDns, mismatchLine } from './dns-lookup.ts';
-import { errorLine } from './output.ts';
 
-const records: Command = {
-  name: 'dns records',
-  synopsis: '<name>',
-  summary: 'the records the registry published for an agent, as zone-file lines, with its dns_status and zone',
-  options: {},
-  arity: 1,
-  async run(invocation) {
-    const { out } = invocation;
-    const response = await invocation.clients().registry.getAgentDnsRecords({ agentName: soleArgument(invocation) });
-    if (out.json) {
-      out.message(GetAgentDnsRecordsResponseSchema, response);
-      return 0;
-    }
-    out.fields([
-      ['name', response.agentName],
-      ['dns status', response.dnsStatus],
-      ['zone', response.zone || '(none: the name lies in no zone of DNS_ZONES)'],
-    ]);
-    out.line();
-    if (response.records.length === 0) out.line('no records published');
-    for (const record of response.records) out.line(`${record.name} ${record.ttl} IN ${record.type} ${record.data}`);
+export async function records(invocation: Invocation): Promise<number> {
+  const { out } = invocation;
+  const response = await invocation.clients().registry.getAgentDnsRecords({ agentName: soleArgument(invocation) });
+  if (out.json) {
+    out.message(GetAgentDnsRecordsResponseSchema, response);
     return 0;
-  },
-};
+  }
+  out.fields([
+    ['name', response.agentName],
+    ['dns status', response.dnsStatus],
+    ['zone', response.zone || '(none: the name lies in no zone of DNS_ZONES)'],
+  ]);
+  out.line();
+  if (response.records.length === 0) out.line('no records published');
+  for (const record of response.records) out.line(`${record.name} ${record.ttl} IN ${record.type} ${record.data}`);
+  return 0;
+}
 
-const ds: Command = {
-  name: 'dns ds',
-  synopsis: '[--zone Z]',
-  summary:
-    "the DS record (SHA-256) and DNSKEY of each DNS_ZONES zone for its parent zone, from the server's keys under PKI_ROOT_DIR/dnssec (run on the registry host)",
-  options: { zone: { type: 'string' } },
-  arity: 0,
-  async run({ values, out }) {
-    const config = loadConfig();
-    const zones = selectedZones(config.dnsZones, stringOption(values, 'zone'));
-    const keyDir = dnssecKeyDir(config.pkiRootDir);
-    const found = zones.map((zone) => ({ zone, key: existingZoneKey(keyDir, zone) }));
-    const shown = found.flatMap(({ zone, key }) => (key === undefined ? [] : [{ zone, key, dnskey: dnskeyLine(zone, key.dnskey) }]));
-    if (out.json) {
-      const zonesJson = shown.map(({ zone, key, dnskey }) => ({ zone, key_tag: key.keyTag, algorithm: ALGORITHM_ECDSAP256SHA256, digest_type: 2, ds: key.ds, dnskey }));
-      out.line(JSON.stringify({ zones: zonesJson }, null, 2));
-    } else {
-      for (const [i, { zone, key, dnskey }] of shown.entries()) {
-        if (i > 0) out.line();
-        out.line(`; ${zone}: key tag ${key.keyTag}, algorithm ${ALGORITHM_ECDSAP256SHA256} (ECDSAP256SHA256); give the DS to the parent zone`);
-        out.line(key.ds);
-        out.line(dnskey);
-      }
+export async function ds({ values, out }: Invocation): Promise<number> {
+  const config = loadConfig();
+  const zones = selectedZones(config.dnsZones, stringOption(values, 'zone'));
+  const keyDir = dnssecKeyDir(config.pkiRootDir);
+  const found = zones.map((zone) => ({ zone, key: existingZoneKey(keyDir, zone) }));
+  const shown = found.flatMap(({ zone, key }) => (key === undefined ? [] : [{ zone, key, dnskey: dnskeyLine(zone, key.dnskey) }]));
+  if (out.json) {
+    const zonesJson = shown.map(({ zone, key, dnskey }) => ({ zone, key_tag: key.keyTag, algorithm: ALGORITHM_ECDSAP256SHA256, digest_type: 2, ds: key.ds, dnskey }));
+    out.line(JSON.stringify({ zones: zonesJson }, null, 2));
+  } else {
+    for (const [i, { zone, key, dnskey }] of shown.entries()) {
+      if (i > 0) out.line();
+      out.line(`; ${zone}: key tag ${key.keyTag}, algorithm ${ALGORITHM_ECDSAP256SHA256} (ECDSAP256SHA256); give the DS to the parent zone`);
+      out.line(key.ds);
+      out.line(dnskey);
     }
-    // Nothing is created here: a key made by this command would not be the one the server signs with.
-    const missing = found.filter(({ key }) => key === undefined);
-    for (const { zone } of missing) errorLine(`${zone}: no key yet: start the server with DNSSEC_ENABLED=true first (keys live in ${keyDir})`);
-    return missing.length === 0 ? 0 : 1;
-  },
-};
+  }
+  // Nothing is created here: a key made by this command would not be the one the server signs with.
+  const missing = found.filter(({ key }) => key === undefined);
+  for (const { zone } of missing) errorLine(`${zone}: no key yet: start the server with DNSSEC_ENABLED=true first (keys live in ${keyDir})`);
+  return missing.length === 0 ? 0 : 1;
+}
 
 /** The zones asked for: every DNS_ZONES zone, or the one --zone names, which must be one of them. */
 function selectedZones(configured: readonly string[], option: string | undefined): readonly string[] {
@@ -76,44 +60,36 @@ function dnskeyLine(zone: string, dnskey: { ttl?: number; data: { flags: number;
   return `${zone}. ${dnskey.ttl ?? 3600} IN DNSKEY ${dnskey.data.flags} 3 ${dnskey.data.algorithm} ${dnskey.data.key.toString('base64')}`;
 }
 
-const lookup: Command = {
-  name: 'dns lookup',
-  synopsis: '<name> [--resolver host:port ...] [--port N ...] [--require-dnssec]',
-  summary:
-    "ask DNS like any outsider for an agent's _atr TXT and TLSA records and compare them with the registry's answer and certificate; exit 1 on any difference",
-  options: { resolver: { type: 'string', multiple: true }, port: { type: 'string', multiple: true }, 'require-dnssec': { type: 'boolean' } },
-  arity: 1,
-  async run(invocation) {
-    const { values, out } = invocation;
-    const resolvers = resolverOption(values);
-    const requested = portOption(values);
-    const agent = await invocation.clients().resolve.resolveAgent({ agentName: canonicalName(soleArgument(invocation)), source: 'registry' });
-    const ports = requested ?? tlsaPorts(agent.endpoints);
-    const checks = await compareWithDns(agent, ports, resolvers);
-    const mismatches = checks.filter((item) => !item.ok);
-    const unvalidated = flagOption(values, 'require-dnssec') ? checks.filter((item) => !item.validated) : [];
-    const ok = mismatches.length === 0 && unvalidated.length === 0;
-    if (out.json) {
-      out.line(JSON.stringify({ agent_name: agent.agentName, result: ok ? 'OK' : 'MISMATCH', checks: checks.map(checkJson) }, null, 2));
-      return ok ? 0 : 1;
-    }
-    out.fields([
-      ['agent', agent.agentName],
-      ['resolver', [...new Set(checks.map((item) => item.resolver))].join(', ')],
-      ['registry', invocation.server],
-    ]);
-    out.line();
-    out.table(
-      ['CHECK', 'DNS', 'REGISTRY', 'RESULT', 'DNSSEC (AD)'],
-      checks.map((item) => [item.check, item.dns, item.registry, item.ok ? 'ok' : 'MISMATCH', item.validated ? 'validated' : 'not validated']),
-    );
-    out.line();
-    for (const item of mismatches) out.line(mismatchLine(item));
-    for (const item of unvalidated) out.line(`NOT VALIDATED: ${item.owner} ${item.check.split(' ')[0]}: the resolver did not validate it with DNSSEC (--require-dnssec)`);
-    if (ok) out.line(`OK: DNS agrees with the registry${checks.every((item) => item.validated) ? ', every answer DNSSEC-validated' : ' (answers not DNSSEC-validated by the resolver)'}`);
+export async function lookup(invocation: Invocation): Promise<number> {
+  const { values, out } = invocation;
+  const resolvers = resolverOption(values);
+  const requested = portOption(values);
+  const agent = await invocation.clients().resolve.resolveAgent({ agentName: canonicalName(soleArgument(invocation)), source: 'registry' });
+  const ports = requested ?? tlsaPorts(agent.endpoints);
+  const checks = await compareWithDns(agent, ports, resolvers);
+  const mismatches = checks.filter((item) => !item.ok);
+  const unvalidated = flagOption(values, 'require-dnssec') ? checks.filter((item) => !item.validated) : [];
+  const ok = mismatches.length === 0 && unvalidated.length === 0;
+  if (out.json) {
+    out.line(JSON.stringify({ agent_name: agent.agentName, result: ok ? 'OK' : 'MISMATCH', checks: checks.map(checkJson) }, null, 2));
     return ok ? 0 : 1;
-  },
-};
+  }
+  out.fields([
+    ['agent', agent.agentName],
+    ['resolver', [...new Set(checks.map((item) => item.resolver))].join(', ')],
+    ['registry', invocation.server],
+  ]);
+  out.line();
+  out.table(
+    ['CHECK', 'DNS', 'REGISTRY', 'RESULT', 'DNSSEC (AD)'],
+    checks.map((item) => [item.check, item.dns, item.registry, item.ok ? 'ok' : 'MISMATCH', item.validated ? 'validated' : 'not validated']),
+  );
+  out.line();
+  for (const item of mismatches) out.line(mismatchLine(item));
+  for (const item of unvalidated) out.line(`NOT VALIDATED: ${item.owner} ${item.check.split(' ')[0]}: the resolver did not validate it with DNSSEC (--require-dnssec)`);
+  if (ok) out.line(`OK: DNS agrees with the registry${checks.every((item) => item.validated) ? ', every answer DNSSEC-validated' : ' (answers not DNSSEC-validated by the resolver)'}`);
+  return ok ? 0 : 1;
+}
 
 function checkJson(item: Check): Record<string, unknown> {
   return { check: item.check, name: item.owner, dns: item.dns, registry: item.registry, ok: item.ok, dnssec_validated: item.validated, resolver: item.resolver };
@@ -141,4 +117,3 @@ function portOption(values: OptionValues): number[] | undefined {
   });
 }
 
-export const dnsCommands: readonly Command[] = [records, ds, lookup];

@@ -7,7 +7,7 @@ import {
   RemoveDomainResponseSchema,
   VerifyDomainResponseSchema,
 } from '../../gen/atr/v1/domain_pb.js';
-import { type Command, integerOption, oneOfOption, soleArgument, stringOption } from './command.ts';
+import { type Invocation, integerOption, oneOfOption, soleArgument, stringOption } from './command.ts';
 import { type Field, time } from './output.ts';
 
 const STATUS_WORDS: Record<DomainStatus, string> = {
@@ -40,101 +40,72 @@ function domainFields(domain: Domain | undefined): Field[] {
   ];
 }
 
-const challenge: Command = {
-  name: 'domains challenge',
-  synopsis: '<domain> [--owner O]',
-  summary: 'open a challenge proving control of a domain: publish the TXT record (or the HTTP file), then `atr domains verify`',
-  options: { owner: { type: 'string' } },
-  arity: 1,
-  async run(invocation) {
-    const { values, out } = invocation;
-    const response = await invocation.clients().domains.createDomainChallenge({ domain: soleArgument(invocation), owner: stringOption(values, 'owner') ?? '' });
-    if (out.json) {
-      out.message(CreateDomainChallengeResponseSchema, response);
-      return 0;
-    }
-    const c = response.challenge;
-    out.fields([
-      ['domain', c?.domain],
-      ['owner', c?.owner],
-      ['expires', time(c?.expiresAt)],
-    ]);
-    out.line('\nAnswer it in one of two ways, then run `atr domains verify`:');
-    out.line(`  DNS:  ${c?.dnsName} TXT "${c?.dnsValue}"`);
-    out.line(`  HTTP: ${c?.httpUrl} answering ${c?.httpBody}`);
-    out.line('Keep the answer in place: the domain is re-checked periodically with the same one.');
+export async function challenge(invocation: Invocation): Promise<number> {
+  const { values, out } = invocation;
+  const response = await invocation.clients().domains.createDomainChallenge({ domain: soleArgument(invocation), owner: stringOption(values, 'owner') ?? '' });
+  if (out.json) {
+    out.message(CreateDomainChallengeResponseSchema, response);
     return 0;
-  },
-};
+  }
+  const c = response.challenge;
+  out.fields([
+    ['domain', c?.domain],
+    ['owner', c?.owner],
+    ['expires', time(c?.expiresAt)],
+  ]);
+  out.line('\nAnswer it in one of two ways, then run `atr domains verify`:');
+  out.line(`  DNS:  ${c?.dnsName} TXT "${c?.dnsValue}"`);
+  out.line(`  HTTP: ${c?.httpUrl} answering ${c?.httpBody}`);
+  out.line('Keep the answer in place: the domain is re-checked periodically with the same one.');
+  return 0;
+}
 
-const verify: Command = {
-  name: 'domains verify',
-  synopsis: '<domain> [--owner O] [--method dns|http]',
-  summary: 'check the open challenge (DNS, HTTP, or DNS then HTTP); on success the domain is the owner\'s',
-  options: { owner: { type: 'string' }, method: { type: 'string' } },
-  arity: 1,
-  async run(invocation) {
-    const { values, out } = invocation;
-    const method = oneOfOption(values, 'method', METHOD_WORDS);
-    const response = await invocation.clients().domains.verifyDomain({
-      domain: soleArgument(invocation),
-      owner: stringOption(values, 'owner') ?? '',
-      method: method === undefined ? DomainMethod.UNSPECIFIED : METHOD_BY_WORD[method],
-    });
-    if (out.json) {
-      out.message(VerifyDomainResponseSchema, response);
-      return 0;
-    }
-    out.fields([...domainFields(response.domain), ['log index', response.logIndex?.toString()]]);
+export async function verify(invocation: Invocation): Promise<number> {
+  const { values, out } = invocation;
+  const method = oneOfOption(values, 'method', METHOD_WORDS);
+  const response = await invocation.clients().domains.verifyDomain({
+    domain: soleArgument(invocation),
+    owner: stringOption(values, 'owner') ?? '',
+    method: method === undefined ? DomainMethod.UNSPECIFIED : METHOD_BY_WORD[method],
+  });
+  if (out.json) {
+    out.message(VerifyDomainResponseSchema, response);
     return 0;
-  },
-};
+  }
+  out.fields([...domainFields(response.domain), ['log index', response.logIndex?.toString()]]);
+  return 0;
+}
 
-const listDomains: Command = {
-  name: 'domains list',
-  synopsis: '[--owner O] [--limit N] [--page-token T]',
-  summary: 'list verified domains and their standing',
-  options: { owner: { type: 'string' }, limit: { type: 'string' }, 'page-token': { type: 'string' } },
-  arity: 0,
-  async run({ values, clients, out }) {
-    const response = await clients().domains.listDomains({
-      owner: stringOption(values, 'owner') ?? '',
-      pageSize: integerOption(values, 'limit') ?? 0,
-      pageToken: stringOption(values, 'page-token') ?? '',
-    });
-    if (out.json) {
-      out.message(ListDomainsResponseSchema, response);
-      return 0;
-    }
-    if (response.domains.length === 0) {
-      out.line('no domains');
-      return 0;
-    }
-    out.table(
-      ['DOMAIN', 'STATUS', 'OWNER', 'METHOD', 'NEXT CHECK'],
-      response.domains.map((domain) => [domain.domain, STATUS_WORDS[domain.status], domain.owner, methodWord(domain.method), time(domain.nextCheckAt) ?? '']),
-    );
-    out.line(`\n${response.domains.length} of ${response.total}${response.nextPageToken ? `; next page: --page-token ${response.nextPageToken}` : ''}`);
+export async function listDomains({ values, clients, out }: Invocation): Promise<number> {
+  const response = await clients().domains.listDomains({
+    owner: stringOption(values, 'owner') ?? '',
+    pageSize: integerOption(values, 'limit') ?? 0,
+    pageToken: stringOption(values, 'page-token') ?? '',
+  });
+  if (out.json) {
+    out.message(ListDomainsResponseSchema, response);
     return 0;
-  },
-};
-
-const remove: Command = {
-  name: 'domains remove',
-  synopsis: '<domain>',
-  summary: 'give a verified domain up (agents under it stay registered)',
-  options: {},
-  arity: 1,
-  async run(invocation) {
-    const response = await invocation.clients().domains.removeDomain({ domain: soleArgument(invocation) });
-    if (invocation.out.json) {
-      invocation.out.message(RemoveDomainResponseSchema, response);
-      return 0;
-    }
-    invocation.out.fields([...domainFields(response.domain), ['log index', response.logIndex?.toString()]]);
-    invocation.out.line('\nremoved');
+  }
+  if (response.domains.length === 0) {
+    out.line('no domains');
     return 0;
-  },
-};
+  }
+  out.table(
+    ['DOMAIN', 'STATUS', 'OWNER', 'METHOD', 'NEXT CHECK'],
+    response.domains.map((domain) => [domain.domain, STATUS_WORDS[domain.status], domain.owner, methodWord(domain.method), time(domain.nextCheckAt) ?? '']),
+  );
+  out.line(`\n${response.domains.length} of ${response.total}${response.nextPageToken ? `; next page: --page-token ${response.nextPageToken}` : ''}`);
+  return 0;
+}
 
-export const domainCommands: readonly Command[] = [challenge, verify, listDomains, remove];
+export async function remove(invocation: Invocation): Promise<number> {
+  const response = await invocation.clients().domains.removeDomain({ domain: soleArgument(invocation) });
+  if (invocation.out.json) {
+    invocation.out.message(RemoveDomainResponseSchema, response);
+    return 0;
+  }
+  invocation.out.fields([...domainFields(response.domain), ['log index', response.logIndex?.toString()]]);
+  invocation.out.line('\nremoved');
+  return 0;
+}
+

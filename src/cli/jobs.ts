@@ -1,5 +1,5 @@
 import { GetJobResponseSchema, type Job, ListJobsResponseSchema, RetryJobResponseSchema } from '../../gen/atr/v1/job_pb.js';
-import { type Command, integerOption, soleArgument, stringOption } from './command.ts';
+import { type Invocation, integerOption, soleArgument, stringOption } from './command.ts';
 import { type Field, time } from './output.ts';
 
 function jobFields(job: Job | undefined): Field[] {
@@ -16,62 +16,40 @@ function jobFields(job: Job | undefined): Field[] {
   ];
 }
 
-const list: Command = {
-  name: 'jobs list',
-  synopsis: '[--state waiting|delayed|active|completed|failed] [--name N] [--limit N]',
-  summary: 'background jobs, newest first (admin only)',
-  options: { state: { type: 'string' }, name: { type: 'string' }, limit: { type: 'string' } },
-  arity: 0,
-  async run({ values, clients, out }) {
-    const response = await clients().jobs.listJobs({
-      state: stringOption(values, 'state') ?? '',
-      name: stringOption(values, 'name') ?? '',
-      limit: integerOption(values, 'limit') ?? 0,
-    });
-    if (out.json) {
-      out.message(ListJobsResponseSchema, response);
-      return 0;
-    }
-    if (response.jobs.length === 0) {
-      out.line(`no jobs (${response.queue} queue)`);
-      return 0;
-    }
-    out.table(
-      ['JOB ID', 'STATE', 'ATTEMPTS', 'CREATED', 'LAST ERROR'],
-      response.jobs.map((job) => [job.jobId, job.state, `${job.attempts}/${job.maxAttempts}`, time(job.createdAt) ?? '', job.lastError]),
-    );
+export async function list({ values, clients, out }: Invocation): Promise<number> {
+  const response = await clients().jobs.listJobs({
+    state: stringOption(values, 'state') ?? '',
+    name: stringOption(values, 'name') ?? '',
+    limit: integerOption(values, 'limit') ?? 0,
+  });
+  if (out.json) {
+    out.message(ListJobsResponseSchema, response);
     return 0;
-  },
-};
-
-const show: Command = {
-  name: 'jobs show',
-  synopsis: '<job id>',
-  summary: 'one background job with its last error (admin only)',
-  options: {},
-  arity: 1,
-  async run(invocation) {
-    const { clients, out } = invocation;
-    const response = await clients().jobs.getJob({ jobId: soleArgument(invocation) });
-    if (out.json) out.message(GetJobResponseSchema, response);
-    else out.fields(jobFields(response.job));
+  }
+  if (response.jobs.length === 0) {
+    out.line(`no jobs (${response.queue} queue)`);
     return 0;
-  },
-};
+  }
+  out.table(
+    ['JOB ID', 'STATE', 'ATTEMPTS', 'CREATED', 'LAST ERROR'],
+    response.jobs.map((job) => [job.jobId, job.state, `${job.attempts}/${job.maxAttempts}`, time(job.createdAt) ?? '', job.lastError]),
+  );
+  return 0;
+}
 
-const retry: Command = {
-  name: 'jobs retry',
-  synopsis: '<job id>',
-  summary: 'put a failed job back in the queue with fresh attempts (admin only)',
-  options: {},
-  arity: 1,
-  async run(invocation) {
-    const { clients, out } = invocation;
-    const response = await clients().jobs.retryJob({ jobId: soleArgument(invocation) });
-    if (out.json) out.message(RetryJobResponseSchema, response);
-    else out.fields(jobFields(response.job));
-    return 0;
-  },
-};
+export async function show(invocation: Invocation): Promise<number> {
+  const { clients, out } = invocation;
+  const response = await clients().jobs.getJob({ jobId: soleArgument(invocation) });
+  if (out.json) out.message(GetJobResponseSchema, response);
+  else out.fields(jobFields(response.job));
+  return 0;
+}
 
-export const jobCommands: readonly Command[] = [list, show, retry];
+export async function retry(invocation: Invocation): Promise<number> {
+  const { clients, out } = invocation;
+  const response = await clients().jobs.retryJob({ jobId: soleArgument(invocation) });
+  if (out.json) out.message(RetryJobResponseSchema, response);
+  else out.fields(jobFields(response.job));
+  return 0;
+}
+

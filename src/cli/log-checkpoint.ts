@@ -12,17 +12,6 @@ import { type Field } from './output.ts';
 
 export type LogClient = Client<typeof TransparencyLogService>;
 
-export const keyOptions = {
-  key: { type: 'string' },
-  'key-file': { type: 'string' },
-} as const;
-
-export const KEY_SYNOPSIS = '[--key VKEY | --key-file F]';
-
-export const KEY_HELP =
-  "pin the log's verifier key with --key or --key-file (as published by the operator, or `GET /log/key`); " +
-  'without it the key the server reports is used, which proves only that the server signed what it sent';
-
 /** A TransparencyLogService client over the transport the global --server and --protocol choose. */
 export function logClient(invocation: Invocation): LogClient {
   return invocation.clients().log;

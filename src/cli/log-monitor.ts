@@ -4,43 +4,29 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ConnectError } from '@connectrpc/connect';
 import { writeFileAtomic } from '../pki/ca-files.ts';
 import { LogCheckFailure, type SignedCheckpoint, checkExtension, openSignedCheckpoint, verifyCheckpointResponse } from '../sdk/log-checks.ts';
-import { type Command, UsageError, flagOption, integerOption, stringOption } from './command.ts';
-import { type Output, errorLine } from './output.ts';
-import { KEY_SYNOPSIS, hex, indent, keyOptions, logClient, pinnedKey, type LogClient } from './log-checkpoint.ts';
+import { type Invocation, UsageError, errorLine, flagOption, integerOption, stringOption } from './command.ts';
+import type { Output } from './output.ts';
+import { hex, indent, logClient, pinnedKey, type LogClient } from './log-checkpoint.ts';
+import { DEFAULT_MONITOR_INTERVAL_SECONDS, DEFAULT_MONITOR_STATE_FILE, EXIT_INCONSISTENT } from './defaults.ts';
 import { proofLines } from './log-proof.ts';
 
 // `atr log monitor`: follows the log, proving each new checkpoint consistent with the last one it trusted.
 
-/** Exit code of `log monitor` when the log is inconsistent with what it verified before. */
-const INCONSISTENT = 3;
-const DEFAULT_STATE_FILE = './var/log-monitor.json';
 
-const DEFAULT_INTERVAL_SECONDS = 10;
-
-export const monitor: Command = {
-  name: 'log monitor',
-  synopsis: `[--state FILE] [--interval SECONDS] [--once] ${KEY_SYNOPSIS}`,
-  summary:
-    `watch the log: verify every new checkpoint's signature and its consistency with the last one verified, kept in --state ` +
-    `(default ${DEFAULT_STATE_FILE}); polls every --interval seconds (default ${DEFAULT_INTERVAL_SECONDS}) until SIGINT, or once ` +
-    `with --once; the first run trusts the server's key unless --key/--key-file pins it; exits ${INCONSISTENT} on any inconsistency`,
-  options: { state: { type: 'string' }, interval: { type: 'string' }, once: { type: 'boolean' }, ...keyOptions },
-  arity: 0,
-  async run(invocation) {
-    const { values } = invocation;
-    const interval = integerOption(values, 'interval') ?? DEFAULT_INTERVAL_SECONDS;
-    if (interval < 1) throw new UsageError('--interval must be at least 1 second');
-    const watch: Watch = {
-      log: logClient(invocation),
-      out: invocation.out,
-      stateFile: resolve(stringOption(values, 'state') ?? DEFAULT_STATE_FILE),
-      pinned: pinnedKey(values),
-    };
-    const trusted = await readState(watch.stateFile, watch.pinned);
-    if (flagOption(values, 'once')) return (await poll(watch, trusted)) === undefined ? INCONSISTENT : 0;
-    return watchUntilSignal(watch, trusted, interval);
-  },
-};
+export async function monitor(invocation: Invocation): Promise<number> {
+  const { values } = invocation;
+  const interval = integerOption(values, 'interval') ?? DEFAULT_MONITOR_INTERVAL_SECONDS;
+  if (interval < 1) throw new UsageError('--interval must be at least 1 second');
+  const watch: Watch = {
+    log: logClient(invocation),
+    out: invocation.out,
+    stateFile: resolve(stringOption(values, 'state') ?? DEFAULT_MONITOR_STATE_FILE),
+    pinned: pinnedKey(values),
+  };
+  const trusted = await readState(watch.stateFile, watch.pinned);
+  if (flagOption(values, 'once')) return (await poll(watch, trusted)) === undefined ? EXIT_INCONSISTENT : 0;
+  return watchUntilSignal(watch, trusted, interval);
+}
 
 /** What `log monitor` works with on every poll. */
 interface Watch {
@@ -168,7 +154,7 @@ async function watchUntilSignal(watch: Watch, initial: SignedCheckpoint | undefi
     while (!stop.signal.aborted) {
       try {
         trusted = await poll(watch, trusted, stop.signal);
-        if (trusted === undefined) return INCONSISTENT;
+        if (trusted === undefined) return EXIT_INCONSISTENT;
       } catch (error) {
         // Unreachable or failing servers are not evidence against the log: report, and try again next time.
         if (stop.signal.aborted || !(error instanceof ConnectError)) throw error;

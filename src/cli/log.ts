@@ -2,116 +2,78 @@ import { GetCheckpointResponseSchema, GetEntryResponseSchema } from '../../gen/a
 import { LogCheckFailure, checkLeafHash } from '../sdk/log-checks.ts';
 import { leafHash } from '../tlog/hash.ts';
 import { LeafError, type LogEvent, decodeLeaf } from '../tlog/leaf.ts';
-import { type Command, UsageError, flagOption } from './command.ts';
-import { type Field, errorLine, time } from './output.ts';
+import { type Invocation, UsageError, errorLine, flagOption } from './command.ts';
+import { type Field, time } from './output.ts';
 import {
-  KEY_HELP,
-  KEY_SYNOPSIS,
   checkpointFields,
-  keyOptions,
   latestCheckpoint,
   logClient,
   pinnedKey,
   rootOption,
   sizeArgument,
 } from './log-checkpoint.ts';
-import { monitor } from './log-monitor.ts';
 import { expectEntry, printVerdict, proveConsistency, proveInclusion } from './log-proof.ts';
 
-const checkpoint: Command = {
-  name: 'log checkpoint',
-  synopsis: `[--publish] ${KEY_SYNOPSIS}`,
-  summary: `fetch the latest signed checkpoint and verify its signature (--publish first publishes one); ${KEY_HELP}`,
-  options: { publish: { type: 'boolean' }, ...keyOptions },
-  arity: 0,
-  async run(invocation) {
-    const { values, out } = invocation;
-    const pinned = pinnedKey(values);
-    const log = logClient(invocation);
-    if (flagOption(values, 'publish')) await log.publishCheckpoint({});
-    const { response, signed } = await latestCheckpoint(log, pinned);
-    if (out.json) {
-      out.message(GetCheckpointResponseSchema, response);
-      return 0;
-    }
-    out.fields([
-      ...checkpointFields(signed),
-      ['signature', pinned === undefined ? 'verified with the key the server reports (pin it with --key)' : 'verified with the pinned key'],
-      ['published', time(response.publishedAt)],
-    ]);
-    out.line();
-    out.line(signed.note.trimEnd());
+export async function checkpoint(invocation: Invocation): Promise<number> {
+  const { values, out } = invocation;
+  const pinned = pinnedKey(values);
+  const log = logClient(invocation);
+  if (flagOption(values, 'publish')) await log.publishCheckpoint({});
+  const { response, signed } = await latestCheckpoint(log, pinned);
+  if (out.json) {
+    out.message(GetCheckpointResponseSchema, response);
     return 0;
-  },
-};
+  }
+  out.fields([
+    ...checkpointFields(signed),
+    ['signature', pinned === undefined ? 'verified with the key the server reports (pin it with --key)' : 'verified with the pinned key'],
+    ['published', time(response.publishedAt)],
+  ]);
+  out.line();
+  out.line(signed.note.trimEnd());
+  return 0;
+}
 
-const entry: Command = {
-  name: 'log entry',
-  synopsis: '<index>',
-  summary: 'show a log entry and its event, checking that its leaf hash is the hash of its data',
-  options: {},
-  arity: 1,
-  async run(invocation) {
-    const { out } = invocation;
-    const index = sizeArgument(invocation.args[0], 'index');
-    const response = await logClient(invocation).getEntry({ index: BigInt(index) });
-    const logged = expectEntry(response.entry, index);
-    const problems: string[] = [];
-    try {
-      checkLeafHash(logged.leafHash, leafHash(logged.data));
-    } catch (error) {
-      if (!(error instanceof LogCheckFailure)) throw error;
-      problems.push(error.message);
-    }
-    let event: Field[] = [];
-    try {
-      event = eventFields(decodeLeaf(logged.data));
-    } catch (error) {
-      if (!(error instanceof LeafError)) throw error;
-      problems.push(`the entry's data is not a log event: ${error.message}`);
-    }
-    if (out.json) out.message(GetEntryResponseSchema, response);
-    else out.fields([['index', String(logged.index)], ['leaf hash', logged.leafHash], ...event]);
-    for (const problem of problems) errorLine(problem);
-    return problems.length === 0 ? 0 : 1;
-  },
-};
+export async function entry(invocation: Invocation): Promise<number> {
+  const { out } = invocation;
+  const index = sizeArgument(invocation.args[0], 'index');
+  const response = await logClient(invocation).getEntry({ index: BigInt(index) });
+  const logged = expectEntry(response.entry, index);
+  const problems: string[] = [];
+  try {
+    checkLeafHash(logged.leafHash, leafHash(logged.data));
+  } catch (error) {
+    if (!(error instanceof LogCheckFailure)) throw error;
+    problems.push(error.message);
+  }
+  let event: Field[] = [];
+  try {
+    event = eventFields(decodeLeaf(logged.data));
+  } catch (error) {
+    if (!(error instanceof LeafError)) throw error;
+    problems.push(`the entry's data is not a log event: ${error.message}`);
+  }
+  if (out.json) out.message(GetEntryResponseSchema, response);
+  else out.fields([['index', String(logged.index)], ['leaf hash', logged.leafHash], ...event]);
+  for (const problem of problems) errorLine(problem);
+  return problems.length === 0 ? 0 : 1;
+}
 
-const prove: Command = {
-  name: 'log prove',
-  synopsis: `<index> ${KEY_SYNOPSIS}`,
-  summary: `prove locally that an entry is in the latest signed checkpoint; prints OK (exit 0) or FAIL and why (exit 1); ${KEY_HELP}`,
-  options: { ...keyOptions },
-  arity: 1,
-  async run(invocation) {
-    const index = sizeArgument(invocation.args[0], 'index');
-    const pinned = pinnedKey(invocation.values);
-    return printVerdict(invocation.out, await proveInclusion(logClient(invocation), index, pinned));
-  },
-};
+export async function prove(invocation: Invocation): Promise<number> {
+  const index = sizeArgument(invocation.args[0], 'index');
+  const pinned = pinnedKey(invocation.values);
+  return printVerdict(invocation.out, await proveInclusion(logClient(invocation), index, pinned));
+}
 
-const consistency: Command = {
-  name: 'log consistency',
-  synopsis: `<first> [<second>] [--first-root HEX] [--second-root HEX] ${KEY_SYNOPSIS}`,
-  summary:
-    'prove locally that the tree of the second size (default: the latest checkpoint) extends the tree of the first; ' +
-    "a size's root is taken from the verified latest checkpoint, or from --first-root/--second-root (roots you verified " +
-    'earlier); without a trusted root for each size the proof is printed as UNVERIFIABLE. OK exits 0, anything else 1',
-  options: { 'first-root': { type: 'string' }, 'second-root': { type: 'string' }, ...keyOptions },
-  arity: [1, 2],
-  async run(invocation) {
-    const { args, values } = invocation;
-    const first = sizeArgument(args[0], 'first size');
-    const second = args[1] === undefined ? undefined : sizeArgument(args[1], 'second size');
-    if (second !== undefined && first > second) throw new UsageError(`the first size (${first}) must not exceed the second (${second})`);
-    const given = { first: rootOption(values, 'first-root'), second: rootOption(values, 'second-root') };
-    const verdict = await proveConsistency(logClient(invocation), first, second, given, pinnedKey(values));
-    return printVerdict(invocation.out, verdict);
-  },
-};
-
-export const logCommands: readonly Command[] = [checkpoint, entry, prove, consistency, monitor];
-
+export async function consistency(invocation: Invocation): Promise<number> {
+  const { args, values } = invocation;
+  const first = sizeArgument(args[0], 'first size');
+  const second = args[1] === undefined ? undefined : sizeArgument(args[1], 'second size');
+  if (second !== undefined && first > second) throw new UsageError(`the first size (${first}) must not exceed the second (${second})`);
+  const given = { first: rootOption(values, 'first-root'), second: rootOption(values, 'second-root') };
+  const verdict = await proveConsistency(logClient(invocation), first, second, given, pinnedKey(values));
+  return printVerdict(invocation.out, verdict);
+}
 
 /** The event decoded here from the leaf data, since the data, not the server's decoding of it, is what is hashed. */
 function eventFields(event: LogEvent): Field[] {

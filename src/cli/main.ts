@@ -1,73 +1,40 @@
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { ConnectError } from '@connectrpc/connect';
-import { agentRunCommands } from './agent-run.ts';
-import { agentCommands } from './agents.ts';
-import { apiKeyCommands } from './api-keys.ts';
-import { auditCommands } from './audit.ts';
-import { benchCommands } from './bench.ts';
-import { DEFAULT_SERVER, PROTOCOLS, apiKeyFor, createClients, describeCallError, type Clients } from './client.ts';
-import { type Command, type OptionValues, UsageError, flagOption, oneOfOption, stringOption } from './command.ts';
-import { configCommands } from './config.ts';
-import { demoCommands } from './demo.ts';
-import { dnsCommands } from './dns.ts';
-import { domainCommands } from './domains.ts';
-import { jobCommands } from './jobs.ts';
-import { operationCommands } from './operations.ts';
-import { logCommands } from './log.ts';
-import { openApiCommands } from './openapi.ts';
-import { Output, errorLine } from './output.ts';
-import { resolveCommands } from './resolve.ts';
-import { serveCommands } from './serve.ts';
-import { verifyCommands } from './verify.ts';
+import { type Command, type OptionValues, type OptionsConfig, UsageError, errorLine, flagOption, oneOfOption, stringOption } from './command.ts';
+import { COMMANDS } from './commands.ts';
+import { type Environment, apiKeyFor, cliEnvironment, defaultMtlsServer, defaultServer } from './environment.ts';
 import { packageVersion } from './version.ts';
 
-/** Every command of `atr`, in the order the help lists them. */
-const COMMANDS: readonly Command[] = [
-  ...serveCommands,
-  ...demoCommands,
-  ...agentCommands,
-  ...agentRunCommands,
-  ...verifyCommands,
-  ...resolveCommands,
-  ...auditCommands,
-  ...logCommands,
-  ...apiKeyCommands,
-  ...jobCommands,
-  ...operationCommands,
-  ...domainCommands,
-  ...dnsCommands,
-  ...openApiCommands,
-  ...configCommands,
-  ...benchCommands,
-];
+const PROTOCOLS = ['connect', 'grpc', 'grpc-web'] as const;
 
-const GLOBAL_OPTIONS = {
-  server: { type: 'string' },
-  protocol: { type: 'string' },
-  'api-key': { type: 'string' },
-  json: { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' },
-  version: { type: 'boolean' },
-} as const;
-
-const GLOBAL_HELP = [
-  ['--server URL', `registry to talk to (default ATR_SERVER, else ${DEFAULT_SERVER})`],
-  ['--protocol P', `${PROTOCOLS.join(', ')} (default connect)`],
-  ['--api-key KEY', 'API key (default ATR_API_KEY, else the bootstrap key in ADMIN_KEY_FILE, ./var/admin.key)'],
-  ['--json', 'print the response as proto JSON (field names as in the .proto)'],
-  ['-h, --help', 'this help, or a command\'s with `atr <command> --help`'],
-  ['--version', 'print the version of atr'],
-] as const;
+const GLOBAL_OPTIONS: OptionsConfig = {
+  server: {
+    type: 'string',
+    value: 'URL',
+    description: 'the registry to talk to (default ATR_SERVER, else the HOST and PORT of the environment or .env, http://127.0.0.1:8000)',
+  },
+  protocol: { type: 'string', value: 'P', description: `${PROTOCOLS.join(', ')} (default connect)` },
+  'api-key': { type: 'string', value: 'KEY', description: 'API key (default ATR_API_KEY, else the bootstrap key in ADMIN_KEY_FILE, ./var/admin.key)' },
+  cacert: {
+    type: 'string',
+    value: 'FILE',
+    description: "CA certificates (PEM) to trust for an https:// server, besides Node's (default ATR_CACERT; for whoami, renew and agent run, chain.pem beside --cert)",
+  },
+  json: { type: 'boolean', description: 'print the response as proto JSON (field names as in the .proto)' },
+  help: { type: 'boolean', short: 'h', description: "this help; `atr <group> --help` or `atr <command> --help` for a group's or a command's" },
+  version: { type: 'boolean', description: 'print the version of atr' },
+};
 
 /** Runs the CLI on the arguments after the executable; returns the exit code (0 ok, 1 failure, 2 usage). */
-export async function main(argv: readonly string[]): Promise<number> {
-  let server = process.env.ATR_SERVER || DEFAULT_SERVER;
+export async function main(argv: readonly string[], env: Environment = cliEnvironment()): Promise<number> {
+  let server = defaultServer(env);
   let command: Command | undefined;
   try {
-    command = findCommand(argv);
+    const given = words(argv);
+    command = findCommand(given);
     const { values, positionals } = parse(argv, command);
     if (flagOption(values, 'help')) {
-      process.stdout.write(command === undefined ? help() : commandHelp(command));
+      process.stdout.write(command !== undefined ? commandHelp(command) : groupOf(given) !== undefined ? groupHelp(given[0] ?? '') : help());
       return 0;
     }
     if (flagOption(values, 'version')) {
@@ -81,12 +48,15 @@ export async function main(argv: readonly string[]): Promise<number> {
     checkArity(command, args);
     server = serverUrl(stringOption(values, 'server') ?? server);
     const protocol = oneOfOption(values, 'protocol', PROTOCOLS) ?? 'connect';
-    let clients: Clients | undefined;
-    return await command.run({
+    const caFile = stringOption(values, 'cacert') ?? (env['ATR_CACERT'] || undefined);
+    const [run, { createClients }, { Output }] = await Promise.all([command.load(), import('./client.ts'), import('./output.ts')]);
+    let clients: ReturnType<typeof createClients> | undefined;
+    return await run({
       args,
       values,
       server,
-      clients: () => (clients ??= createClients(server, protocol, apiKeyFor(stringOption(values, 'api-key')))),
+      mtlsServer: defaultMtlsServer(env, server),
+      clients: () => (clients ??= createClients({ baseUrl: server, protocol, apiKey: apiKeyFor(stringOption(values, 'api-key'), env), ca: caOf(caFile) })),
       out: new Output(flagOption(values, 'json')),
     });
   } catch (error) {
@@ -95,8 +65,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       process.stderr.write(command === undefined ? usageLines(argv) : `usage: ${usageLine(command)}\n`);
       return 2;
     }
-    if (error instanceof ConnectError) errorLine(describeCallError(error, server));
-    else errorLine(error instanceof Error ? error.message : String(error));
+    const { describeCallError, isCallError } = await import('./client.ts');
+    errorLine(isCallError(error) ? describeCallError(error, server) : error instanceof Error ? error.message : String(error));
     return 1;
   }
 }
@@ -107,9 +77,14 @@ function words(argv: readonly string[]): string[] {
 }
 
 /** The command named by the first positional words. */
-function findCommand(argv: readonly string[]): Command | undefined {
-  const given = words(argv);
+function findCommand(given: readonly string[]): Command | undefined {
   return COMMANDS.find((candidate) => candidate.name.split(' ').every((word, i) => given[i] === word));
+}
+
+/** The commands of a group (`agents`, `log`...) named by the first word, when it names one. */
+function groupOf(given: readonly string[]): Command[] | undefined {
+  const group = COMMANDS.filter((command) => command.name.includes(' ') && command.name.split(' ')[0] === given[0]);
+  return group.length > 0 ? group : undefined;
 }
 
 function parse(argv: readonly string[], command: Command | undefined): { values: OptionValues; positionals: string[] } {
@@ -139,23 +114,54 @@ function serverUrl(raw: string): string {
   return raw.replace(/\/+$/, '');
 }
 
+/** The PEM of --cacert (or ATR_CACERT); a file that cannot be read is a usage mistake, said before any call. */
+function caOf(file: string | undefined): string | undefined {
+  if (file === undefined) return undefined;
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new UsageError(`--cacert: cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+}
+
 const usageLine = (command: Command) => `atr ${command.name}${command.synopsis === '' ? '' : ` ${command.synopsis}`}`;
 
 /** Usage lines of the commands the arguments could have meant: the group's when its first word is known. */
 function usageLines(argv: readonly string[]): string {
-  const [first] = words(argv);
-  const group = COMMANDS.filter((command) => command.name.split(' ')[0] === first);
-  const shown = group.length > 0 ? group : COMMANDS;
+  const shown = groupOf(words(argv)) ?? COMMANDS;
   return `usage:\n${shown.map((command) => `  ${usageLine(command)}\n`).join('')}(atr --help explains each command)\n`;
 }
 
 function help(): string {
   const commands = COMMANDS.map((command) => `  ${usageLine(command)}\n      ${command.summary}\n`).join('');
-  const globals = GLOBAL_HELP.map(([flag, meaning]) => `  ${flag.padEnd(14)} ${meaning}\n`).join('');
-  return `atr ${packageVersion()}\n\nusage: atr <command> [arguments] [options]\n\ncommands:\n${commands}\nglobal options:\n${globals}`;
+  return (
+    `atr ${packageVersion()}\n\nusage: atr <command> [arguments] [options]\n\ncommands:\n${commands}\n` +
+    `global options:\n${optionLines(GLOBAL_OPTIONS)}\n` +
+    '`atr <command> --help` shows a command\'s options; `atr <group> --help` (agents, keys, log...) a group\'s commands.\n'
+  );
+}
+
+function groupHelp(group: string): string {
+  const commands = (groupOf([group]) ?? []).map((command) => commandSection(command)).join('\n');
+  return `usage: atr ${group} <command> [arguments] [options]\n\n${commands}\nglobal options:\n${optionLines(GLOBAL_OPTIONS)}`;
 }
 
 function commandHelp(command: Command): string {
-  const globals = GLOBAL_HELP.map(([flag, meaning]) => `  ${flag.padEnd(14)} ${meaning}\n`).join('');
-  return `usage: ${usageLine(command)}\n\n${command.summary}\n\nglobal options:\n${globals}`;
+  return `usage: ${commandSection(command)}\nglobal options:\n${optionLines(GLOBAL_OPTIONS)}`;
+}
+
+function commandSection(command: Command): string {
+  const options = Object.keys(command.options).length === 0 ? '' : `  options:\n${optionLines(command.options, '    ')}`;
+  return `${usageLine(command)}\n  ${command.summary}\n${options}`;
+}
+
+/** One line per option: the flag with its placeholder, then what it does. */
+function optionLines(options: OptionsConfig, indent = '  '): string {
+  const flags = Object.entries(options).map(([name, option]) => {
+    const short = option.short === undefined ? '' : `-${option.short}, `;
+    const value = option.type === 'string' ? ` ${option.value ?? 'VALUE'}${option.multiple ? ' ...' : ''}` : '';
+    return [`${short}--${name}${value}`, option.description] as const;
+  });
+  const width = Math.max(...flags.map(([flag]) => flag.length)) + 2;
+  return flags.map(([flag, description]) => `${indent}${flag.padEnd(width)}${description}\n`).join('');
 }

@@ -1,6 +1,6 @@
 import { GetOperationResponseSchema, type Operation, OperationState } from '../../gen/atr/v1/operation_pb.js';
 import type { Clients } from './client.ts';
-import { type Command, soleArgument } from './command.ts';
+import { type Invocation, soleArgument } from './command.ts';
 import { type Field, time } from './output.ts';
 
 function operationFields(operation: Operation | undefined): Field[] {
@@ -18,22 +18,13 @@ function operationFields(operation: Operation | undefined): Field[] {
   ];
 }
 
-const show: Command = {
-  name: 'operations show',
-  synopsis: '<operation id>',
-  summary: 'how a registration or rotation accepted to finish in the background stands (ASYNC_PROCESSING_ENABLED)',
-  options: {},
-  arity: 1,
-  async run(invocation) {
-    const { clients, out } = invocation;
-    const response = await clients().operations.getOperation({ operationId: soleArgument(invocation) });
-    if (out.json) out.message(GetOperationResponseSchema, response);
-    else out.fields(operationFields(response.operation));
-    return 0;
-  },
-};
-
-export const operationCommands: readonly Command[] = [show];
+export async function show(invocation: Invocation): Promise<number> {
+  const { clients, out } = invocation;
+  const response = await clients().operations.getOperation({ operationId: soleArgument(invocation) });
+  if (out.json) out.message(GetOperationResponseSchema, response);
+  else out.fields(operationFields(response.operation));
+  return 0;
+}
 
 /**
  * Follows an operation until it ends (WatchOperation) and returns it when it succeeded; throws with its error code

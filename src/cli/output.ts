@@ -41,10 +41,6 @@ export class Output {
   }
 }
 
-export function errorLine(text: string): void {
-  process.stderr.write(`error: ${text}\n`);
-}
-
 const STATUS_WORDS: Record<AgentStatus, string> = {
   [AgentStatus.UNSPECIFIED]: 'unknown',
   [AgentStatus.ACTIVE]: 'active',

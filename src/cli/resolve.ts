@@ -1,38 +1,29 @@
 import { ResolveAgentResponseSchema } from '../../gen/atr/v1/resolve_pb.js';
-import { type Command, oneOfOption, soleArgument } from './command.ts';
+import { type Invocation, oneOfOption, soleArgument } from './command.ts';
 import { list, statusWord, time } from './output.ts';
 
-const resolveAgent: Command = {
-  name: 'resolve',
-  synopsis: '<name> [--source dns|registry]',
-  summary:
-    "what a peer needs before talking to an agent: status, endpoints, SPIFFE ID, current certificate; --source dns reads the agent's _atr record through the registry's resolver first",
-  options: { source: { type: 'string' } },
-  arity: 1,
-  async run(invocation) {
-    const source = oneOfOption(invocation.values, 'source', ['dns', 'registry'] as const) ?? '';
-    const response = await invocation.clients().resolve.resolveAgent({ agentName: soleArgument(invocation), source });
-    if (invocation.out.json) {
-      invocation.out.message(ResolveAgentResponseSchema, response);
-      return 0;
-    }
-    invocation.out.fields([
-      ['name', response.agentName],
-      ['status', statusWord(response.status)],
-      ['owner', response.owner],
-      ['capabilities', list(response.capabilities)],
-      ['description', response.description],
-      ['endpoints', list(response.endpoints)],
-      ['spiffe id', response.spiffeId],
-      ['trust domain', response.trustDomain],
-      ['fingerprint', response.certFingerprint],
-      ['serial', response.certSerial],
-      ['expires', time(response.expiresAt)],
-      ['source', response.source],
-      ['dnssec validated', response.dnssecValidated ? 'yes' : 'no'],
-    ]);
+export async function resolveAgent(invocation: Invocation): Promise<number> {
+  const source = oneOfOption(invocation.values, 'source', ['dns', 'registry'] as const) ?? '';
+  const response = await invocation.clients().resolve.resolveAgent({ agentName: soleArgument(invocation), source });
+  if (invocation.out.json) {
+    invocation.out.message(ResolveAgentResponseSchema, response);
     return 0;
-  },
-};
+  }
+  invocation.out.fields([
+    ['name', response.agentName],
+    ['status', statusWord(response.status)],
+    ['owner', response.owner],
+    ['capabilities', list(response.capabilities)],
+    ['description', response.description],
+    ['endpoints', list(response.endpoints)],
+    ['spiffe id', response.spiffeId],
+    ['trust domain', response.trustDomain],
+    ['fingerprint', response.certFingerprint],
+    ['serial', response.certSerial],
+    ['expires', time(response.expiresAt)],
+    ['source', response.source],
+    ['dnssec validated', response.dnssecValidated ? 'yes' : 'no'],
+  ]);
+  return 0;
+}
 
-export const resolveCommands: readonly Command[] = [resolveAgent];

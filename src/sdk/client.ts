@@ -16,10 +16,20 @@ export interface RegistryClientOptions {
   readonly timeoutMs?: number;
   /** An API key (atr_<id>_<secret>), sent as `Authorization: Bearer` on every call. */
   readonly apiKey?: string | undefined;
+  /**
+   * TLS for an https:// baseUrl: `ca` replaces Node's trusted CAs (give `[...tls.rootCertificates, pem]` to add one);
+   * `cert` and `key` present a client certificate (an agent's, for the mTLS listener).
+   */
+  readonly tls?: { readonly ca?: string | readonly string[]; readonly cert?: string; readonly key?: string } | undefined;
 }
 
-export function createRegistryTransport({ baseUrl, protocol = 'connect', timeoutMs = 30_000, apiKey }: RegistryClientOptions): Transport {
-  const options = { baseUrl, defaultTimeoutMs: timeoutMs, interceptors: apiKey === undefined ? [] : [bearer(apiKey)] };
+export function createRegistryTransport({ baseUrl, protocol = 'connect', timeoutMs = 30_000, apiKey, tls }: RegistryClientOptions): Transport {
+  const options = {
+    baseUrl,
+    defaultTimeoutMs: timeoutMs,
+    interceptors: apiKey === undefined ? [] : [bearer(apiKey)],
+    ...(tls === undefined ? {} : { nodeOptions: { ...tls, ca: tls.ca as string | string[] | undefined } }),
+  };
   switch (protocol) {
     case 'connect':
       return createConnectTransport({ ...options, httpVersion: '1.1' });

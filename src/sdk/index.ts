@@ -18,6 +18,7 @@ export { type KeyAndCsr, generateKeyAndCsr } from './csr.ts';
 export {
   type ExpiredCertificate,
   type GrpcCertificateProvider,
+  type RenewCertificateOptions,
   type RenewedCertificate,
   type RenewingIdentityEvents,
   type RenewingIdentityOptions,
@@ -25,4 +26,5 @@ export {
   RenewalError,
   RenewingIdentity,
   createRenewingIdentity,
+  renewCertificate,
 } from './renewing-identity.ts';

@@ -245,38 +245,8 @@ export class RenewingIdentity extends EventEmitter<RenewingIdentityEvents> {
   }
 
   private async renewOverMtls(presented: Current): Promise<RenewedCertificate> {
-    const { privateKeyPem, csrPem } = this.options.newKey
-      ? await generateKeyAndCsr(this.agentName)
-      : await csrForKey(this.agentName, presented.keyPem);
-    // A connection of its own, closed after the answer, that presents exactly the certificate being renewed. HTTP/2:
-    // when the renewal supersedes that certificate, the listener lets requests in flight finish (GOAWAY) before it
-    // closes the connection, where an HTTP/1.1 connection would be cut before the answer arrives.
-    const tls = agentTlsOptions({ certPem: presented.certPem, keyPem: presented.keyPem, trustBundlePem: this.options.trustBundlePem });
-    const session = new Http2SessionManager(this.options.mtlsUrl, {}, tls);
-    const transport = createConnectTransport({
-      baseUrl: this.options.mtlsUrl,
-      httpVersion: '2',
-      sessionManager: session,
-      defaultTimeoutMs: this.options.timeoutMs,
-    });
-    let answer: RenewCertificateResponse;
-    try {
-      answer = await createClient(RegistryService, transport).renewCertificate({ csrPem });
-    } finally {
-      session.abort();
-    }
-    const issued = identityOf(answer.certPem, privateKeyPem);
-    if (!samePublicKey(issued.certificate.publicKey, createPrivateKey(privateKeyPem))) {
-      throw new Error('the registry returned a certificate for another key');
-    }
-    return {
-      certPem: answer.certPem,
-      keyPem: privateKeyPem,
-      chainPem: answer.chainPem,
-      fingerprint: issued.fingerprint,
-      notAfter: new Date(issued.certificate.validTo),
-      previousFingerprint: answer.previousCertFingerprint,
-    };
+    const { mtlsUrl, trustBundlePem, newKey, timeoutMs } = this.options;
+    return renewCertificate({ mtlsUrl, certPem: presented.certPem, keyPem: presented.keyPem, trustBundlePem, newKey, timeoutMs });
   }
 
   /** A refused certificate is revoked or superseded when the registry says so; anything else is retried. */
@@ -327,6 +297,47 @@ export class RenewingIdentity extends EventEmitter<RenewingIdentityEvents> {
   private identityUpdate(): { certificate: Buffer; privateKey: Buffer } {
     return { certificate: Buffer.from(this.current.certPem), privateKey: Buffer.from(this.current.keyPem) };
   }
+}
+
+export type RenewCertificateOptions = Pick<RenewingIdentityOptions, 'mtlsUrl' | 'certPem' | 'keyPem' | 'trustBundlePem' | 'newKey' | 'timeoutMs'>;
+
+/**
+ * One renewal over the mTLS listener, authenticated by the current certificate, which the registry then lists as
+ * superseded: with a new EC P-256 key (default) or the current one (`newKey: false`), sent only as a CSR.
+ */
+export async function renewCertificate(options: RenewCertificateOptions): Promise<RenewedCertificate> {
+  const presented = identityOf(options.certPem, options.keyPem);
+  const agentName = agentNameOf(presented.certificate);
+  const { privateKeyPem, csrPem } = (options.newKey ?? true) ? await generateKeyAndCsr(agentName) : await csrForKey(agentName, options.keyPem);
+  // A connection of its own, closed after the answer, that presents exactly the certificate being renewed. HTTP/2:
+  // when the renewal supersedes that certificate, the listener lets requests in flight finish (GOAWAY) before it
+  // closes the connection, where an HTTP/1.1 connection would be cut before the answer arrives.
+  const tls = agentTlsOptions({ certPem: options.certPem, keyPem: options.keyPem, trustBundlePem: options.trustBundlePem });
+  const session = new Http2SessionManager(options.mtlsUrl, {}, tls);
+  const transport = createConnectTransport({
+    baseUrl: options.mtlsUrl,
+    httpVersion: '2',
+    sessionManager: session,
+    defaultTimeoutMs: options.timeoutMs ?? 30_000,
+  });
+  let answer: RenewCertificateResponse;
+  try {
+    answer = await createClient(RegistryService, transport).renewCertificate({ csrPem });
+  } finally {
+    session.abort();
+  }
+  const issued = identityOf(answer.certPem, privateKeyPem);
+  if (!samePublicKey(issued.certificate.publicKey, createPrivateKey(privateKeyPem))) {
+    throw new Error('the registry returned a certificate for another key');
+  }
+  return {
+    certPem: answer.certPem,
+    keyPem: privateKeyPem,
+    chainPem: answer.chainPem,
+    fingerprint: issued.fingerprint,
+    notAfter: new Date(issued.certificate.validTo),
+    previousFingerprint: answer.previousCertFingerprint,
+  };
 }
 
 function identityOf(certPem: string, keyPem: string): Current {
