@@ -117,13 +117,15 @@ class Stage {
     const parts = words(args);
     const flags = parts.filter((part) => part.startsWith('--'));
     const operands = parts.filter((part) => !part.startsWith('--'));
-    let owner = ['root', 'root'];
+    let owner = { user: 'root', group: 'root' };
     let fromContext = true;
     for (const flag of flags) {
       const [name, value = ''] = flag.slice(2).split('=');
       if (name === 'from') fromContext = false;
-      else if (name === 'chown') owner = [value.split(':')[0] ?? '', value.split(':')[1] ?? value.split(':')[0] ?? ''];
-      else if (name !== 'link') throw fail(`the flag --${name} is not interpreted`);
+      else if (name === 'chown') {
+        const [user = '', group = user] = value.split(':');
+        owner = { user, group };
+      } else if (name !== 'link') throw fail(`the flag --${name} is not interpreted`);
     }
     const destination = operands.pop();
     if (destination === undefined || operands.length === 0) throw fail('needs sources and a destination');
@@ -133,7 +135,7 @@ class Stage {
     for (const source of operands) {
       const target = into ? this.resolve(posix.join(destination, posix.basename(source))) : this.resolve(destination);
       this.makeDirectory(posix.dirname(target), 'root', 'root');
-      this.paths.set(target, { kind: 'copied', user: owner[0] ?? 'root', group: owner[1] ?? 'root', mode: 0o755 });
+      this.paths.set(target, { kind: 'copied', ...owner, mode: 0o755 });
     }
   }
 
