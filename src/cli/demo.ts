@@ -44,7 +44,7 @@ function lifecycle({ registry, verify }: Clients, agentName: string): Step[] {
         const { csrPem } = await generateKeyAndCsr(agentName);
         const response = await registry.registerAgent({ agentName, owner: 'demo', capabilities: ['demo'], csrPem });
         firstCertPem = currentCertPem = response.certPem;
-        return `certificate ${response.agent?.certSerial ?? ''} issued to ${response.agent?.spiffeId ?? agentName}`;
+        return `certificate ${short(response.agent?.certFingerprint ?? '')} issued to ${response.agent?.spiffeId ?? agentName}`;
       },
     },
     {
@@ -58,7 +58,7 @@ function lifecycle({ registry, verify }: Clients, agentName: string): Step[] {
         const response = await registry.rotateCertificate({ agentName, csrPem });
         currentCertPem = response.certPem;
         if (currentCertPem === firstCertPem) throw new Unexpected('rotation returned the same certificate');
-        return `new certificate ${response.agent?.certSerial ?? ''}; previous ${short(response.previousCertFingerprint)} superseded`;
+        return `certificate ${short(response.agent?.certFingerprint ?? '')} issued; previous ${short(response.previousCertFingerprint)} superseded`;
       },
     },
     {
@@ -106,4 +106,5 @@ function failure(error: unknown, server: string): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+/** A certificate named the same way in every step: the start of its SHA-256 fingerprint. */
 const short = (fingerprint: string) => (fingerprint.length > 16 ? `${fingerprint.slice(0, 16)}…` : fingerprint);

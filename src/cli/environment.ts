@@ -2,7 +2,8 @@
 // the same file and variables `atr serve` reads — so a CLI run beside a server talks to that server.
 import { existsSync, readFileSync } from 'node:fs';
 import { parse as parseDotenv } from 'dotenv';
-import { settings } from '../config/schema.ts';
+import { publicTlsMode } from '../config/load.ts';
+import { type Config, settings } from '../config/schema.ts';
 import { DEFAULT_MTLS_PORT } from './defaults.ts';
 
 export type Environment = Readonly<Record<string, string | undefined>>;
@@ -19,8 +20,13 @@ export function cliEnvironment(env: Environment = process.env, dotenvPath = '.en
  */
 export function defaultServer(env: Environment): string {
   if (env['ATR_SERVER']) return env['ATR_SERVER'];
-  const publicTls = env[settings.publicTls.env];
-  const scheme = publicTls !== undefined && publicTls !== '' && publicTls !== 'off' ? 'https' : 'http';
+  const setting = (name: string) => env[name] || undefined;
+  const tls = publicTlsMode({
+    publicTls: setting(settings.publicTls.env) as Config['publicTls'],
+    tlsCertFile: setting(settings.tlsCertFile.env),
+    tlsKeyFile: setting(settings.tlsKeyFile.env),
+  });
+  const scheme = tls === 'off' ? 'http' : 'https';
   return `${scheme}://${hostOf(env[settings.host.env] || settings.host.default || '')}:${env[settings.port.env] || String(settings.port.default)}`;
 }
 

@@ -158,6 +158,10 @@ describe.concurrent('commands that need no agent of their own', () => {
     expect(stdout.split('\n').filter((line) => line.trimStart().startsWith('✓'))).toHaveLength(6);
     expect(stdout).toMatch(/refused \(superseded\)/);
     expect(stdout).toMatch(/refused: revoked/);
+    // Every certificate is named by the start of its fingerprint: the one issued in step 1 is the one step 3 supersedes.
+    const issued = /1\. register.* certificate (\S+) issued/.exec(stdout)?.[1];
+    expect(issued).toMatch(/^[0-9a-f]{16}…$/);
+    expect(stdout).toMatch(new RegExp(`3\\. rotate .* certificate [0-9a-f]{16}… issued; previous ${issued} superseded`));
     expect(code).toBe(0);
   });
 

@@ -21,11 +21,13 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs `atr` as a user would: a child process in `cwd`, with ATR_SERVER and ATR_API_KEY unset unless `env` sets them. */
+/** What tells the CLI where the registry is and how to reach it, when no option says. */
+const CLI_DEFAULTS = ['ATR_SERVER', 'ATR_API_KEY', 'ATR_MTLS_SERVER', 'ATR_CACERT', 'HOST', 'PORT', 'MTLS_PORT', 'PUBLIC_TLS', 'TLS_CERT_FILE', 'TLS_KEY_FILE'];
+
+/** Runs `atr` as a user would: a child process in `cwd`, with none of the CLI's defaults set unless `env` sets them. */
 export async function runAtr(args: readonly string[], cwd: string, env: Record<string, string> = {}): Promise<CliResult> {
   const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
-  if (!('ATR_SERVER' in env)) delete childEnv['ATR_SERVER'];
-  if (!('ATR_API_KEY' in env)) delete childEnv['ATR_API_KEY'];
+  for (const name of CLI_DEFAULTS) if (!(name in env)) delete childEnv[name];
   try {
     const { stdout, stderr } = await run(process.execPath, [...ATR_NODE_ARGS, ...args], { cwd, env: childEnv });
     return { code: 0, stdout, stderr };
