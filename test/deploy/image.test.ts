@@ -65,7 +65,7 @@ describe('Dockerfile and docker-compose.yml', () => {
   it('exposes and publishes every port the server listens on', () => {
     for (const service of registries) {
       const config = containerConfig(service);
-      const listening = [config.port, ...(config.mtlsEnabled ? [config.mtlsPort] : [])];
+      const listening = [config.port, ...(config.mtlsEnabled ? [config.mtlsPort] : []), ...(config.metricsPort === undefined ? [] : [config.metricsPort])];
       expect(image.exposed).toEqual(expect.arrayContaining(listening));
       expect(service.ports.map((port) => port.target).sort(), service.name).toEqual([...listening].sort());
       // Published for this host only: the compose file is for a machine, not a public interface.
