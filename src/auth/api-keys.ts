@@ -38,7 +38,7 @@ export class ApiKeys {
     private readonly now: () => Date = () => new Date(),
   ) {}
 
-  create(input: NewKeyInput, actor: string): Promise<CreatedKey> {
+  async create(input: NewKeyInput, actor: string): Promise<CreatedKey> {
     const made = newKey(input, actor, false);
     return this.store.change((tx) => this.record(tx, made));
   }

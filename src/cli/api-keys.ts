@@ -1,12 +1,21 @@
+import { existsSync } from 'node:fs';
+import { userInfo } from 'node:os';
+import { create as createMessage } from '@bufbuild/protobuf';
 import {
   type ApiKey,
   ApiKeyRole,
+  type CreateApiKeyResponse,
   CreateApiKeyResponseSchema,
   ListApiKeysResponseSchema,
   RevokeApiKeyResponseSchema,
 } from '../../gen/atr/v1/api_key_pb.js';
-import { type Command, UsageError, flagOption, oneOfOption, soleArgument, stringOption } from './command.ts';
+import { type Invocation, UsageError, flagOption, oneOfOption, soleArgument, stringOption } from './command.ts';
 import { type Field, time } from './output.ts';
+import type { Role } from '../auth/principal.ts';
+import { parseDatabaseUrl } from '../config/database-url.ts';
+import { loadConfig } from '../config/load.ts';
+import type { Database } from '../db/orm.ts';
+import { DomainError } from '../errors.ts';
 
 const ROLE_BY_WORD = { admin: ApiKeyRole.ADMIN, owner: ApiKeyRole.OWNER, reader: ApiKeyRole.READER } as const;
 const ROLE_WORDS = Object.keys(ROLE_BY_WORD) as (keyof typeof ROLE_BY_WORD)[];
@@ -25,76 +34,97 @@ function keyFields(key: ApiKey | undefined): Field[] {
   ];
 }
 
-const create: Command = {
-  name: 'keys create',
-  synopsis: '--role admin|owner|reader [--owner NAME] [--description D]',
-  summary: 'create an API key (admin only); the key is printed once and never again',
-  options: { role: { type: 'string' }, owner: { type: 'string' }, description: { type: 'string' } },
-  arity: 0,
-  async run({ values, clients, out }) {
-    const role = oneOfOption(values, 'role', ROLE_WORDS);
-    if (role === undefined) throw new UsageError('--role is required: admin, owner or reader');
-    const response = await clients().keys.createApiKey({
-      role: ROLE_BY_WORD[role],
-      owner: stringOption(values, 'owner') ?? '',
-      description: stringOption(values, 'description') ?? '',
+export async function create({ values, clients, out }: Invocation): Promise<number> {
+  const role = oneOfOption(values, 'role', ROLE_WORDS);
+  if (role === undefined) throw new UsageError('--role is required: admin, owner or reader');
+  const request = { role, owner: stringOption(values, 'owner') ?? '', description: stringOption(values, 'description') ?? '' };
+  const response = flagOption(values, 'local')
+    ? await createLocally(request)
+    : await clients().keys.createApiKey({ ...request, role: ROLE_BY_WORD[role] });
+  if (out.json) {
+    out.message(CreateApiKeyResponseSchema, response);
+    return 0;
+  }
+  out.fields([['secret', response.secret], ...keyFields(response.key)]);
+  out.line('\nStore the key now: the registry keeps only its hash and cannot show it again.');
+  return 0;
+}
+
+/**
+ * `keys create --local`: the key is made in the registry's database itself, opened from the configuration the server
+ * reads (DATABASE_URL, .env), with no call to the server and no key: the way back in for whoever can reach the
+ * server's database and files when no admin key is at hand. Its audit event's actor is `local:<OS user>`.
+ */
+async function createLocally(input: { role: Role; owner: string; description: string }): Promise<CreateApiKeyResponse> {
+  // Loaded here: the other commands call a server and should not pay for the database modules.
+  const [{ ApiKeys }, { SqlApiKeyStore }, { apiKeyToProto }] = await Promise.all([
+    import('../auth/api-keys.ts'),
+    import('../db/api-key-store.ts'),
+    import('../services/api-key-service.ts'),
+  ]);
+  const database = await openRegistryDatabase(loadConfig().databaseUrl);
+  try {
+    const created = await new ApiKeys(new SqlApiKeyStore(database)).create(input, `local:${userInfo().username}`).catch((error: unknown) => {
+      throw error instanceof DomainError && error.code === 'invalid_argument' ? new UsageError(error.message) : error;
     });
-    if (out.json) {
-      out.message(CreateApiKeyResponseSchema, response);
-      return 0;
-    }
-    out.fields([['secret', response.secret], ...keyFields(response.key)]);
-    out.line('\nStore the key now: the registry keeps only its hash and cannot show it again.');
-    return 0;
-  },
-};
+    return createMessage(CreateApiKeyResponseSchema, { secret: created.key, key: apiKeyToProto(created.record) });
+  } finally {
+    await database.close();
+  }
+}
 
-const listKeys: Command = {
-  name: 'keys list',
-  synopsis: '[--all]',
-  summary: 'list API keys (admin only); --all includes revoked ones',
-  options: { all: { type: 'boolean' } },
-  arity: 0,
-  async run({ values, clients, out }) {
-    const response = await clients().keys.listApiKeys({ includeRevoked: flagOption(values, 'all') });
-    if (out.json) {
-      out.message(ListApiKeysResponseSchema, response);
-      return 0;
-    }
-    if (response.apiKeys.length === 0) {
-      out.line('no API keys');
-      return 0;
-    }
-    out.table(
-      ['KEY ID', 'ROLE', 'OWNER', 'CREATED', 'REVOKED', 'DESCRIPTION'],
-      response.apiKeys.map((key) => [
-        key.keyId,
-        roleWord(key.role),
-        key.owner,
-        time(key.createdAt) ?? '',
-        time(key.revokedAt) ?? '',
-        key.description,
-      ]),
-    );
-    return 0;
-  },
-};
+/** The registry's database at DATABASE_URL; refused, saying where and why, when there is none or it cannot be opened. */
+async function openRegistryDatabase(url: string): Promise<Database> {
+  const location = parseDatabaseUrl(url);
+  const where = location.dialect === 'sqlite' ? location.target : withoutPassword(location.target);
+  if (location.dialect === 'sqlite' && (location.target === ':memory:' || !existsSync(location.target))) {
+    throw new Error(`no registry database at ${where} (DATABASE_URL): run this with the configuration the server runs with`);
+  }
+  const { openDatabase } = await import('../db/orm.ts');
+  try {
+    return await openDatabase(url);
+  } catch (error) {
+    throw new Error(`cannot open the registry's database at ${where} (DATABASE_URL): ${(error as Error).message}`);
+  }
+}
 
-const revoke: Command = {
-  name: 'keys revoke',
-  synopsis: '<key id>',
-  summary: 'revoke an API key (admin only); the next request that presents it is refused',
-  options: {},
-  arity: 1,
-  async run(invocation) {
-    const response = await invocation.clients().keys.revokeApiKey({ keyId: soleArgument(invocation) });
-    if (invocation.out.json) {
-      invocation.out.message(RevokeApiKeyResponseSchema, response);
-      return 0;
-    }
-    invocation.out.fields(keyFields(response.apiKey));
-    return 0;
-  },
-};
+function withoutPassword(url: string): string {
+  const parsed = new URL(url);
+  if (parsed.password !== '') parsed.password = '***';
+  return parsed.toString();
+}
 
-export const apiKeyCommands: readonly Command[] = [create, listKeys, revoke];
+export async function listKeys({ values, clients, out }: Invocation): Promise<number> {
+  const response = await clients().keys.listApiKeys({ includeRevoked: flagOption(values, 'all') });
+  if (out.json) {
+    out.message(ListApiKeysResponseSchema, response);
+    return 0;
+  }
+  if (response.apiKeys.length === 0) {
+    out.line('no API keys');
+    return 0;
+  }
+  out.table(
+    ['KEY ID', 'ROLE', 'OWNER', 'CREATED', 'REVOKED', 'DESCRIPTION'],
+    response.apiKeys.map((key) => [
+      key.keyId,
+      roleWord(key.role),
+      key.owner,
+      time(key.createdAt) ?? '',
+      time(key.revokedAt) ?? '',
+      key.description,
+    ]),
+  );
+  return 0;
+}
+
+export async function revoke(invocation: Invocation): Promise<number> {
+  const response = await invocation.clients().keys.revokeApiKey({ keyId: soleArgument(invocation) });
+  if (invocation.out.json) {
+    invocation.out.message(RevokeApiKeyResponseSchema, response);
+    return 0;
+  }
+  invocation.out.fields(keyFields(response.apiKey));
+  return 0;
+}
+

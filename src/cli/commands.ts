@@ -298,12 +298,18 @@ const logMonitor: Command = {
 
 const keysCreate: Command = {
   name: 'keys create',
-  synopsis: '--role admin|owner|reader [--owner NAME] [--description D]',
-  summary: 'create an API key (admin only); the key is printed once and never again',
+  synopsis: '--role admin|owner|reader [--owner NAME] [--description D] [--local]',
+  summary:
+    'create an API key (admin only); the key is printed once and never again. --local makes it in the database of the ' +
+    'configuration here (DATABASE_URL, .env) without calling the server or needing a key: the way back in without an admin key',
   options: {
     role: { type: 'string', value: 'ROLE', description: 'admin (everything), owner (its own agents) or reader (reads only)' },
     ...owner('the owner an owner key acts for (required with --role owner)'),
     description: { type: 'string', value: 'D', description: 'what the key is for, shown by `atr keys list`' },
+    local: {
+      type: 'boolean',
+      description: "write the key straight into the server's database (same DATABASE_URL and .env as the server; audited as local:<OS user>), with or without the server running",
+    },
   },
   arity: 0,
   load: () => import('./api-keys.ts').then((m) => m.create),

@@ -57,7 +57,8 @@ export class ApiKeyServiceImpl implements ServiceImpl<typeof ApiKeyService> {
   }
 }
 
-function apiKeyToProto(record: ApiKeyRecord): ApiKey {
+/** A key's record as the API shows it (`atr keys create --local` prints the same). */
+export function apiKeyToProto(record: ApiKeyRecord): ApiKey {
   return create(ApiKeySchema, {
     keyId: record.keyId,
     role: ROLE_TO_PROTO[record.role],
