@@ -121,7 +121,8 @@ export class StorageWatch {
 
   /** `readiness` as it is, or not ready with the database not writable while writes fail for want of storage. */
   async readiness(readiness: Readiness): Promise<Readiness> {
-    if (!this.notWritable || (await this.writable())) return readiness;
+    // A database that does not answer at all says so already; there is nothing to probe.
+    if (!this.notWritable || !readiness.ready || (await this.writable())) return readiness;
     return { ...readiness, ready: false, checks: { ...readiness.checks, database: 'not writable' } };
   }
 
