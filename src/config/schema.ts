@@ -313,7 +313,7 @@ export const settings = {
   environment,
   apiKeyEnabled: flag('API_KEY_ENABLED', false, 'Require an API key for every call that is not a public read; off only for local development'),
   apiKeyHeader: headerName,
-  adminKeyFile: text('ADMIN_KEY_FILE', './var/admin.key', 'Where the first start with API keys on writes the bootstrap admin key (mode 0600); the CLI reads it when no key is given'),
+  adminKeyFile: text('ADMIN_KEY_FILE', './var/admin.key', 'Where a start with API keys on and no active admin key (the first, or after every admin key was revoked) writes a new bootstrap admin key (mode 0600); the CLI reads it when no key is given'),
   corsAllowedOrigins: corsOrigins,
   webUiEnabled: flag('WEB_UI_ENABLED', true, 'Serve the web UI at / on the public listener (it calls the API as the browser\'s user, with their key)'),
   webUiDir: text('WEB_UI_DIR', undefined, 'Where the built web UI is (index.html and assets/); unset: the one `npm run build` writes to dist/web'),
