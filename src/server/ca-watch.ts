@@ -1,5 +1,5 @@
+import type { X509Certificate } from 'node:crypto';
 import type { Logger } from '../log/logger.ts';
-import type { Intermediate } from '../pki/ca.ts';
 import { serialOf } from '../pki/fingerprint.ts';
 import type { App } from './app.ts';
 
@@ -39,10 +39,10 @@ export function watchCa(app: App, logger: Logger, everyMs = REFRESH_MS): () => v
   warnIfExpiring();
   const daily = setInterval(warnIfExpiring, DAY_MS);
   daily.unref();
-  const secondsLeft = (intermediate: Pick<Intermediate, 'certificate'>) => Math.round((Date.parse(intermediate.certificate.validTo) - Date.now()) / 1000);
+  const secondsLeft = (certificate: X509Certificate) => Math.round((Date.parse(certificate.validTo) - Date.now()) / 1000);
   app.metrics.addSources({
-    caIntermediateExpiry: () => Object.fromEntries(ca.intermediates.map((each) => [each.serial, secondsLeft(each)])),
-    caRootExpiry: () => ({ [serialOf(ca.root)]: secondsLeft({ certificate: ca.root }) }),
+    caIntermediateExpiry: () => Object.fromEntries(ca.intermediates.map((each) => [each.serial, secondsLeft(each.certificate)])),
+    caRootExpiry: () => ({ [serialOf(ca.root)]: secondsLeft(ca.root) }),
   });
   return () => {
     stopWatching();
