@@ -61,6 +61,7 @@ export interface CertificateAuthority {
   readonly intermediateName: Buffer;
   /** The current intermediate's subjectKeyIdentifier: the authorityKeyIdentifier of everything it signs. */
   readonly intermediateKeyId: Buffer;
+  /** The current intermediate, whose certificate, key, name and key identifier the fields above repeat. */
   readonly current: Intermediate;
   /** The current intermediate first, then earlier ones whose certificates may still be valid. */
   readonly intermediates: readonly Intermediate[];
