@@ -3,6 +3,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { constants } from 'node:os';
+import { VerifyService } from '../../gen/atr/v1/verify_pb.js';
 import { type RenewedCertificate, type RenewingIdentity, createRenewingIdentity } from '../sdk/renewing-identity.ts';
 import { type AgentFilePaths, agentFiles, mtlsServer, writeRenewed } from './agent-identity.ts';
 import { EXIT_EXPIRED, EXIT_REVOKED } from './defaults.ts';
@@ -24,7 +25,7 @@ export async function agentRun(invocation: Invocation): Promise<number> {
     keyPem: readFileSync(files.key, 'utf8'),
     trustBundlePem: readFileSync(files.cacert, 'utf8'),
     renewAt: fractionOption(values, 'renew-at') ?? 2 / 3,
-    registry: invocation.clients(),
+    registry: { verify: invocation.client(VerifyService) },
   });
   const name = requiredOption(values, 'name');
   if (identity.agentName !== name) {

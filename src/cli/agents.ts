@@ -4,13 +4,13 @@ import {
   GetAgentResponseSchema,
   ListAgentsResponseSchema,
   RegisterAgentResponseSchema,
+  RegistryService,
   RevokeAgentResponseSchema,
   RotateCertificateResponseSchema,
   UpdateAgentResponseSchema,
 } from '../../gen/atr/v1/registry_pb.js';
 import type { Agent } from '../../gen/atr/v1/agent_pb.js';
 import { loadConfig } from '../config/load.ts';
-import type { Clients } from './client.ts';
 import { finishedOperation } from './operations.ts';
 import {
   type Invocation,
@@ -39,8 +39,8 @@ export async function register(invocation: Invocation): Promise<number> {
   }
   const local = await keyForIssuance(values, agentName);
   const response = await completed(
-    invocation.clients(),
-    await invocation.clients().registry.registerAgent({
+    invocation,
+    await invocation.client(RegistryService).registerAgent({
       agentName,
       owner,
       capabilities: listOption(values, 'capability') ?? [],
@@ -56,15 +56,15 @@ export async function register(invocation: Invocation): Promise<number> {
 }
 
 export async function get(invocation: Invocation): Promise<number> {
-  const response = await invocation.clients().registry.getAgent({ agentName: soleArgument(invocation) });
+  const response = await invocation.client(RegistryService).getAgent({ agentName: soleArgument(invocation) });
   if (invocation.out.json) invocation.out.message(GetAgentResponseSchema, response);
   else invocation.out.fields(agentFields(response.agent));
   return 0;
 }
 
-export async function listAgents({ values, clients, out }: Invocation): Promise<number> {
+export async function listAgents({ values, client, out }: Invocation): Promise<number> {
   const status = oneOfOption(values, 'status', Object.keys(STATUS_BY_WORD) as (keyof typeof STATUS_BY_WORD)[]);
-  const response = await clients().registry.listAgents({
+  const response = await client(RegistryService).listAgents({
     owner: stringOption(values, 'owner') ?? '',
     status: status === undefined ? undefined : STATUS_BY_WORD[status],
     capability: stringOption(values, 'capability') ?? '',
@@ -99,8 +99,8 @@ export async function rotate(invocation: Invocation): Promise<number> {
   const { keysRootDir } = loadConfig();
   const local = await keyForIssuance(values, agentName);
   const response = await completed(
-    invocation.clients(),
-    await invocation.clients().registry.rotateCertificate({
+    invocation,
+    await invocation.client(RegistryService).rotateCertificate({
       agentName,
       csrPem: local?.csrPem ?? '',
       expectedVersion: integerOption(values, 'expected-version') ?? 0,
@@ -114,7 +114,7 @@ export async function rotate(invocation: Invocation): Promise<number> {
 
 export async function revoke(invocation: Invocation): Promise<number> {
   const { values, out } = invocation;
-  const response = await invocation.clients().registry.revokeAgent({
+  const response = await invocation.client(RegistryService).revokeAgent({
     agentName: soleArgument(invocation),
     reason: stringOption(values, 'reason') ?? '',
     expectedVersion: integerOption(values, 'expected-version') ?? 0,
@@ -137,7 +137,7 @@ export async function update(invocation: Invocation): Promise<number> {
   ].filter((path): path is string => path !== undefined);
   if (paths.length === 0) throw new UsageError('nothing to update: give --capability, --description or --endpoint');
   const nonEmpty = (items: string[] | undefined) => (items ?? []).filter((item) => item !== '');
-  const response = await invocation.clients().registry.updateAgent({
+  const response = await invocation.client(RegistryService).updateAgent({
     agentName: soleArgument(invocation),
     capabilities: nonEmpty(capabilities),
     description: description ?? '',
@@ -186,11 +186,11 @@ async function saveIssued(
  * for, so the command ends with the certificate either way.
  */
 async function completed<T extends Issued & { operationId: string; agent?: Agent | undefined; logIndex?: bigint | undefined }>(
-  clients: Clients,
+  invocation: Invocation,
   response: T,
 ): Promise<T> {
   if (response.operationId === '') return response;
-  const operation = await finishedOperation(clients, response.operationId);
+  const operation = await finishedOperation(invocation, response.operationId);
   return { ...response, agent: operation.agent, certPem: operation.certPem, logIndex: operation.logIndex };
 }
 

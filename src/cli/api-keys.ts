@@ -1,14 +1,7 @@
 import { existsSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { create as createMessage } from '@bufbuild/protobuf';
-import {
-  type ApiKey,
-  ApiKeyRole,
-  type CreateApiKeyResponse,
-  CreateApiKeyResponseSchema,
-  ListApiKeysResponseSchema,
-  RevokeApiKeyResponseSchema,
-} from '../../gen/atr/v1/api_key_pb.js';
+import { type ApiKey, ApiKeyRole, ApiKeyService, type CreateApiKeyResponse, CreateApiKeyResponseSchema, ListApiKeysResponseSchema, RevokeApiKeyResponseSchema } from '../../gen/atr/v1/api_key_pb.js';
 import { type Invocation, UsageError, flagOption, oneOfOption, soleArgument, stringOption } from './command.ts';
 import { type Field, time } from './output.ts';
 import type { Role } from '../auth/principal.ts';
@@ -34,13 +27,13 @@ function keyFields(key: ApiKey | undefined): Field[] {
   ];
 }
 
-export async function create({ values, clients, out }: Invocation): Promise<number> {
+export async function create({ values, client, out }: Invocation): Promise<number> {
   const role = oneOfOption(values, 'role', ROLE_WORDS);
   if (role === undefined) throw new UsageError('--role is required: admin, owner or reader');
   const request = { role, owner: stringOption(values, 'owner') ?? '', description: stringOption(values, 'description') ?? '' };
   const response = flagOption(values, 'local')
     ? await createLocally(request)
-    : await clients().keys.createApiKey({ ...request, role: ROLE_BY_WORD[role] });
+    : await client(ApiKeyService).createApiKey({ ...request, role: ROLE_BY_WORD[role] });
   if (out.json) {
     out.message(CreateApiKeyResponseSchema, response);
     return 0;
@@ -94,8 +87,8 @@ function withoutPassword(url: string): string {
   return parsed.toString();
 }
 
-export async function listKeys({ values, clients, out }: Invocation): Promise<number> {
-  const response = await clients().keys.listApiKeys({ includeRevoked: flagOption(values, 'all') });
+export async function listKeys({ values, client, out }: Invocation): Promise<number> {
+  const response = await client(ApiKeyService).listApiKeys({ includeRevoked: flagOption(values, 'all') });
   if (out.json) {
     out.message(ListApiKeysResponseSchema, response);
     return 0;
@@ -119,7 +112,7 @@ export async function listKeys({ values, clients, out }: Invocation): Promise<nu
 }
 
 export async function revoke(invocation: Invocation): Promise<number> {
-  const response = await invocation.clients().keys.revokeApiKey({ keyId: soleArgument(invocation) });
+  const response = await invocation.client(ApiKeyService).revokeApiKey({ keyId: soleArgument(invocation) });
   if (invocation.out.json) {
     invocation.out.message(RevokeApiKeyResponseSchema, response);
     return 0;

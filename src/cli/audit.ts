@@ -1,9 +1,9 @@
-import { ListAuditEventsResponseSchema } from '../../gen/atr/v1/registry_pb.js';
+import { ListAuditEventsResponseSchema, RegistryService } from '../../gen/atr/v1/registry_pb.js';
 import { type Invocation, integerOption, stringOption } from './command.ts';
 import { time } from './output.ts';
 
-export async function audit({ values, clients, out }: Invocation): Promise<number> {
-  const response = await clients().registry.listAuditEvents({
+export async function audit({ values, client, out }: Invocation): Promise<number> {
+  const response = await client(RegistryService).listAuditEvents({
     agentName: stringOption(values, 'agent') ?? '',
     eventType: stringOption(values, 'event-type') ?? '',
     limit: integerOption(values, 'limit') ?? 0,

@@ -1,8 +1,6 @@
 import { rootCertificates } from 'node:tls';
-import { Code, ConnectError } from '@connectrpc/connect';
-import { type Protocol, type RegistryClient, createRegistryClient } from '../sdk/client.ts';
-
-export type Clients = RegistryClient;
+import { Code, ConnectError, type Transport } from '@connectrpc/connect';
+import { type Protocol, createRegistryTransport } from '../sdk/transport.ts';
 
 export interface ClientSettings {
   readonly baseUrl: string;
@@ -12,8 +10,9 @@ export interface ClientSettings {
   readonly ca: string | undefined;
 }
 
-export function createClients({ baseUrl, protocol, apiKey, ca }: ClientSettings): Clients {
-  return createRegistryClient({ baseUrl, protocol, apiKey, tls: ca === undefined ? undefined : { ca: [...rootCertificates, ca] } });
+/** The one transport a command's clients share; each client loads only its own service's descriptors. */
+export function createTransport({ baseUrl, protocol, apiKey, ca }: ClientSettings): Transport {
+  return createRegistryTransport({ baseUrl, protocol, apiKey, tls: ca === undefined ? undefined : { ca: [...rootCertificates, ca] } });
 }
 
 export function isCallError(error: unknown): error is ConnectError {

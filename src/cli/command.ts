@@ -1,4 +1,5 @@
-import type { Clients } from './client.ts';
+import type { DescService } from '@bufbuild/protobuf';
+import type { Client } from '@connectrpc/connect';
 import type { Output } from './output.ts';
 
 /** One option of a command: what `parseArgs` needs, and the line its help prints. */
@@ -15,14 +16,15 @@ export interface OptionSpec {
 export type OptionsConfig = Readonly<Record<string, OptionSpec>>;
 export type OptionValues = Record<string, string | boolean | (string | boolean)[] | undefined>;
 
-/** What a command runs with: its positional arguments and options, and the shared clients and output. */
+/** What a command runs with: its positional arguments and options, a client for any service, and the output. */
 export interface Invocation {
   readonly args: readonly string[];
   readonly values: OptionValues;
   readonly server: string;
   /** The registry's mTLS listener, for commands an agent runs with its own certificate. */
   readonly mtlsServer: string;
-  readonly clients: () => Clients;
+  /** A typed client of one of the registry's services, over the transport --server, --protocol, --api-key and --cacert chose. */
+  readonly client: <Service extends DescService>(service: Service) => Client<Service>;
   readonly out: Output;
 }
 

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { ConnectError } from '@connectrpc/connect';
-import { type VerifyCertificateResponse, VerifyReason } from '../../gen/atr/v1/verify_pb.js';
-import { type Clients, describeCallError } from './client.ts';
+import { type Client, ConnectError } from '@connectrpc/connect';
+import { RegistryService } from '../../gen/atr/v1/registry_pb.js';
+import { type VerifyCertificateResponse, VerifyReason, VerifyService } from '../../gen/atr/v1/verify_pb.js';
+import { describeCallError } from './client.ts';
 import type { Invocation } from './command.ts';
 import { generateKeyAndCsr } from './keys.ts';
 import { reasonWord, time } from './output.ts';
@@ -15,9 +16,9 @@ interface Step {
   run(): Promise<string>;
 }
 
-export async function demo({ clients, server, out }: Invocation): Promise<number> {
+export async function demo({ client, server, out }: Invocation): Promise<number> {
   const agentName = `demo-${randomBytes(4).toString('hex')}.agents.local`;
-  const steps = lifecycle(clients(), agentName);
+  const steps = lifecycle(client(RegistryService), client(VerifyService), agentName);
   out.line(`ATR demo against ${server} with agent ${agentName}`);
   for (const [index, step] of steps.entries()) {
     const label = `${index + 1}. ${step.title}`.padEnd(27);
@@ -33,7 +34,7 @@ export async function demo({ clients, server, out }: Invocation): Promise<number
   return 0;
 }
 
-function lifecycle({ registry, verify }: Clients, agentName: string): Step[] {
+function lifecycle(registry: Client<typeof RegistryService>, verify: Client<typeof VerifyService>, agentName: string): Step[] {
   let firstCertPem = '';
   let currentCertPem = '';
   const check = async (certPem: string) => verify.verifyCertificate({ certPem });

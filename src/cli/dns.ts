@@ -1,4 +1,5 @@
-import { GetAgentDnsRecordsResponseSchema } from '../../gen/atr/v1/registry_pb.js';
+import { ResolveService } from '../../gen/atr/v1/resolve_pb.js';
+import { GetAgentDnsRecordsResponseSchema, RegistryService } from '../../gen/atr/v1/registry_pb.js';
 import { loadConfig } from '../config/load.ts';
 import { dnssecKeyDir, existingZoneKey, ALGORITHM_ECDSAP256SHA256 } from '../dns/dnssec.ts';
 import { tlsaPorts } from '../dns/records.ts';
@@ -8,7 +9,7 @@ import { type Check, compareWithDns, mismatchLine } from './dns-lookup.ts';
 
 export async function records(invocation: Invocation): Promise<number> {
   const { out } = invocation;
-  const response = await invocation.clients().registry.getAgentDnsRecords({ agentName: soleArgument(invocation) });
+  const response = await invocation.client(RegistryService).getAgentDnsRecords({ agentName: soleArgument(invocation) });
   if (out.json) {
     out.message(GetAgentDnsRecordsResponseSchema, response);
     return 0;
@@ -64,7 +65,7 @@ export async function lookup(invocation: Invocation): Promise<number> {
   const { values, out } = invocation;
   const resolvers = resolverOption(values);
   const requested = portOption(values);
-  const agent = await invocation.clients().resolve.resolveAgent({ agentName: canonicalName(soleArgument(invocation)), source: 'registry' });
+  const agent = await invocation.client(ResolveService).resolveAgent({ agentName: canonicalName(soleArgument(invocation)), source: 'registry' });
   const ports = requested ?? tlsaPorts(agent.endpoints);
   const checks = await compareWithDns(agent, ports, resolvers);
   const mismatches = checks.filter((item) => !item.ok);

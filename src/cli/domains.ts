@@ -1,12 +1,4 @@
-import {
-  CreateDomainChallengeResponseSchema,
-  type Domain,
-  DomainMethod,
-  DomainStatus,
-  ListDomainsResponseSchema,
-  RemoveDomainResponseSchema,
-  VerifyDomainResponseSchema,
-} from '../../gen/atr/v1/domain_pb.js';
+import { CreateDomainChallengeResponseSchema, type Domain, DomainMethod, DomainService, DomainStatus, ListDomainsResponseSchema, RemoveDomainResponseSchema, VerifyDomainResponseSchema } from '../../gen/atr/v1/domain_pb.js';
 import { type Invocation, integerOption, oneOfOption, soleArgument, stringOption } from './command.ts';
 import { type Field, time } from './output.ts';
 
@@ -42,7 +34,7 @@ function domainFields(domain: Domain | undefined): Field[] {
 
 export async function challenge(invocation: Invocation): Promise<number> {
   const { values, out } = invocation;
-  const response = await invocation.clients().domains.createDomainChallenge({ domain: soleArgument(invocation), owner: stringOption(values, 'owner') ?? '' });
+  const response = await invocation.client(DomainService).createDomainChallenge({ domain: soleArgument(invocation), owner: stringOption(values, 'owner') ?? '' });
   if (out.json) {
     out.message(CreateDomainChallengeResponseSchema, response);
     return 0;
@@ -63,7 +55,7 @@ export async function challenge(invocation: Invocation): Promise<number> {
 export async function verify(invocation: Invocation): Promise<number> {
   const { values, out } = invocation;
   const method = oneOfOption(values, 'method', METHOD_WORDS);
-  const response = await invocation.clients().domains.verifyDomain({
+  const response = await invocation.client(DomainService).verifyDomain({
     domain: soleArgument(invocation),
     owner: stringOption(values, 'owner') ?? '',
     method: method === undefined ? DomainMethod.UNSPECIFIED : METHOD_BY_WORD[method],
@@ -76,8 +68,8 @@ export async function verify(invocation: Invocation): Promise<number> {
   return 0;
 }
 
-export async function listDomains({ values, clients, out }: Invocation): Promise<number> {
-  const response = await clients().domains.listDomains({
+export async function listDomains({ values, client, out }: Invocation): Promise<number> {
+  const response = await client(DomainService).listDomains({
     owner: stringOption(values, 'owner') ?? '',
     pageSize: integerOption(values, 'limit') ?? 0,
     pageToken: stringOption(values, 'page-token') ?? '',
@@ -99,7 +91,7 @@ export async function listDomains({ values, clients, out }: Invocation): Promise
 }
 
 export async function remove(invocation: Invocation): Promise<number> {
-  const response = await invocation.clients().domains.removeDomain({ domain: soleArgument(invocation) });
+  const response = await invocation.client(DomainService).removeDomain({ domain: soleArgument(invocation) });
   if (invocation.out.json) {
     invocation.out.message(RemoveDomainResponseSchema, response);
     return 0;

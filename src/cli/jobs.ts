@@ -1,4 +1,4 @@
-import { GetJobResponseSchema, type Job, ListJobsResponseSchema, RetryJobResponseSchema } from '../../gen/atr/v1/job_pb.js';
+import { GetJobResponseSchema, type Job, JobService, ListJobsResponseSchema, RetryJobResponseSchema } from '../../gen/atr/v1/job_pb.js';
 import { type Invocation, integerOption, soleArgument, stringOption } from './command.ts';
 import { type Field, time } from './output.ts';
 
@@ -16,8 +16,8 @@ function jobFields(job: Job | undefined): Field[] {
   ];
 }
 
-export async function list({ values, clients, out }: Invocation): Promise<number> {
-  const response = await clients().jobs.listJobs({
+export async function list({ values, client, out }: Invocation): Promise<number> {
+  const response = await client(JobService).listJobs({
     state: stringOption(values, 'state') ?? '',
     name: stringOption(values, 'name') ?? '',
     limit: integerOption(values, 'limit') ?? 0,
@@ -38,16 +38,16 @@ export async function list({ values, clients, out }: Invocation): Promise<number
 }
 
 export async function show(invocation: Invocation): Promise<number> {
-  const { clients, out } = invocation;
-  const response = await clients().jobs.getJob({ jobId: soleArgument(invocation) });
+  const { client, out } = invocation;
+  const response = await client(JobService).getJob({ jobId: soleArgument(invocation) });
   if (out.json) out.message(GetJobResponseSchema, response);
   else out.fields(jobFields(response.job));
   return 0;
 }
 
 export async function retry(invocation: Invocation): Promise<number> {
-  const { clients, out } = invocation;
-  const response = await clients().jobs.retryJob({ jobId: soleArgument(invocation) });
+  const { client, out } = invocation;
+  const response = await client(JobService).retryJob({ jobId: soleArgument(invocation) });
   if (out.json) out.message(RetryJobResponseSchema, response);
   else out.fields(jobFields(response.job));
   return 0;

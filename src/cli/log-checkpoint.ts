@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { type Client } from '@connectrpc/connect';
-import { type GetCheckpointResponse, type TransparencyLogService } from '../../gen/atr/v1/transparency_log_pb.js';
+import { type GetCheckpointResponse, TransparencyLogService } from '../../gen/atr/v1/transparency_log_pb.js';
 import { type SignedCheckpoint, hashToHex, verifyCheckpointResponse } from '../sdk/log-checks.ts';
 import { hashFromHex } from '../sdk/transparency-log.ts';
 import { parseVerifierKey } from '../tlog/note.ts';
@@ -14,7 +14,7 @@ export type LogClient = Client<typeof TransparencyLogService>;
 
 /** A TransparencyLogService client over the transport the global --server and --protocol choose. */
 export function logClient(invocation: Invocation): LogClient {
-  return invocation.clients().log;
+  return invocation.client(TransparencyLogService);
 }
 
 /** The verifier key pinned with --key or --key-file, checked for form; undefined when neither is given. */

@@ -1,11 +1,13 @@
 import { readFileSync } from 'node:fs';
+import type { Transport } from '@connectrpc/connect';
 import { parseArgs } from 'node:util';
 import { type Command, type OptionValues, type OptionsConfig, UsageError, errorLine, flagOption, oneOfOption, stringOption } from './command.ts';
 import { COMMANDS } from './commands.ts';
 import { type Environment, apiKeyFor, cliEnvironment, defaultMtlsServer, defaultServer } from './environment.ts';
+import type { Protocol } from '../sdk/transport.ts';
 import { packageVersion } from './version.ts';
 
-const PROTOCOLS = ['connect', 'grpc', 'grpc-web'] as const;
+const PROTOCOLS = ['connect', 'grpc', 'grpc-web'] as const satisfies readonly Protocol[];
 
 const GLOBAL_OPTIONS: OptionsConfig = {
   server: {
@@ -49,14 +51,22 @@ export async function main(argv: readonly string[], env: Environment = cliEnviro
     server = serverUrl(stringOption(values, 'server') ?? server);
     const protocol = oneOfOption(values, 'protocol', PROTOCOLS) ?? 'connect';
     const caFile = stringOption(values, 'cacert') ?? (env['ATR_CACERT'] || undefined);
-    const [run, { createClients }, { Output }] = await Promise.all([command.load(), import('./client.ts'), import('./output.ts')]);
-    let clients: ReturnType<typeof createClients> | undefined;
+    const [run, { createTransport }, { createClient }, { Output }] = await Promise.all([
+      command.load(),
+      import('./client.ts'),
+      import('@connectrpc/connect'),
+      import('./output.ts'),
+    ]);
+    let transport: Transport | undefined;
     return await run({
       args,
       values,
       server,
       mtlsServer: defaultMtlsServer(env, server),
-      clients: () => (clients ??= createClients({ baseUrl: server, protocol, apiKey: apiKeyFor(stringOption(values, 'api-key'), env), ca: caOf(caFile) })),
+      client: (service) => {
+        transport ??= createTransport({ baseUrl: server, protocol, apiKey: apiKeyFor(stringOption(values, 'api-key'), env), ca: caOf(caFile) });
+        return createClient(service, transport);
+      },
       out: new Output(flagOption(values, 'json')),
     });
   } catch (error) {

@@ -1,5 +1,4 @@
-import { GetOperationResponseSchema, type Operation, OperationState } from '../../gen/atr/v1/operation_pb.js';
-import type { Clients } from './client.ts';
+import { GetOperationResponseSchema, type Operation, OperationService, OperationState } from '../../gen/atr/v1/operation_pb.js';
 import { type Invocation, soleArgument } from './command.ts';
 import { type Field, time } from './output.ts';
 
@@ -19,8 +18,8 @@ function operationFields(operation: Operation | undefined): Field[] {
 }
 
 export async function show(invocation: Invocation): Promise<number> {
-  const { clients, out } = invocation;
-  const response = await clients().operations.getOperation({ operationId: soleArgument(invocation) });
+  const { client, out } = invocation;
+  const response = await client(OperationService).getOperation({ operationId: soleArgument(invocation) });
   if (out.json) out.message(GetOperationResponseSchema, response);
   else out.fields(operationFields(response.operation));
   return 0;
@@ -30,9 +29,9 @@ export async function show(invocation: Invocation): Promise<number> {
  * Follows an operation until it ends (WatchOperation) and returns it when it succeeded; throws with its error code
  * and message when it failed.
  */
-export async function finishedOperation(clients: Clients, operationId: string): Promise<Operation> {
+export async function finishedOperation({ client }: Invocation, operationId: string): Promise<Operation> {
   let last: Operation | undefined;
-  for await (const update of clients.operations.watchOperation({ operationId })) last = update.operation;
+  for await (const update of client(OperationService).watchOperation({ operationId })) last = update.operation;
   if (last?.state !== OperationState.SUCCEEDED) {
     throw new Error(`operation ${operationId} failed: ${last?.errorCode ?? 'unknown'}: ${last?.errorMessage ?? 'the stream ended early'}`);
   }

@@ -1,10 +1,10 @@
-import { ResolveAgentResponseSchema } from '../../gen/atr/v1/resolve_pb.js';
+import { ResolveAgentResponseSchema, ResolveService } from '../../gen/atr/v1/resolve_pb.js';
 import { type Invocation, oneOfOption, soleArgument } from './command.ts';
 import { list, statusWord, time } from './output.ts';
 
 export async function resolveAgent(invocation: Invocation): Promise<number> {
   const source = oneOfOption(invocation.values, 'source', ['dns', 'registry'] as const) ?? '';
-  const response = await invocation.clients().resolve.resolveAgent({ agentName: soleArgument(invocation), source });
+  const response = await invocation.client(ResolveService).resolveAgent({ agentName: soleArgument(invocation), source });
   if (invocation.out.json) {
     invocation.out.message(ResolveAgentResponseSchema, response);
     return 0;

@@ -3,7 +3,8 @@
 // server; test/package/browser-bundle.test.ts bundles it for the browser to keep it that way.
 import type { Transport } from '@connectrpc/connect';
 import { createConnectTransport, createGrpcWebTransport } from '@connectrpc/connect-web';
-import { type RegistryClient, bearer, registryClientOver } from './registry-client.ts';
+import { bearer } from './bearer.ts';
+import { type RegistryClient, registryClientOver } from './registry-client.ts';
 
 export { type RegistryClient, registryClientOver } from './registry-client.ts';
 export * from './messages.ts';

@@ -1,6 +1,6 @@
 // The registry's typed clients over any Connect transport: shared by the Node entry (connect-node transports)
 // and the browser entry (connect-web transports). No `node:` import.
-import { type Client, type Interceptor, type Transport, createClient } from '@connectrpc/connect';
+import { type Client, type Transport, createClient } from '@connectrpc/connect';
 import { ApiKeyService } from '../../gen/atr/v1/api_key_pb.js';
 import { DomainService } from '../../gen/atr/v1/domain_pb.js';
 import { EventService } from '../../gen/atr/v1/event_pb.js';
@@ -43,13 +43,5 @@ export function registryClientOver(transport: Transport): RegistryClient {
     jobs: createClient(JobService, transport),
     webhooks: createClient(WebhookService, transport),
     operations: createClient(OperationService, transport),
-  };
-}
-
-/** Sends an API key (atr_<id>_<secret>) as `Authorization: Bearer` on every call. */
-export function bearer(apiKey: string): Interceptor {
-  return (next) => (request) => {
-    request.header.set('authorization', `Bearer ${apiKey}`);
-    return next(request);
   };
 }

@@ -30,7 +30,7 @@ export interface RenewingIdentityOptions {
    * revoked or superseded (it needs no key while PUBLIC_READS is on). Without it every refusal counts as a failure
    * to retry, and a revoked identity retries until its certificate expires.
    */
-  readonly registry?: RegistryClient;
+  readonly registry?: Pick<RegistryClient, 'verify'>;
   /** The wait after the first failed renewal, doubled after each further one up to `maxRetryMs`; default 1 s. */
   readonly retryMs?: number;
   /** The longest wait between attempts; default 5 minutes. */
@@ -127,7 +127,7 @@ export class RenewingIdentity extends EventEmitter<RenewingIdentityEvents> {
   /** The agent's name, from its certificate. */
   readonly agentName: string;
   private readonly options: Required<Omit<RenewingIdentityOptions, 'registry' | 'certPem' | 'keyPem'>>;
-  private readonly registry: RegistryClient | undefined;
+  private readonly registry: Pick<RegistryClient, 'verify'> | undefined;
   private current: Current;
   private failures = 0;
   private timer: NodeJS.Timeout | undefined;

@@ -1,6 +1,6 @@
 // npm run bench [-- --json] [--seconds N] [--concurrency N] [--no-log] [--no-mtls] [--no-cache] [--no-dns] [--no-lifecycle] [--expiries N]
 //                 [--no-webhooks] [--webhook-events N] [--no-registrations] [--registrations N] [--no-http-json]
-//                 [--no-workers] [--workers-sqlite] [--scale N]
+//                 [--no-workers] [--workers-sqlite] [--scale N] [--no-cli]
 //
 // Starts the registry (embedded SQLite, or DATABASE_URL) and an empty unary handler on the same stack, each as
 // its own process, and drives them from this process over gRPC (h2c). Each row stands beside its limit measured
@@ -20,9 +20,10 @@
 // `atr serve --workers 1` and `--workers 2` in alternating slices with the server's CPU time per request
 // (test/bench/workers.ts; PostgreSQL, and SQLite with --workers-sqlite). --scale N adds test/bench/scale.ts: 10^3 and N
 // seeded agents (atr bench seed; minutes), resolve and verify p99 at both, proofs at N's log size and the server's
-// RSS through a 60-second mixed load.
+// RSS through a 60-second mixed load. The CLI section (test/bench/cli.ts) builds dist/ and times whole processes of
+// the compiled atr (--version, --help, resolve, agents get) beside a bare node process.
 //
-// --no-log, --no-mtls, --no-cache, --no-dns, --no-lifecycle, --no-webhooks, --no-registrations and --no-http-json skip
+// --no-log, --no-mtls, --no-cache, --no-dns, --no-lifecycle, --no-webhooks, --no-registrations, --no-http-json and --no-cli skip
 // those sections;
 // --expiries N is the lifecycle sweep's bulk (default 100000), --webhook-events N the webhook backlog (default 400, at
 // least 200), --registrations N the registrations made each way (default 300).
@@ -54,6 +55,7 @@ import { type HttpJsonRow, httpJsonTable, measureHttpJson } from './http-json.ts
 import { type WorkersRow, measureWorkers, workersTable } from './workers.ts';
 import { type ScaleRow, measureScale, scaleTables } from './scale.ts';
 import { benchDialects } from './databases.ts';
+import { type CliRow, cliTable, measureCli } from './cli.ts';
 
 const { values: flags } = parseArgs({
   options: {
@@ -74,6 +76,7 @@ const { values: flags } = parseArgs({
     'no-workers': { type: 'boolean', default: false },
     'workers-sqlite': { type: 'boolean', default: false },
     scale: { type: 'string' },
+    'no-cli': { type: 'boolean', default: false },
   },
 });
 const seconds = Number(flags.seconds);
@@ -111,6 +114,7 @@ async function main(): Promise<void> {
   const emptyProcess = await serveProcess({ ...env, DATABASE_URL: `sqlite:///${join(dir, 'empty.db')}` }, ['--empty']);
   try {
     const rows = await measure(registryProcess.url, emptyProcess.url, join(dir, 'pki'), env.DATABASE_URL);
+    const cli = flags['no-cli'] ? [] : await measureCli({ server: registryProcess.url, runs: 21 });
     const logRows = flags['no-log'] ? [] : await measureLog();
     const mtlsRows = flags['no-mtls'] ? [] : await measureMtls();
     const cacheRows = flags['no-cache'] ? [] : await measureCache({ seconds, concurrency });
@@ -124,7 +128,7 @@ async function main(): Promise<void> {
       ? []
       : await measureWorkers({ seconds, dialects: benchDialects().filter((dialect) => dialect === 'postgresql' || flags['workers-sqlite']) });
     const scale = flags.scale === undefined ? [] : await measureScale({ agents: Number(flags.scale), seconds, loadSeconds: 60 });
-    print(rows, env.DATABASE_URL.split(':')[0] ?? '', logRows, mtlsRows, cacheRows, dnsRows, dnsLag, lifecycle, webhooks, registrations, httpJson, workers, scale);
+    print(rows, env.DATABASE_URL.split(':')[0] ?? '', logRows, mtlsRows, cacheRows, dnsRows, dnsLag, lifecycle, webhooks, registrations, httpJson, workers, scale, cli);
   } finally {
     registryProcess.child.kill('SIGTERM');
     emptyProcess.child.kill('SIGTERM');
@@ -237,9 +241,10 @@ function print(
   httpJson: HttpJsonRow[],
   workers: WorkersRow[],
   scale: ScaleRow[],
+  cli: CliRow[],
 ): void {
   if (flags.json) {
-    console.log(JSON.stringify({ database, concurrency, seconds, rows, log: logRows, mtls: mtlsRows, cache: cacheRows, dns: dnsRows, dnsLag, lifecycle, webhooks, registrations, httpJson, workers, scale }, null, 2));
+    console.log(JSON.stringify({ database, concurrency, seconds, rows, log: logRows, mtls: mtlsRows, cache: cacheRows, dns: dnsRows, dnsLag, lifecycle, webhooks, registrations, httpJson, workers, scale, cli }, null, 2));
     return;
   }
   const fixed = (n: number, digits = 0) => n.toFixed(digits);
@@ -311,6 +316,11 @@ function print(
   }
   if (workers.length > 0) {
     const { caption, table } = workersTable(workers);
+    console.log(caption);
+    printTable(table);
+  }
+  if (cli.length > 0) {
+    const { caption, table } = cliTable(cli);
     console.log(caption);
     printTable(table);
   }
