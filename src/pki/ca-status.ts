@@ -1,5 +1,6 @@
 import { type X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
+import { CaError } from './ca-error.ts';
 import { type CaPaths, caPaths, intermediateKeyPath, intermediatePaths } from './ca-files.ts';
 import { earlierIntermediates, readCertificate } from './ca.ts';
 import { readElement } from './der.ts';
@@ -54,6 +55,7 @@ const CRL_NUMBER = '2.5.29.20';
  */
 export function readCaStatus(dir: string, now = new Date()): CaStatus {
   const paths = caPaths(dir);
+  if (!existsSync(paths.intermediateCert)) throw new CaError(`no CA in ${dir} (PKI_ROOT_DIR): the server creates it at its first start`);
   const root = readCertificate(paths.rootCert);
   const current = readCertificate(paths.intermediateCert);
   const currentSerial = serialOf(current);
