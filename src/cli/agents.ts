@@ -23,7 +23,8 @@ import {
   soleArgument,
   stringOption,
 } from './command.ts';
-import { type KeyAndCsr, agentDirectory, generateKeyAndCsr, keyFile, writeAgentFiles } from './keys.ts';
+import type { KeyAndCsr } from '../sdk/csr.ts';
+import { agentDirectory, keyFile, writeAgentFiles } from './keys.ts';
 import { type Field, STATUS_BY_WORD, agentFields, list, statusWord, time } from './output.ts';
 
 export async function register(invocation: Invocation): Promise<number> {
@@ -152,7 +153,10 @@ export async function update(invocation: Invocation): Promise<number> {
 
 /** The key for a new certificate: made here and sent only as a CSR, or with --server-keygen left to the server. */
 async function keyForIssuance(values: OptionValues, agentName: string): Promise<KeyAndCsr | undefined> {
-  return flagOption(values, 'server-keygen') ? undefined : generateKeyAndCsr(agentName);
+  if (flagOption(values, 'server-keygen')) return undefined;
+  // Loaded here: the X.509 library is the largest thing the CLI loads, and only issuing commands need it.
+  const { generateKeyAndCsr } = await import('../sdk/csr.ts');
+  return generateKeyAndCsr(agentName);
 }
 
 interface Issued {

@@ -4,7 +4,7 @@ import { RegistryService } from '../../gen/atr/v1/registry_pb.js';
 import { type VerifyCertificateResponse, VerifyReason, VerifyService } from '../../gen/atr/v1/verify_pb.js';
 import { describeCallError } from './client.ts';
 import type { Invocation } from './command.ts';
-import { generateKeyAndCsr } from './keys.ts';
+import { generateKeyAndCsr } from '../sdk/csr.ts';
 import { reasonWord, time } from './output.ts';
 
 /** A step's check failed: the server answered, but not as a registry should. */

@@ -2,8 +2,6 @@ import { existsSync } from 'node:fs';
 import { chmod, mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 
-export { type KeyAndCsr, generateKeyAndCsr } from '../sdk/csr.ts';
-
 export interface AgentFiles {
   readonly privateKeyPem: string;
   readonly certPem: string;

@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { buildCli } from '../../src/cli/build.ts';
 
 export interface CliRow {
   readonly command: string;
@@ -14,15 +15,17 @@ export interface CliRow {
 }
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const BIN = join(ROOT, 'dist/src/cli/bin.js');
+/** The package's bin, as npm links it. */
+const BIN = join(ROOT, 'dist/cli/atr.js');
 
-/** Compiles src/ to dist/ (incremental), so the processes timed run the code as it is. */
-function build(): void {
+/** Compiles src/ to dist/ (incremental) and bundles the bin, so the processes timed run the code as it is. */
+async function build(): Promise<void> {
   execFileSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'tsconfig.build.json')], { stdio: 'inherit' });
+  await buildCli();
 }
 
 export async function measureCli({ server, runs }: { server: string; runs: number }): Promise<CliRow[]> {
-  build();
+  await build();
   const cwd = mkdtempSync(join(tmpdir(), 'atr-bench-cli-'));
   const env = { ...process.env, KEYS_ROOT_DIR: join(cwd, 'keys'), ATR_SERVER: server };
   try {
@@ -58,7 +61,7 @@ export async function measureCli({ server, runs }: { server: string; runs: numbe
 
 export function cliTable(rows: readonly CliRow[]): { caption: string; table: string[][] } {
   return {
-    caption: `\nCLI start-up: the compiled atr (dist/, built first) as whole processes against the registry process above, ${rows[0]?.runs ?? 0} runs each in alternating turns, spawn to exit`,
+    caption: `\nCLI start-up: the package's atr bin (dist/cli/atr.js, built first) as whole processes against the registry process above, ${rows[0]?.runs ?? 0} runs each in alternating turns, spawn to exit`,
     table: [['command', 'median', 'p90'], ...rows.map((row) => [row.command, `${row.medianMs} ms`, `${row.p90Ms} ms`])],
   };
 }

@@ -91,4 +91,20 @@ describe('the packed package, installed in a plain JavaScript project', () => {
     const { stdout } = await run(join(project, 'node_modules', '.bin', 'atr'), ['--version'], { cwd: project });
     expect(stdout).toBe(`atr ${version}\n`);
   });
+
+  it('the bin is the bundled CLI, whose commands reach the server and the modules outside the bundle', async () => {
+    const atr = (...args: string[]) => run(join(project, 'node_modules', '.bin', 'atr'), args, {
+      cwd: project,
+      env: { ...process.env, ATR_SERVER: server.server.url, DATABASE_URL: server.environment.config.databaseUrl },
+    });
+    expect(readFileSync(join(project, 'node_modules', '.bin', 'atr'), 'utf8')).toMatch(/^#!\/usr\/bin\/env node\n/);
+    const agentName = 'packaged.cli.example';
+    await createRegistryClient({ baseUrl: server.server.url }).registry.registerAgent({ agentName, owner: 'package-test' });
+    expect((await atr('resolve', agentName)).stdout).toMatch(new RegExp(`^name: +${agentName.replaceAll('.', '\\.')}$`, 'm'));
+    expect((await atr('agents', '--help')).stdout).toMatch(/^atr agents register <name>/m);
+    // keys create --local opens the database through the server's own modules (dist/src), outside the bundle, and
+    // prints their answer with the bundle's message schemas.
+    const { stdout } = await atr('keys', 'create', '--local', '--role', 'reader', '--json');
+    expect(JSON.parse(stdout)).toMatchObject({ key: { role: 'API_KEY_ROLE_READER' }, secret: expect.stringMatching(/^atr_/) });
+  });
 });
