@@ -1,13 +1,10 @@
-import { existsSync } from 'node:fs';
-import { userInfo } from 'node:os';
 import { create as createMessage } from '@bufbuild/protobuf';
 import { type ApiKey, ApiKeyRole, ApiKeyService, type CreateApiKeyResponse, CreateApiKeyResponseSchema, ListApiKeysResponseSchema, RevokeApiKeyResponseSchema } from '../../gen/atr/v1/api_key_pb.js';
 import { type Invocation, UsageError, flagOption, oneOfOption, soleArgument, stringOption } from './command.ts';
 import { type Field, time } from './output.ts';
+import { localActor, openRegistryDatabase } from './registry-database.ts';
 import type { Role } from '../auth/principal.ts';
-import { parseDatabaseUrl } from '../config/database-url.ts';
 import { loadConfig } from '../config/load.ts';
-import type { Database } from '../db/orm.ts';
 import { DomainError } from '../errors.ts';
 
 const ROLE_BY_WORD = { admin: ApiKeyRole.ADMIN, owner: ApiKeyRole.OWNER, reader: ApiKeyRole.READER } as const;
@@ -57,34 +54,13 @@ async function createLocally(input: { role: Role; owner: string; description: st
   ]);
   const database = await openRegistryDatabase(loadConfig().databaseUrl);
   try {
-    const created = await new ApiKeys(new SqlApiKeyStore(database)).create(input, `local:${userInfo().username}`).catch((error: unknown) => {
+    const created = await new ApiKeys(new SqlApiKeyStore(database)).create(input, localActor()).catch((error: unknown) => {
       throw error instanceof DomainError && error.code === 'invalid_argument' ? new UsageError(error.message) : error;
     });
     return createMessage(CreateApiKeyResponseSchema, { secret: created.key, key: apiKeyToProto(created.record) });
   } finally {
     await database.close();
   }
-}
-
-/** The registry's database at DATABASE_URL; refused, saying where and why, when there is none or it cannot be opened. */
-async function openRegistryDatabase(url: string): Promise<Database> {
-  const location = parseDatabaseUrl(url);
-  const where = location.dialect === 'sqlite' ? location.target : withoutPassword(location.target);
-  if (location.dialect === 'sqlite' && (location.target === ':memory:' || !existsSync(location.target))) {
-    throw new Error(`no registry database at ${where} (DATABASE_URL): run this with the configuration the server runs with`);
-  }
-  const { openDatabase } = await import('../db/orm.ts');
-  try {
-    return await openDatabase(url);
-  } catch (error) {
-    throw new Error(`cannot open the registry's database at ${where} (DATABASE_URL): ${(error as Error).message}`);
-  }
-}
-
-function withoutPassword(url: string): string {
-  const parsed = new URL(url);
-  if (parsed.password !== '') parsed.password = '***';
-  return parsed.toString();
 }
 
 export async function listKeys({ values, client, out }: Invocation): Promise<number> {

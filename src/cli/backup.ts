@@ -3,6 +3,7 @@ import { loadConfig } from '../config/load.ts';
 import { type BackupSummary, createBackup, restoreBackup } from '../ops/backup.ts';
 import { writeFileAtomic } from '../pki/ca-files.ts';
 import { type Invocation, UsageError, flagOption, soleArgument, stringOption } from './command.ts';
+import { readHidden } from './hidden-input.ts';
 import { packageVersion } from './version.ts';
 
 /** Shorter passphrases are refused when sealing: the archive holds the CA keys and may be stored anywhere. */
@@ -60,40 +61,11 @@ function readPassphraseFile(path: string): string {
 }
 
 async function typedPassphrase(purpose: 'seal' | 'open'): Promise<string> {
-  if (process.stdin.isTTY !== true) {
-    throw new UsageError('no passphrase: give --passphrase-file FILE or set BACKUP_PASSPHRASE (no terminal to ask on)');
-  }
-  const first = await readHidden('backup passphrase: ');
+  const otherwise = 'no passphrase: give --passphrase-file FILE or set BACKUP_PASSPHRASE';
+  const first = await readHidden('backup passphrase: ', otherwise);
   if (purpose === 'open') return first;
-  if ((await readHidden('the same passphrase again: ')) !== first) throw new UsageError('the two passphrases differ');
+  if ((await readHidden('the same passphrase again: ', otherwise)) !== first) throw new UsageError('the two passphrases differ');
   return first;
-}
-
-/** One line typed on the terminal without echo (the prompt goes to stderr, so stdout stays the command's output). */
-function readHidden(prompt: string): Promise<string> {
-  const stdin = process.stdin;
-  stdin.setRawMode(true); // before the prompt: what is typed as soon as it shows is not echoed either
-  process.stderr.write(prompt);
-  stdin.resume();
-  stdin.setEncoding('utf8');
-  return new Promise((resolve, reject) => {
-    let typed = '';
-    const finish = (outcome: () => void) => {
-      stdin.off('data', onData);
-      stdin.setRawMode(false);
-      stdin.pause();
-      process.stderr.write('\n');
-      outcome();
-    };
-    const onData = (chunk: string) => {
-      for (const character of chunk) {
-        if (character === '\r' || character === '\n' || character === '\u0004') return finish(() => resolve(typed));
-        if (character === '\u0003') return finish(() => reject(new UsageError('interrupted')));
-        typed = character === '\u007f' || character === '\b' ? [...typed].slice(0, -1).join('') : typed + character;
-      }
-    };
-    stdin.on('data', onData);
-  });
 }
 
 function report({ out }: Invocation, headline: string, summary: BackupSummary): void {

@@ -6,6 +6,7 @@ import { rotateIntermediate } from '../pki/intermediate-rotation.ts';
 import { serialOf } from '../pki/fingerprint.ts';
 import { type Invocation, stringOption } from './command.ts';
 import { readHidden } from './hidden-input.ts';
+import { localActor, openRegistryDatabase } from './registry-database.ts';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 const CRL_FETCH_TIMEOUT_MS = 5_000;
@@ -51,19 +52,28 @@ export async function rotate({ out, values }: Invocation): Promise<number> {
   const config = loadConfig();
   const rootKeyPath = stringOption(values, 'root-key') ?? caPaths(config.pkiRootDir).rootKey;
   const passphrase = config.caKeyPassphrase || undefined;
-  const rootPassphrase = passphrase ?? (isEncrypted(rootKeyPath) ? await readHidden('root CA key passphrase: ', 'set CA_KEY_PASSPHRASE') : undefined);
-  const { previous, next } = await rotateIntermediate({
-    dir: config.pkiRootDir,
-    rootKeyPath,
-    rootPassphrase,
-    passphrase,
-    trustDomain: config.trustDomain,
-    validityDays: config.caValidityDays,
-  });
-  const facts = {
-    previous: { serial: serialOf(previous), notAfter: new Date(previous.validTo).toISOString() },
-    current: { serial: serialOf(next), fingerprint: next.fingerprint256.replaceAll(':', '').toLowerCase(), notAfter: new Date(next.validTo).toISOString() },
-  };
+  const rootPassphrase = passphrase ?? (isEncrypted(rootKeyPath) ? await readHidden('root CA key passphrase: ', 'the root key is encrypted: set CA_KEY_PASSPHRASE') : undefined);
+  // Opened first: a rotation is audited in the registry's database, so none is made where it could not be.
+  const { SqlRegistryStore } = await import('../db/registry-store.ts');
+  const store = await SqlRegistryStore.open(await openRegistryDatabase(config.databaseUrl));
+  let facts: RotationFacts;
+  try {
+    const { previous, next } = await rotateIntermediate({
+      dir: config.pkiRootDir,
+      rootKeyPath,
+      rootPassphrase,
+      passphrase,
+      trustDomain: config.trustDomain,
+      validityDays: config.caValidityDays,
+    });
+    facts = {
+      previous: { serial: serialOf(previous), notAfter: new Date(previous.validTo).toISOString() },
+      current: { serial: serialOf(next), fingerprint: next.fingerprint256.replaceAll(':', '').toLowerCase(), notAfter: new Date(next.validTo).toISOString() },
+    };
+    await store.appendAudit({ eventType: 'ca.rotated', actor: localActor(), agentName: '', metadata: auditMetadata(facts) }, new Date());
+  } finally {
+    await store.close();
+  }
   if (out.json) {
     out.line(JSON.stringify(facts, null, 2));
     return 0;
@@ -75,6 +85,16 @@ export async function rotate({ out, values }: Invocation): Promise<number> {
   ]);
   if (rootKeyPath.startsWith(config.pkiRootDir)) out.line('the root key is in PKI_ROOT_DIR: move it offline again if it is kept there');
   return 0;
+}
+
+interface RotationFacts {
+  readonly previous: { readonly serial: string; readonly notAfter: string };
+  readonly current: { readonly serial: string; readonly fingerprint: string; readonly notAfter: string };
+}
+
+/** What the `ca.rotated` audit event says of a rotation. */
+function auditMetadata({ previous, current }: RotationFacts): Record<string, string> {
+  return { previous_serial: previous.serial, serial: current.serial, fingerprint: current.fingerprint, not_after: current.notAfter };
 }
 
 function isEncrypted(keyPath: string): boolean {

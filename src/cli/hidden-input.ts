@@ -2,13 +2,13 @@ import { UsageError } from './command.ts';
 
 /**
  * One line typed on the terminal without echo (the prompt goes to stderr, so stdout stays the command's output).
- * A UsageError naming `otherwise` when there is no terminal to ask on.
+ * A UsageError saying `otherwise` (how else to give it) when there is no terminal to ask on.
  */
 export function readHidden(prompt: string, otherwise: string): Promise<string> {
   const stdin = process.stdin;
-  if (stdin.isTTY !== true) return Promise.reject(new UsageError(`no terminal to ask for it on: ${otherwise}`));
+  if (stdin.isTTY !== true) return Promise.reject(new UsageError(`${otherwise} (no terminal to ask on)`));
+  stdin.setRawMode(true); // before the prompt: what is typed as soon as it shows is not echoed either
   process.stderr.write(prompt);
-  stdin.setRawMode(true);
   stdin.resume();
   stdin.setEncoding('utf8');
   return new Promise((resolve, reject) => {

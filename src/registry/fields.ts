@@ -34,6 +34,7 @@ const EVENT_TYPES: Readonly<Record<AuditEventType, true>> = {
   'cert.verified': true,
   'key.created': true,
   'key.revoked': true,
+  'ca.rotated': true,
   'auth.denied': true,
   'domain.challenge_created': true,
   'domain.verified': true,

@@ -53,6 +53,7 @@ export type AuditEventType =
   | 'cert.verified'
   | 'key.created'
   | 'key.revoked'
+  | 'ca.rotated'
   | 'auth.denied'
   | 'domain.challenge_created'
   | 'domain.verified'

@@ -54,6 +54,11 @@ describe.each(dialects)('intermediate rotation under two registry processes on o
     expect(rotated.code, rotated.stderr).toBe(0);
     const rotation = JSON.parse(rotated.stdout) as { previous: { serial: string }; current: { serial: string } };
     expect(rotation.previous.serial).toBe(serialOf(oldIntermediate));
+    // Audited in the registry's database, by the OS user who ran it, where every server's audit trail reads it.
+    const audit = await registryOn(b).listAuditEvents({ eventType: 'ca.rotated' });
+    expect(audit.events.map((event) => [event.actor, event.metadata])).toEqual([
+      [expect.stringMatching(/^local:/), { previous_serial: rotation.previous.serial, serial: rotation.current.serial, fingerprint: expect.stringMatching(/^[0-9a-f]{64}$/), not_after: expect.any(String) }],
+    ]);
 
     // Registered on the other process, which never restarted: its chain starts with the new intermediate.
     const agentB = await registryOn(b).registerAgent({ agentName: nameB, owner: 'o' });
