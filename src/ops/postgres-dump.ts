@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
-import pg from 'pg';
+import type pg from 'pg';
 import { BackupError } from './backup-error.ts';
+import { withPgClient } from '../db/pg-client.ts';
 
 /**
  * The database as pg_dump's custom-format archive, read from its stdout into memory (never a file): pg_dump reads
@@ -15,7 +16,7 @@ export async function dumpPostgres(url: string): Promise<Buffer> {
  * would write between the restore's statements or keep caches of what was replaced.
  */
 export async function checkPostgresTarget(url: string, force: boolean): Promise<void> {
-  await withClient(url, async (client) => {
+  await withPgClient(url, async (client) => {
     const relations = await count(
       client,
       `select count(*)::int as n from pg_class c join pg_namespace s on s.oid = c.relnamespace
@@ -66,14 +67,4 @@ function withoutPassword(url: string): { connection: string; password: string | 
 async function count(client: pg.Client, sql: string): Promise<number> {
   const { rows } = await client.query<{ n: number }>(sql);
   return rows[0]?.n ?? 0;
-}
-
-async function withClient<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return await work(client);
-  } finally {
-    await client.end();
-  }
 }

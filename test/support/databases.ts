@@ -2,8 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
 import type { Dialect } from '../../src/config/database-url.ts';
+import { withPgClient } from '../../src/db/pg-client.ts';
 
 /**
  * The databases every storage-touching suite runs on: SQLite always, PostgreSQL when ATR_TEST_POSTGRES_URL names
@@ -23,23 +23,13 @@ export async function createTestDatabase(dialect: Dialect): Promise<TestDatabase
   }
   const admin = process.env['ATR_TEST_POSTGRES_URL'] ?? '';
   const name = `atr_test_${randomBytes(6).toString('hex')}`;
-  await withClient(admin, (client) => client.query(`create database ${name}`));
+  await withPgClient(admin, (client) => client.query(`create database ${name}`));
   const url = new URL(admin);
   url.pathname = `/${name}`;
   return {
     url: url.toString(),
     drop: async () => {
-      await withClient(admin, (client) => client.query(`drop database if exists ${name} with (force)`));
+      await withPgClient(admin, (client) => client.query(`drop database if exists ${name} with (force)`));
     },
   };
-}
-
-async function withClient<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return await work(client);
-  } finally {
-    await client.end();
-  }
 }
