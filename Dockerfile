@@ -1,9 +1,11 @@
-# The registry on Node 24 LTS (the line .ci/run tests besides Node 20), as compiled JavaScript, with API keys on.
+# The registry on Node 22 LTS (the line .ci/run tests besides Node 20), as compiled JavaScript, with API keys on.
+# Not Node 24: from 24.19 Node aborts the process when the SQLite driver (better-sqlite3 below 13, the line the ORM
+# uses) has a statement collected by an idle GC, which a SQLite registry does at any moment.
 # Build: docker build -t atr .
 # Run:   docker run -d --name atr -p 127.0.0.1:8000:8000 -p 127.0.0.1:8443:8443 -v atr-var:/app/var atr
 # The first start writes the bootstrap admin key: docker exec atr cat /app/var/admin/admin.key
 # Agents that reach the mTLS port by another name than localhost need it in MTLS_HOSTNAMES (-e MTLS_HOSTNAMES=...).
-FROM node:24-bookworm-slim AS build
+FROM node:22-bookworm-slim AS build
 WORKDIR /app
 RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
@@ -13,7 +15,7 @@ COPY gen ./gen
 # so here and is a no-op after it (incremental). Then the dev dependencies go before node_modules is copied.
 RUN npm ci --no-audit --no-fund && npm run build && npm prune --omit=dev --no-audit --no-fund
 
-FROM node:24-bookworm-slim
+FROM node:22-bookworm-slim
 WORKDIR /app
 # Production refuses to start without API keys, so the port never takes anonymous writes; the bootstrap admin key
 # goes to its own directory, which docker-compose.yml mounts as a volume of its own.
