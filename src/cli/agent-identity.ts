@@ -2,9 +2,10 @@
 // (and the files `atr agent run` keeps renewed).
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { WhoAmIResponseSchema } from '../../gen/atr/v1/registry_pb.js';
+import { createClient } from '@connectrpc/connect';
+import { RegistryService, WhoAmIResponseSchema } from '../../gen/atr/v1/registry_pb.js';
 import { CERT_FILE_MODE, KEY_FILE_MODE, writeFileAtomic } from '../pki/ca-files.ts';
-import { createRegistryClient } from '../sdk/client.ts';
+import { createRegistryTransport } from '../sdk/transport.ts';
 import { type RenewedCertificate, renewCertificate } from '../sdk/renewing-identity.ts';
 import { type Invocation, type OptionValues, UsageError, flagOption, requiredOption, stringOption } from './command.ts';
 import { agentFields } from './output.ts';
@@ -44,11 +45,11 @@ export function writeRenewed(files: AgentFilePaths, renewed: RenewedCertificate)
 
 export async function whoami(invocation: Invocation): Promise<number> {
   const files = agentFiles(invocation.values);
-  const client = createRegistryClient({
+  const transport = createRegistryTransport({
     baseUrl: mtlsServer(invocation),
     tls: { cert: readFileSync(files.cert, 'utf8'), key: readFileSync(files.key, 'utf8'), ca: readFileSync(files.cacert, 'utf8') },
   });
-  const response = await client.registry.whoAmI({});
+  const response = await createClient(RegistryService, transport).whoAmI({});
   if (invocation.out.json) invocation.out.message(WhoAmIResponseSchema, response);
   else invocation.out.fields([...agentFields(response.agent), ['connected with', response.certFingerprint]]);
   return 0;
