@@ -52,13 +52,83 @@ export function newContext(browser: Browser, viewport: Viewport = VIEWPORTS.desk
   return browser.newContext({ viewport, acceptDownloads: true });
 }
 
-/** Saves the page as test-artifacts/web/<name>-<width>.png. */
-export async function screenshot(page: Page, name: string): Promise<string> {
+/**
+ * Saves the page as test-artifacts/web/<name>-360.png and <name>-1280.png, whatever width the test runs at, and
+ * leaves it at that width. At 360 px the page must fit: nothing may stretch it past the viewport (a table or a hash
+ * that does not wrap would make the phone scroll sideways); the test fails naming the widest element otherwise.
+ */
+export async function screenshot(page: Page, name: string): Promise<string[]> {
   mkdirSync(ARTIFACTS_DIR, { recursive: true });
-  const width = page.viewportSize()?.width ?? 0;
-  const path = join(ARTIFACTS_DIR, `${name}-${width}.png`);
-  await page.screenshot({ path, fullPage: true });
-  return path;
+  const original = page.viewportSize() ?? VIEWPORTS.desktop;
+  const paths: string[] = [];
+  try {
+    for (const viewport of [VIEWPORTS.phone, VIEWPORTS.desktop]) {
+      await page.setViewportSize(viewport);
+      const path = join(ARTIFACTS_DIR, `${name}-${viewport.width}.png`);
+      await page.screenshot({ path, fullPage: true });
+      paths.push(path);
+      if (viewport === VIEWPORTS.phone) await expectFitsWidth(page, name);
+    }
+  } finally {
+    await page.setViewportSize(original);
+  }
+  return paths;
+}
+
+async function expectFitsWidth(page: Page, name: string): Promise<void> {
+  const overflow = await page.evaluate(() => {
+    // Typed by hand: the tests do not load the DOM library.
+    interface Box { right: number }
+    interface Node { tagName: string; id: string; className: unknown; parentElement: Node | null; getBoundingClientRect(): Box }
+    const { document, getComputedStyle, scrollX } = globalThis as unknown as {
+      scrollX: number;
+      document: {
+        documentElement: { scrollWidth: number; clientWidth: number };
+        body: Node & { querySelectorAll(selector: string): ArrayLike<Node> };
+        createTreeWalker(root: Node, show: number): { nextNode(): (Node & { textContent: string | null }) | null };
+        createRange(): { selectNodeContents(node: Node): void; getBoundingClientRect(): Box };
+      };
+      getComputedStyle(element: Node): { overflowX: string };
+    };
+    const root = document.documentElement;
+    if (root.scrollWidth <= root.clientWidth) return undefined;
+    // Content inside a box that scrolls or clips by itself does not widen the page.
+    const contained = (element: Node) => {
+      for (let parent = element.parentElement; parent && parent !== document.body; parent = parent.parentElement) {
+        if (getComputedStyle(parent).overflowX !== 'visible') return true;
+      }
+      return false;
+    };
+    // The innermost element past the edge is the one that cannot shrink; its ancestors only follow it.
+    let widest = '';
+    let deepest = -1;
+    for (const element of Array.from(document.body.querySelectorAll('*'))) {
+      if (element.getBoundingClientRect().right + scrollX <= root.clientWidth || contained(element)) continue;
+      let depth = 0;
+      for (let parent = element.parentElement; parent; parent = parent.parentElement) depth++;
+      if (depth > deepest) {
+        deepest = depth;
+        const classes = typeof element.className === 'string' && element.className ? `.${element.className.split(' ').join('.')}` : '';
+        widest = `${element.tagName.toLowerCase()}${element.id ? `#${element.id}` : ''}${classes}`;
+      }
+    }
+    // A word of text too long to wrap widens the page without any element of its own past the edge.
+    if (widest === '') {
+      const walker = document.createTreeWalker(document.body, 4 /* NodeFilter.SHOW_TEXT */);
+      for (let text = walker.nextNode(); text; text = walker.nextNode()) {
+        const range = document.createRange();
+        range.selectNodeContents(text);
+        if (range.getBoundingClientRect().right + scrollX > root.clientWidth && !contained(text)) {
+          widest = `text "${String(text.textContent).slice(0, 60)}" in ${text.parentElement?.tagName.toLowerCase() ?? '?'}`;
+          break;
+        }
+      }
+    }
+    return { scrollWidth: root.scrollWidth, clientWidth: root.clientWidth, widest };
+  });
+  if (overflow) {
+    throw new Error(`${name} at ${VIEWPORTS.phone.width} px is ${overflow.scrollWidth} px wide (viewport ${overflow.clientWidth}); innermost element past the edge: ${overflow.widest}`);
+  }
 }
 
 export interface AxeViolation {
