@@ -250,13 +250,13 @@ class TouchingTx implements RegistryTx {
     return this.tx.lockAgent(name);
   }
 
-  insertAgent(agent: NewAgent, certificate: NewCertificate | undefined): Promise<void> {
+  insertAgent(agent: NewAgent, certificate: NewCertificate | undefined): Promise<AgentRecord> {
     this.touched.add(agent.name);
     return this.tx.insertAgent(agent, certificate);
   }
 
   // The two below change an agent the transaction has locked (and so noted) first.
-  insertFirstCertificate(agentId: number, certificate: NewCertificate, at: Date): Promise<void> {
+  insertFirstCertificate(agentId: number, certificate: NewCertificate, at: Date): Promise<CertificateRecord> {
     return this.tx.insertFirstCertificate(agentId, certificate, at);
   }
 

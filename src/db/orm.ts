@@ -6,6 +6,7 @@ import { entities } from './entities.ts';
 import { postgresqlMigrations } from './migrations/postgresql.ts';
 import { sqliteMigrations } from './migrations/sqlite.ts';
 import { prepareSqliteFile } from './sqlite-file.ts';
+import { cachePreparedStatements } from './statement-cache.ts';
 
 export interface Database {
   readonly orm: MikroORM<AbstractSqlDriver, SqlEntityManager>;
@@ -47,6 +48,7 @@ export async function openDatabase(url: string): Promise<Database> {
             connection.exec(
               'pragma journal_mode = wal; pragma synchronous = normal; pragma busy_timeout = 5000; pragma foreign_keys = on;',
             );
+            cachePreparedStatements(connection);
             done(null);
           } catch (error) {
             done(error as Error);
@@ -82,4 +84,5 @@ async function closeDatabase(orm: Database['orm']): Promise<void> {
 
 interface SqliteConnection {
   exec(sql: string): void;
+  prepare(sql: string): unknown;
 }

@@ -239,7 +239,7 @@ class SqlRegistryTx implements RegistryTx {
 
   // A registration's rows are written with the query builder itself: the entity manager's insert costs several
   // times the statement on this path. Values are stored as the entities define them (JSON text, timestamps).
-  async insertAgent(agent: NewAgent, certificate: NewCertificate | undefined): Promise<void> {
+  async insertAgent(agent: NewAgent, certificate: NewCertificate | undefined): Promise<AgentRecord> {
     let agentId: number;
     try {
       agentId = idOf(
@@ -262,12 +262,29 @@ class SqlRegistryTx implements RegistryTx {
       if (isUniqueViolation(error)) throw nameTaken(agent.name);
       throw error;
     }
-    if (certificate !== undefined) await this.insertFirstCertificate(agentId, certificate, agent.at);
+    const stored = certificate === undefined ? null : await this.insertFirstCertificate(agentId, certificate, agent.at);
+    // What the row now holds, without reading it back.
+    return {
+      id: agentId,
+      name: agent.name,
+      owner: agent.owner,
+      capabilities: agent.capabilities,
+      description: agent.description,
+      endpoints: agent.endpoints,
+      state: 'active',
+      revokedAt: null,
+      revocationReason: null,
+      version: 1,
+      createdAt: agent.at,
+      updatedAt: agent.at,
+      certificate: stored,
+    };
   }
 
-  async insertFirstCertificate(agentId: number, certificate: NewCertificate, at: Date): Promise<void> {
-    const { id } = await this.insertCertificate(agentId, certificate, at);
-    await this.knex()('agents').where('id', agentId).whereNull('current_certificate_id').update({ current_certificate_id: id });
+  async insertFirstCertificate(agentId: number, certificate: NewCertificate, at: Date): Promise<CertificateRecord> {
+    const stored = await this.insertCertificate(agentId, certificate, at);
+    await this.knex()('agents').where('id', agentId).whereNull('current_certificate_id').update({ current_certificate_id: stored.id });
+    return stored;
   }
 
   async deletePendingAgent(agentId: number): Promise<void> {

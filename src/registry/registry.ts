@@ -108,8 +108,7 @@ export class Registry {
     const now = this.now();
     const certificate = await this.issue(input.agentName, key, now);
     const recorded = await this.change(async (tx) => {
-      await tx.insertAgent({ ...newAgent, at: now }, certificate);
-      const agent = await this.mustExist(tx.lockAgent(input.agentName), input.agentName);
+      const agent = await tx.insertAgent({ ...newAgent, at: now }, certificate);
       return this.recordRegistration(tx, agent, certificate, { actor, keySource, keyAlgorithm: key.algorithm, admission }, now);
     });
     return { ...recorded, certPem: certificate.pem, privateKeyPem };
@@ -125,9 +124,9 @@ export class Registry {
     const now = this.now();
     const operation = this.newOperation({ kind: 'register', agentName: input.agentName, owner: newAgent.owner, actor, key, keySource, admission }, now);
     const agent = await this.store.transaction(async (tx) => {
-      await tx.insertAgent({ ...newAgent, at: now }, undefined);
+      const agent = await tx.insertAgent({ ...newAgent, at: now }, undefined);
       await tx.insertOperation(operation);
-      return this.mustExist(tx.lockAgent(input.agentName), input.agentName);
+      return agent;
     });
     await this.options.onAccepted?.(operation.id);
     return { agent, operationId: operation.id, privateKeyPem };

@@ -53,11 +53,12 @@ export interface RegistryTx {
   lockAgent(name: string): Promise<AgentRecord | undefined>;
   /**
    * Inserts the agent with its first certificate, or without one (pending, registered in the background); throws
-   * nameTaken when the name exists (revoked and pending ones too).
+   * nameTaken when the name exists (revoked and pending ones too). Returns the agent as written, which the
+   * transaction holds (no other writer sees it before the commit).
    */
-  insertAgent(agent: NewAgent, certificate: NewCertificate | undefined): Promise<void>;
+  insertAgent(agent: NewAgent, certificate: NewCertificate | undefined): Promise<AgentRecord>;
   /** Gives a pending agent its first certificate (the agent's version stays as it is). */
-  insertFirstCertificate(agentId: number, certificate: NewCertificate, at: Date): Promise<void>;
+  insertFirstCertificate(agentId: number, certificate: NewCertificate, at: Date): Promise<CertificateRecord>;
   /** Removes a pending agent whose registration failed, freeing its name. */
   deletePendingAgent(agentId: number): Promise<void>;
   insertOperation(operation: NewOperation): Promise<void>;

@@ -29,6 +29,7 @@ export class TransparencyLog {
   private integrating: Promise<LogState> | undefined;
   private timers: NodeJS.Timeout[] = [];
   private stopped = false;
+  private notified = false;
   /** The latest checkpoint's size as last seen, and when; proofs up to it need no extra read. */
   private published = 0;
   private publishedSeenAt = 0;
@@ -58,9 +59,15 @@ export class TransparencyLog {
     await this.integrating?.catch(() => undefined);
   }
 
-  /** Called after a transaction that sequenced entries commits: integrate soon rather than at the next tick. */
+  /**
+   * Called after a transaction that sequenced entries commits: integrate soon rather than at the next tick. The
+   * changes of one group commit all notify at once; they share one integration, not one each.
+   */
   notify(): void {
+    if (this.notified) return;
+    this.notified = true;
     setImmediate(() => {
+      this.notified = false;
       if (!this.stopped) void this.integrate().catch((error: unknown) => this.failed(error));
     });
   }

@@ -38,6 +38,8 @@ const EVERY_EVENT: EventFilter = { owner: undefined, agentNames: [], eventTypes:
 /** Quiet feeds still move the cursor (and let the loop notice a lost lease) this often. */
 const HEARTBEAT_MS = 1_000;
 const PRUNE_EVERY_MS = 3_600_000;
+/** How often a busy feed's cursor is saved: how many events a takeover may enqueue again (their jobs exist). */
+const SAVE_EVERY_MS = 250;
 
 /** Whether the webhook receives the event: its owner's, of a type it asked for, and after the webhook was made. */
 function receives(webhook: WebhookRecord, event: FeedEvent): boolean {
@@ -99,12 +101,17 @@ export class WebhookDispatcher {
     this.stopped.signal.addEventListener('abort', stop);
     const renew = setInterval(() => void this.lease().then((saved) => saved === undefined && held.abort()), this.leaseMs / 3);
     let saved = cursor;
+    let savedAt = Date.now();
     try {
       for await (const message of this.options.feed.watch({ after: cursor, filter: EVERY_EVENT, heartbeatMs: HEARTBEAT_MS, signal: held.signal })) {
         if (message.event !== undefined) await this.dispatch(message.event);
-        if (message.position > saved) {
+        // Saved on a quiet feed's heartbeat and at most every SAVE_EVERY_MS in a busy one, not once per event: a
+        // dispatcher that resumes from an older cursor enqueues jobs that already exist, which changes nothing.
+        const due = message.event === undefined || Date.now() - savedAt >= SAVE_EVERY_MS;
+        if (message.position > saved && due) {
           if (!(await this.options.store.saveCursor(this.holder, message.position))) break;
           saved = message.position;
+          savedAt = Date.now();
         }
         await this.pruneWhenDue();
       }

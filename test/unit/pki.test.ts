@@ -459,6 +459,17 @@ describe('parseCsr', () => {
     );
   });
 
+  it('refuses a CSR whose EC point is not on the curve, as openssl does', async () => {
+    const der = derOf(csrs.ecP256);
+    const header = Buffer.from('3059301306072a8648ce3d020106082a8648ce3d030107034200', 'hex');
+    const point = Buffer.from(der).indexOf(header) + header.length;
+    expect(der[point]).toBe(0x04);
+    der[point + 64] = (der[point + 64] ?? 0) ^ 0x01; // last byte of y
+    const offCurve = csrPem(der);
+    expect(openssl('req', '-in', writeTemp('off-curve.csr', offCurve), '-verify', '-noout').status).not.toBe(0);
+    await expect(parseCsr(offCurve)).rejects.toEqual(refusal('invalid_csr', 'csr_pem: public key is malformed or not a supported type'));
+  });
+
   it('refuses a CSR signed with SHA-1', async () => {
     const keyPath = writeTemp('p256.key', '');
     openssl('genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', keyPath);
