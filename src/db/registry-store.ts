@@ -18,8 +18,7 @@ import { GroupCommit } from './group-commit.ts';
 import { countAttempt, findOperation, finishOperation, insertOperation, keepIssuedCertificate, listPendingOperations, pruneOperations } from './operation-store.ts';
 import type { NewOperation, OperationOutcome, OperationRecord } from '../registry/operations.ts';
 import type { Database } from './orm.ts';
-import type { BatchSequencer } from './tlog-store.ts';
-import { WriteBatches } from './write-batch.ts';
+import { type Batch, WriteBatches } from './write-batch.ts';
 import type { NewLogEntry } from '../tlog/store.ts';
 import { date, json, optionalDate, poolReader, type Row, type RowReader, sqliteReader, text } from './row-reader.ts';
 import type { Dialect } from '../config/database-url.ts';
@@ -83,7 +82,7 @@ export class SqlRegistryStore implements RegistryStore, AuditPruneStore {
   }
 
   transaction<T>(work: (tx: RegistryTx) => Promise<T>): Promise<T> {
-    return this.changes.run((em, _trx, sequencer) => work(new SqlRegistryTx(em, this.database.dialect, sequencer)));
+    return this.changes.run((em, _trx, batch) => work(new SqlRegistryTx(em, this.database.dialect, batch)));
   }
 
   async findAgent(name: string): Promise<AgentRecord | undefined> {
@@ -225,7 +224,7 @@ class SqlRegistryTx implements RegistryTx {
   constructor(
     private readonly em: SqlEntityManager,
     private readonly dialect: Dialect,
-    private readonly sequencer: BatchSequencer,
+    private readonly batch: Batch,
   ) {}
 
   async lockAgent(name: string): Promise<AgentRecord | undefined> {
@@ -241,28 +240,18 @@ class SqlRegistryTx implements RegistryTx {
   // times the statement on this path. Values are stored as the entities define them (JSON text, timestamps).
   async insertAgent(agent: NewAgent, certificate: NewCertificate | undefined): Promise<AgentRecord> {
     let agentId: number;
+    let stored: CertificateRecord | null = null;
     try {
-      agentId = idOf(
-        await this.knex()('agents')
-          .insert({
-            name: agent.name,
-            owner: agent.owner,
-            capabilities: JSON.stringify(agent.capabilities),
-            description: agent.description,
-            endpoints: JSON.stringify(agent.endpoints),
-            status: 'active',
-            current_certificate_id: null,
-            version: 1,
-            created_at: agent.at,
-            updated_at: agent.at,
-          })
-          .returning('id'),
-      );
+      if (this.dialect === 'postgresql' && certificate !== undefined) {
+        ({ agentId, stored } = await this.insertAgentWithCertificate(agent, certificate));
+      } else {
+        agentId = idOf(await this.knex()('agents').insert(agentRow(agent)).returning('id'));
+      }
     } catch (error) {
-      if (isUniqueViolation(error)) throw nameTaken(agent.name);
+      if (isUniqueViolation(error, 'agents')) throw nameTaken(agent.name);
       throw error;
     }
-    const stored = certificate === undefined ? null : await this.insertFirstCertificate(agentId, certificate, agent.at);
+    if (certificate !== undefined) stored ??= await this.insertFirstCertificate(agentId, certificate, agent.at);
     // What the row now holds, without reading it back.
     return {
       id: agentId,
@@ -279,6 +268,24 @@ class SqlRegistryTx implements RegistryTx {
       updatedAt: agent.at,
       certificate: stored,
     };
+  }
+
+  /**
+   * PostgreSQL: the agent, its certificate and the link between them in one statement (one round trip instead of
+   * three). The certificate's id is drawn first so the agent row can name it; both foreign keys are checked at the
+   * end of the statement, when both rows exist.
+   */
+  private async insertAgentWithCertificate(agent: NewAgent, certificate: NewCertificate): Promise<{ agentId: number; stored: CertificateRecord }> {
+    const row = agentRow(agent);
+    const { serial, fingerprint, pem, notBefore, notAfter } = certificate;
+    const result = (await this.knex().raw(INSERT_AGENT_WITH_CERTIFICATE, [
+      row.name, row.owner, row.capabilities, row.description, row.endpoints, row.created_at, row.updated_at,
+      serial, fingerprint, pem, notBefore, notAfter, agent.at,
+    ])) as { rows: Row[] };
+    const inserted = result.rows[0] ?? {};
+    const agentId = Number(inserted['agent_id']);
+    const id = Number(inserted['id']);
+    return { agentId, stored: { id, agentId, serial, fingerprint, pem, notBefore, notAfter, revokedAt: null, revocationReason: null } };
   }
 
   async insertFirstCertificate(agentId: number, certificate: NewCertificate, at: Date): Promise<CertificateRecord> {
@@ -342,12 +349,13 @@ class SqlRegistryTx implements RegistryTx {
     await this.em.nativeUpdate(CertificateSchema, { id: certificateId, revokedAt: null }, { revokedAt: at, revocationReason: reason });
   }
 
-  appendAudit(event: NewAuditEvent, at: Date): Promise<void> {
-    return insertAudit(this.em, event, at);
+  // Written with the batch's other audit rows and leaves, in one statement per table, once every change has run.
+  async appendAudit(event: NewAuditEvent, at: Date): Promise<void> {
+    this.batch.rows.add('audit_events', auditRow(event, at));
   }
 
-  appendLogEntry(entry: NewLogEntry, at: Date): Promise<number> {
-    return this.sequencer.append([entry], at);
+  async appendLogEntry(entry: NewLogEntry, at: Date): Promise<number> {
+    return this.batch.sequencer.append([entry], at);
   }
 }
 
@@ -408,15 +416,53 @@ function toAuditEventRecord(row: Row): AuditEventRecord {
 /** One audit row, in the caller's transaction: every store writes audit events through this. */
 export async function insertAudit(em: SqlEntityManager, event: NewAuditEvent, at: Date): Promise<void> {
   const knex = em.getTransactionContext<Knex.Transaction>() ?? em.getKnex();
-  const { eventType, actor, agentName, metadata } = event;
-  await knex('audit_events').insert({ event_type: eventType, actor, agent_name: agentName, metadata: JSON.stringify(metadata), created_at: at });
+  await knex('audit_events').insert(auditRow(event, at));
+}
+
+function auditRow({ eventType, actor, agentName, metadata }: NewAuditEvent, at: Date): Row {
+  return { event_type: eventType, actor, agent_name: agentName, metadata: JSON.stringify(metadata), created_at: at };
 }
 
 const idOf = (inserted: unknown[]): number => Number((inserted[0] as Row | undefined)?.['id']);
 
-/** A unique constraint refused the row: SQLite's and PostgreSQL's own codes (the query builder does not translate). */
-function isUniqueViolation(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code;
-  return code === 'SQLITE_CONSTRAINT_UNIQUE' || code === '23505';
+/** A new agent's row, as the entities store it (JSON text, timestamps); pending until it has a certificate. */
+function agentRow(agent: NewAgent) {
+  return {
+    name: agent.name,
+    owner: agent.owner,
+    capabilities: JSON.stringify(agent.capabilities),
+    description: agent.description,
+    endpoints: JSON.stringify(agent.endpoints),
+    status: 'active',
+    current_certificate_id: null,
+    version: 1,
+    created_at: agent.at,
+    updated_at: agent.at,
+  };
+}
+
+const INSERT_AGENT_WITH_CERTIFICATE = `
+  with certificate as (select nextval(pg_get_serial_sequence('certificates', 'id'))::integer as id),
+  agent as (
+    insert into agents (name, owner, capabilities, description, endpoints, status, current_certificate_id, version, created_at, updated_at)
+    select ?, ?, ?::jsonb, ?, ?::jsonb, 'active', certificate.id, 1, ?::timestamptz, ?::timestamptz from certificate
+    returning id, current_certificate_id
+  ),
+  inserted as (
+    insert into certificates (id, agent_id, serial, fingerprint, pem, not_before, not_after, created_at)
+    select agent.current_certificate_id, agent.id, ?, ?, ?, ?::timestamptz, ?::timestamptz, ?::timestamptz from agent
+    returning id, agent_id
+  )
+  select id, agent_id from inserted`;
+
+/**
+ * A unique constraint of `table` refused the row: SQLite's and PostgreSQL's own codes (the query builder does not
+ * translate). PostgreSQL names the table in the error, SQLite in the message ("UNIQUE constraint failed: agents.name").
+ */
+function isUniqueViolation(error: unknown, table: string): boolean {
+  const { code, table: refused, message } = (error ?? {}) as { code?: unknown; table?: unknown; message?: unknown };
+  if (code === '23505') return refused === table;
+  if (code === 'SQLITE_CONSTRAINT_UNIQUE') return String(message).includes(`: ${table}.`);
+  return false;
 }
 

@@ -3,12 +3,10 @@ import type { NodeId } from '../tlog/proof.ts';
 import type { Integration, LogEntry, LogState, NewLogEntry, StoredCheckpoint, TlogStore } from '../tlog/store.ts';
 import type { Dialect } from '../config/database-url.ts';
 import type { Database } from './orm.ts';
+import { insertRows, type PendingRows } from './pending-rows.ts';
 import { writeTransaction } from './write-transaction.ts';
 import { date, type Row } from './row-reader.ts';
 
-// Rows per INSERT statement: the query builder writes SQLite's multi-row inserts as a compound SELECT, limited to
-// 500 terms; PostgreSQL's bound is 65,535 parameters.
-const INSERT_CHUNK = { sqlite: 400, postgresql: 5000 } as const;
 
 /** The transparency log on SQLite or PostgreSQL: the same SQL on both. */
 export class SqlTlogStore implements TlogStore {
@@ -44,12 +42,7 @@ export class SqlTlogStore implements TlogStore {
         rows.map((row) => bytes(row['leaf_hash'])),
         (wanted) => readNodes(trx, wanted, this.database.dialect),
       );
-      const chunk = INSERT_CHUNK[this.database.dialect];
-      for (let i = 0; i < nodes.length; i += chunk) {
-        await trx('tlog_nodes').insert(
-          nodes.slice(i, i + chunk).map(({ node, hash }) => ({ level: node.level, idx: node.index, hash: Buffer.from(hash) })),
-        );
-      }
+      await insertRows(trx, this.database.dialect, 'tlog_nodes', nodes.map(({ node, hash }) => ({ level: node.level, idx: node.index, hash: Buffer.from(hash) })));
       const next = { nextIndex: state.nextIndex, integratedSize: state.integratedSize + count, rootHash: root };
       await trx('tlog_state')
         .where('id', 1)
@@ -140,26 +133,26 @@ export async function sequenceLogEntries(
 export class BatchSequencer {
   private constructor(
     private readonly trx: Knex,
-    private readonly dialect: Dialect,
     private readonly first: number,
     private next: number,
+    private readonly rows: PendingRows,
   ) {}
 
-  /** Locks the sequencer row until the transaction ends and reads the next index. */
-  static async lock(trx: Knex, dialect: Dialect): Promise<BatchSequencer> {
+  /** Locks the sequencer row until the transaction ends and reads the next index; leaves go into `rows`. */
+  static async lock(trx: Knex, rows: PendingRows): Promise<BatchSequencer> {
     const updated: Row[] = await trx('tlog_state')
       .where('id', 1)
       .update({ next_index: trx.raw('next_index') })
       .returning('next_index');
     const next = Number(updated[0]?.['next_index']);
     if (!Number.isSafeInteger(next)) throw new Error('the log has no sequencer row: migrations have not run');
-    return new BatchSequencer(trx, dialect, next, next);
+    return new BatchSequencer(trx, next, next, rows);
   }
 
-  /** Inserts the entries at the next indexes; returns the first one's. */
-  async append(entries: readonly NewLogEntry[], at: Date): Promise<number> {
+  /** Gives the entries the next indexes, their rows written with the batch's; returns the first one's index. */
+  append(entries: readonly NewLogEntry[], at: Date): number {
     const first = this.next;
-    await insertLogEntries(this.trx, this.dialect, entries, first, at);
+    entries.forEach((entry, i) => this.rows.add('tlog_entries', logEntryRow(entry, first + i, at)));
     this.next += entries.length;
     return first;
   }
@@ -173,26 +166,25 @@ export class BatchSequencer {
     this.next = mark;
   }
 
-  /** Writes the next index back; the last statement before the commit. */
+  /** Writes the next index back; the last statement before the commit, after the batch's rows are written. */
   async finish(): Promise<void> {
     if (this.next !== this.first) await this.trx('tlog_state').where('id', 1).update({ next_index: this.next });
   }
 }
 
-async function insertLogEntries(trx: Knex, dialect: Dialect, entries: readonly NewLogEntry[], first: number, at: Date): Promise<void> {
-  const chunk = INSERT_CHUNK[dialect];
-  for (let i = 0; i < entries.length; i += chunk) {
-    await trx('tlog_entries').insert(
-      entries.slice(i, i + chunk).map((entry, j) => ({
-        idx: first + i + j,
-        data: Buffer.from(entry.data),
-        leaf_hash: Buffer.from(entry.leafHash),
-        agent_name: entry.agentName,
-        event_type: entry.eventType,
-        created_at: at,
-      })),
-    );
-  }
+function logEntryRow(entry: NewLogEntry, idx: number, at: Date): Row {
+  return {
+    idx,
+    data: Buffer.from(entry.data),
+    leaf_hash: Buffer.from(entry.leafHash),
+    agent_name: entry.agentName,
+    event_type: entry.eventType,
+    created_at: at,
+  };
+}
+
+function insertLogEntries(trx: Knex, dialect: Dialect, entries: readonly NewLogEntry[], first: number, at: Date): Promise<void> {
+  return insertRows(trx, dialect, 'tlog_entries', entries.map((entry, i) => logEntryRow(entry, first + i, at)));
 }
 
 async function readNodes(knex: Knex, nodes: readonly NodeId[], dialect: Dialect): Promise<Uint8Array[]> {
