@@ -24,8 +24,9 @@ const SAVEPOINT = 'batched_change';
 /**
  * Registry changes made at the same time in one process commit in one write transaction (group commit). A change
  * that fails (a name taken, a version moved) fails only its caller: the batch runs again with each change in a
- * savepoint of its own (writeBatch), and the others commit together. Their log leaves are sequenced by one read and one write of the
- * sequencer row (BatchSequencer), locked before the first change, so indexes stay gap-free across processes.
+ * savepoint of its own (writeBatch), and the others commit together. Their log leaves are sequenced by one read and
+ * one write of the sequencer row (BatchSequencer), locked before the first change, so indexes stay gap-free across
+ * processes.
  *
  * Chosen over staging leaves for a separate sequencer (Tessera's way) because a change's answer and its operation
  * record carry the leaf's index: sequenced in the change's own transaction, the index is final when the change

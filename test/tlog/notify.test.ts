@@ -33,10 +33,20 @@ describe.each(dialects)('notifying the log on %s', (dialect) => {
       },
     });
     const origin = 'notify.example/log';
-    const log = new TransparencyLog({ store: counted, origin, signer: createNoteSigner(origin, generateKeyPairSync('ed25519').privateKey), checkpointIntervalMs: 60_000 });
+    const signer = createNoteSigner(origin, generateKeyPairSync('ed25519').privateKey);
+    const log = new TransparencyLog({ store: counted, origin, signer, checkpointIntervalMs: 60_000 });
     const at = new Date();
     const entries = Array.from({ length: 32 }, (_, i) =>
-      newLogEntry({ event_type: 'agent.registered', agent_name: `n${i}.notify.example`, cert_fingerprint: 'ab', cert_serial: '01', status: 'active', reason: '', timestamp: at.toISOString(), actor: 'test' }),
+      newLogEntry({
+        event_type: 'agent.registered',
+        agent_name: `n${i}.notify.example`,
+        cert_fingerprint: 'ab',
+        cert_serial: '01',
+        status: 'active',
+        reason: '',
+        timestamp: at.toISOString(),
+        actor: 'test',
+      }),
     );
     await writeTransaction(database, (_em, trx) => sequenceLogEntries(trx, database.dialect, entries, at));
     for (let i = 0; i < entries.length; i++) log.notify();
