@@ -102,9 +102,11 @@ export class WebhookDispatcher {
     const renew = setInterval(() => void this.lease().then((saved) => saved === undefined && held.abort()), this.leaseMs / 3);
     let saved = cursor;
     let savedAt = Date.now();
+    let dispatched = cursor;
     try {
       for await (const message of this.options.feed.watch({ after: cursor, filter: EVERY_EVENT, heartbeatMs: HEARTBEAT_MS, signal: held.signal })) {
         if (message.event !== undefined) await this.dispatch(message.event);
+        dispatched = message.position;
         // Saved on a quiet feed's heartbeat and at most every SAVE_EVERY_MS in a busy one, not once per event: a
         // dispatcher that resumes from an older cursor enqueues jobs that already exist, which changes nothing.
         const due = message.event === undefined || Date.now() - savedAt >= SAVE_EVERY_MS;
@@ -121,6 +123,9 @@ export class WebhookDispatcher {
       clearInterval(renew);
       this.stopped.signal.removeEventListener('abort', stop);
     }
+    // What was dispatched since the last save is saved on the way out, so a stop leaves the exact cursor behind
+    // (refused, and harmless, when the lease was lost meanwhile).
+    if (dispatched > saved) await this.options.store.saveCursor(this.holder, dispatched).catch(() => false);
     // The watch ended without being asked to (the feed stopped) or failed: not at once again.
     if (!held.signal.aborted) await pause(1_000, this.stopped.signal);
   }
