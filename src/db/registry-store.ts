@@ -239,19 +239,18 @@ class SqlRegistryTx implements RegistryTx {
   // A registration's rows are written with the query builder itself: the entity manager's insert costs several
   // times the statement on this path. Values are stored as the entities define them (JSON text, timestamps).
   async insertAgent(agent: NewAgent, certificate: NewCertificate | undefined): Promise<AgentRecord> {
-    let agentId: number;
-    let stored: CertificateRecord | null = null;
+    let inserted: { agentId: number; stored: CertificateRecord | null };
     try {
-      if (this.dialect === 'postgresql' && certificate !== undefined) {
-        ({ agentId, stored } = await this.insertAgentWithCertificate(agent, certificate));
-      } else {
-        agentId = idOf(await this.knex()('agents').insert(agentRow(agent)).returning('id'));
-      }
+      inserted =
+        this.dialect === 'postgresql' && certificate !== undefined
+          ? await this.insertAgentWithCertificate(agent, certificate)
+          : { agentId: idOf(await this.knex()('agents').insert(agentRow(agent)).returning('id')), stored: null };
     } catch (error) {
       if (isUniqueViolation(error, 'agents')) throw nameTaken(agent.name);
       throw error;
     }
-    if (certificate !== undefined) stored ??= await this.insertFirstCertificate(agentId, certificate, agent.at);
+    const { agentId } = inserted;
+    const stored = inserted.stored ?? (certificate === undefined ? null : await this.insertFirstCertificate(agentId, certificate, agent.at));
     // What the row now holds, without reading it back.
     return {
       id: agentId,
@@ -284,8 +283,7 @@ class SqlRegistryTx implements RegistryTx {
     ])) as { rows: Row[] };
     const inserted = result.rows[0] ?? {};
     const agentId = Number(inserted['agent_id']);
-    const id = Number(inserted['id']);
-    return { agentId, stored: { id, agentId, serial, fingerprint, pem, notBefore, notAfter, revokedAt: null, revocationReason: null } };
+    return { agentId, stored: newCertificateRecord(Number(inserted['id']), agentId, certificate) };
   }
 
   async insertFirstCertificate(agentId: number, certificate: NewCertificate, at: Date): Promise<CertificateRecord> {
@@ -321,7 +319,7 @@ class SqlRegistryTx implements RegistryTx {
         .insert({ agent_id: agentId, serial, fingerprint, pem, not_before: notBefore, not_after: notAfter, created_at: at })
         .returning('id'),
     );
-    return { id, agentId, serial, fingerprint, pem, notBefore, notAfter, revokedAt: null, revocationReason: null };
+    return newCertificateRecord(id, agentId, certificate);
   }
 
   async updateAgent(agent: AgentRecord, changes: AgentChanges, at: Date): Promise<void> {
@@ -424,6 +422,12 @@ function auditRow({ eventType, actor, agentName, metadata }: NewAuditEvent, at: 
 }
 
 const idOf = (inserted: unknown[]): number => Number((inserted[0] as Row | undefined)?.['id']);
+
+/** A certificate as its new row holds it: current, not revoked. */
+function newCertificateRecord(id: number, agentId: number, certificate: NewCertificate): CertificateRecord {
+  const { serial, fingerprint, pem, notBefore, notAfter } = certificate;
+  return { id, agentId, serial, fingerprint, pem, notBefore, notAfter, revokedAt: null, revocationReason: null };
+}
 
 /** A new agent's row, as the entities store it (JSON text, timestamps); pending until it has a certificate. */
 function agentRow(agent: NewAgent) {

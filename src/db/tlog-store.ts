@@ -7,7 +7,6 @@ import { insertRows, type PendingRows } from './pending-rows.ts';
 import { writeTransaction } from './write-transaction.ts';
 import { date, type Row } from './row-reader.ts';
 
-
 /** The transparency log on SQLite or PostgreSQL: the same SQL on both. */
 export class SqlTlogStore implements TlogStore {
   private readonly knex: Knex;
@@ -42,7 +41,8 @@ export class SqlTlogStore implements TlogStore {
         rows.map((row) => bytes(row['leaf_hash'])),
         (wanted) => readNodes(trx, wanted, this.database.dialect),
       );
-      await insertRows(trx, this.database.dialect, 'tlog_nodes', nodes.map(({ node, hash }) => ({ level: node.level, idx: node.index, hash: Buffer.from(hash) })));
+      const nodeRows = nodes.map(({ node, hash }) => ({ level: node.level, idx: node.index, hash: Buffer.from(hash) }));
+      await insertRows(trx, this.database.dialect, 'tlog_nodes', nodeRows);
       const next = { nextIndex: state.nextIndex, integratedSize: state.integratedSize + count, rootHash: root };
       await trx('tlog_state')
         .where('id', 1)

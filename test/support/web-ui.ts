@@ -55,7 +55,7 @@ export function newContext(browser: Browser, viewport: Viewport = VIEWPORTS.desk
 /**
  * Saves the page as test-artifacts/web/<name>-360.png and <name>-1280.png, whatever width the test runs at, and
  * leaves it at that width. At 360 px the page must fit: nothing may stretch it past the viewport (a table or a hash
- * that does not wrap would make the phone scroll sideways); the test fails naming the widest element otherwise.
+ * that does not wrap would make the phone scroll sideways); otherwise the test fails naming what widens it.
  */
 export async function screenshot(page: Page, name: string): Promise<string[]> {
   mkdirSync(ARTIFACTS_DIR, { recursive: true });
@@ -100,7 +100,7 @@ async function expectFitsWidth(page: Page, name: string): Promise<void> {
       return false;
     };
     // The innermost element past the edge is the one that cannot shrink; its ancestors only follow it.
-    let widest = '';
+    let culprit = '';
     let deepest = -1;
     for (const element of Array.from(document.body.querySelectorAll('*'))) {
       if (element.getBoundingClientRect().right + scrollX <= root.clientWidth || contained(element)) continue;
@@ -109,25 +109,25 @@ async function expectFitsWidth(page: Page, name: string): Promise<void> {
       if (depth > deepest) {
         deepest = depth;
         const classes = typeof element.className === 'string' && element.className ? `.${element.className.split(' ').join('.')}` : '';
-        widest = `${element.tagName.toLowerCase()}${element.id ? `#${element.id}` : ''}${classes}`;
+        culprit = `${element.tagName.toLowerCase()}${element.id ? `#${element.id}` : ''}${classes}`;
       }
     }
     // A word of text too long to wrap widens the page without any element of its own past the edge.
-    if (widest === '') {
+    if (culprit === '') {
       const walker = document.createTreeWalker(document.body, 4 /* NodeFilter.SHOW_TEXT */);
       for (let text = walker.nextNode(); text; text = walker.nextNode()) {
         const range = document.createRange();
         range.selectNodeContents(text);
         if (range.getBoundingClientRect().right + scrollX > root.clientWidth && !contained(text)) {
-          widest = `text "${String(text.textContent).slice(0, 60)}" in ${text.parentElement?.tagName.toLowerCase() ?? '?'}`;
+          culprit = `text "${String(text.textContent).slice(0, 60)}" in ${text.parentElement?.tagName.toLowerCase() ?? '?'}`;
           break;
         }
       }
     }
-    return { scrollWidth: root.scrollWidth, clientWidth: root.clientWidth, widest };
+    return { scrollWidth: root.scrollWidth, clientWidth: root.clientWidth, culprit };
   });
   if (overflow) {
-    throw new Error(`${name} at ${VIEWPORTS.phone.width} px is ${overflow.scrollWidth} px wide (viewport ${overflow.clientWidth}); innermost element past the edge: ${overflow.widest}`);
+    throw new Error(`${name} at ${VIEWPORTS.phone.width} px is ${overflow.scrollWidth} px wide (viewport ${overflow.clientWidth}); innermost element past the edge: ${overflow.culprit}`);
   }
 }
 
