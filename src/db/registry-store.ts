@@ -13,7 +13,8 @@ import type {
   RegistryTx,
   RetiredCertificate,
 } from '../registry/store.ts';
-import { AgentSchema, AuditEventSchema, CertificateSchema } from './entities.ts';
+import { AgentSchema, CertificateSchema } from './entities.ts';
+import { INSERT_CHUNK, insertRows } from './pending-rows.ts';
 import { GroupCommit } from './group-commit.ts';
 import { countAttempt, findOperation, finishOperation, insertOperation, keepIssuedCertificate, listPendingOperations, pruneOperations } from './operation-store.ts';
 import type { NewOperation, OperationOutcome, OperationRecord } from '../registry/operations.ts';
@@ -66,12 +67,13 @@ export class SqlRegistryStore implements RegistryStore, AuditPruneStore {
   ) {
     this.knex = database.orm.em.getKnex();
     this.changes = new WriteBatches(database);
-    this.audit = new GroupCommit(async (entries) => {
-      await database.orm.em.fork().insertMany(
-        AuditEventSchema,
-        entries.map(({ event, at }) => ({ ...event, createdAt: at })),
-      );
-    });
+    // One multi-row statement a batch, with its values bound: the entity manager's insertMany writes them into the
+    // SQL text, so each batch was a statement of its own to prepare (and on SQLite displaced the cached ones).
+    const dialect = database.dialect;
+    this.audit = new GroupCommit(
+      (entries) => insertRows(this.knex, dialect, 'audit_events', entries.map(({ event, at }) => auditRow(event, at))),
+      INSERT_CHUNK[dialect],
+    );
   }
 
   static async open(database: Database): Promise<SqlRegistryStore> {

@@ -101,13 +101,19 @@ export function httpJsonTable(rows: readonly HttpJsonRow[]): { caption: string; 
   };
 }
 
-/** Requests per second and p99 of `clients` closed loops of this request for `seconds`. */
+// Every server gets the same load for this long before it is measured, so a row compares code the JIT has compiled
+// on both sides (the empty server's few functions are hot after a handful of requests, the registry's after
+// thousands).
+const WARM_UP_SECONDS = 1;
+
+/** Requests per second and p99 of `clients` closed loops of this request for `seconds`, after a warm-up. */
 async function fetchLoop(url: string, init: RequestInit, clients: number, seconds: number): Promise<{ perSecond: number; p99Ms: number }> {
   const send = async () => {
     const response = await fetch(url, init);
     await response.arrayBuffer();
     if (!response.ok) throw new Error(`${url}: ${response.status}`);
   };
+  await closedLoop(send, clients, WARM_UP_SECONDS);
   const latencies = (await closedLoop(send, clients, seconds)).sort((a, b) => a - b);
   return {
     perSecond: Math.round(latencies.length / seconds),

@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Database, openDatabase } from '../../src/db/orm.ts';
+import { SqlRegistryStore } from '../../src/db/registry-store.ts';
 import { cachePreparedStatements } from '../../src/db/statement-cache.ts';
 import { createTestDatabase, type TestDatabase } from '../support/databases.ts';
 
@@ -53,6 +54,32 @@ describe("the registry's SQLite connection", () => {
       expect(connection.prepare(sql)).toBe(connection.prepare(sql));
     } finally {
       await knex.client.releaseConnection(connection);
+    }
+  });
+
+  it('writes verification audit batches with bound values, one statement for every batch of the same size', async () => {
+    const store = await SqlRegistryStore.open(database);
+    const knex = database.orm.em.getConnection().getKnex();
+    const connection = (await knex.client.acquireConnection()) as Connection;
+    const prepared = new Map<string, Set<Statement>>();
+    const prepare = connection.prepare;
+    connection.prepare = (sql: string) => {
+      const statement = prepare(sql);
+      if (sql.includes('audit_events')) prepared.set(sql, (prepared.get(sql) ?? new Set()).add(statement));
+      return statement;
+    };
+    await knex.client.releaseConnection(connection);
+    try {
+      // One at a time, so each is a batch of one row; the actor and metadata differ as a verification's would.
+      for (let i = 0; i < 20; i++) {
+        await store.appendAudit({ eventType: 'cert.verified', actor: `anonymous@10.0.0.${i}`, agentName: 'a.example', metadata: { i } }, new Date());
+      }
+      expect([...prepared.keys()]).toHaveLength(1);
+      expect([...prepared.values()][0]?.size).toBe(1);
+      const rows = (await knex('audit_events').where('agent_name', 'a.example').orderBy('id').select('actor', 'metadata')) as { actor: string; metadata: string }[];
+      expect(rows.map((row) => [row.actor, JSON.parse(row.metadata)])).toEqual(Array.from({ length: 20 }, (_, i) => [`anonymous@10.0.0.${i}`, { i }]));
+    } finally {
+      connection.prepare = prepare;
     }
   });
 });
