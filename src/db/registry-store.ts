@@ -15,6 +15,7 @@ import type {
 } from '../registry/store.ts';
 import { AgentSchema, CertificateSchema } from './entities.ts';
 import { INSERT_CHUNK, insertRows } from './pending-rows.ts';
+import { SqliteScans } from './sqlite-scans.ts';
 import { GroupCommit } from './group-commit.ts';
 import { countAttempt, findOperation, finishOperation, insertOperation, keepIssuedCertificate, listPendingOperations, pruneOperations } from './operation-store.ts';
 import type { NewOperation, OperationOutcome, OperationRecord } from '../registry/operations.ts';
@@ -64,6 +65,8 @@ export class SqlRegistryStore implements RegistryStore, AuditPruneStore {
   private constructor(
     private readonly database: Database,
     private readonly reader: RowReader,
+    /** Counts on a SQLite file, off the event loop; undefined where the pool's queries do not block it. */
+    private readonly scans: SqliteScans | undefined,
   ) {
     this.knex = database.orm.em.getKnex();
     this.changes = new WriteBatches(database);
@@ -80,7 +83,7 @@ export class SqlRegistryStore implements RegistryStore, AuditPruneStore {
     const { dialect, target } = database.location;
     const fileBacked = dialect === 'sqlite' && target !== ':memory:';
     const reader = fileBacked ? sqliteReader(target) : poolReader(database.orm.em.getKnex());
-    return new SqlRegistryStore(database, reader);
+    return new SqlRegistryStore(database, reader, fileBacked ? new SqliteScans(target) : undefined);
   }
 
   transaction<T>(work: (tx: RegistryTx) => Promise<T>): Promise<T> {
@@ -116,11 +119,8 @@ export class SqlRegistryStore implements RegistryStore, AuditPruneStore {
     // join never changes the count, and at 10^6 agents it made counting them all take seconds.
     const counted = knex('agents as a');
     if (filter.status === 'active' || filter.status === 'expired') counted.leftJoin('certificates as c', 'c.id', 'a.current_certificate_id');
-    const [agentRows, countRows] = await Promise.all([rows, filtered(counted).count({ total: '*' })]);
-    return {
-      agents: (agentRows as Row[]).map(toAgentRecord),
-      total: Number((countRows[0] as { total: number | string } | undefined)?.total ?? 0),
-    };
+    const [agentRows, total] = await Promise.all([rows, this.count(filtered(counted))]);
+    return { agents: (agentRows as Row[]).map(toAgentRecord), total };
   }
 
   async findCertificate(fingerprint: string): Promise<{ certificate: CertificateRecord; agent: AgentRecord } | undefined> {
@@ -158,17 +158,22 @@ export class SqlRegistryStore implements RegistryStore, AuditPruneStore {
       if (filter.eventType) query.where('event_type', filter.eventType);
       return query;
     };
-    const [rows, countRows] = await Promise.all([
+    const [rows, total] = await Promise.all([
       filtered(knex('audit_events'))
         .orderBy('id', 'desc')
         .limit(page.limit)
         .offset(page.offset ?? 0),
-      filtered(knex('audit_events')).count({ total: '*' }),
+      this.count(filtered(knex('audit_events'))),
     ]);
-    return {
-      events: (rows as Row[]).map((row) => toAuditEventRecord(row)),
-      total: Number((countRows[0] as { total: number | string } | undefined)?.total ?? 0),
-    };
+    return { events: (rows as Row[]).map((row) => toAuditEventRecord(row)), total };
+  }
+
+  /** How many rows `query` matches: a listing's total, which may mean walking every agent or audit event. */
+  private async count(query: Knex.QueryBuilder): Promise<number> {
+    const counting = query.count({ total: '*' });
+    if (this.scans !== undefined) return this.scans.count(counting);
+    const rows = (await counting) as { total: number | string }[];
+    return Number(rows[0]?.total ?? 0);
   }
 
   appendAudit(event: NewAuditEvent, at: Date): Promise<void> {
@@ -217,6 +222,7 @@ export class SqlRegistryStore implements RegistryStore, AuditPruneStore {
 
   async close(): Promise<void> {
     await this.reader.close();
+    await this.scans?.close();
     await this.database.close();
   }
 }

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuditEventSchema } from '../../src/db/entities.ts';
 import { type Database, openDatabase } from '../../src/db/orm.ts';
 import { writeTransaction } from '../../src/db/write-transaction.ts';
+import type { NewAuditEvent } from '../../src/registry/records.ts';
 import { createTestDatabase, dialects, type TestDatabase } from '../support/databases.ts';
 
 // The stores write inside a write transaction both through the query builder's transaction and through the entity
@@ -19,7 +20,7 @@ describe.each(dialects)('a write transaction on %s', (dialect) => {
     await testDatabase.drop();
   });
 
-  const event = (actor: string) => ({ eventType: 'agent.updated', actor, agentName: 'tx.example', metadata: {}, createdAt: new Date() });
+  const event = (actor: string): NewAuditEvent & { createdAt: Date } => ({ eventType: 'agent.updated', actor, agentName: 'tx.example', metadata: {}, createdAt: new Date() });
   const actors = async () =>
     ((await database.orm.em.getKnex()('audit_events').where('agent_name', 'tx.example').orderBy('id').select('actor')) as { actor: string }[]).map((row) => row.actor);
 

@@ -1,0 +1,99 @@
+import { createRequire } from 'node:module';
+import { Worker } from 'node:worker_threads';
+import type { Knex } from '@mikro-orm/knex';
+
+// The worker's whole program: one read-only connection to the file, and a single value (the first column of the first
+// row) back for each query. Plain JavaScript, so it runs the same from the sources and from the compiled package.
+const WORKER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const Database = require(workerData.driver);
+const database = new Database(workerData.path, { readonly: true, fileMustExist: true });
+database.pragma('busy_timeout = 5000');
+const statements = new Map();
+parentPort.on('message', ({ id, sql, params }) => {
+  try {
+    let statement = statements.get(sql);
+    if (statement === undefined) {
+      statement = database.prepare(sql).pluck();
+      statements.set(sql, statement);
+    }
+    parentPort.postMessage({ id, value: statement.get(...params) });
+  } catch (error) {
+    parentPort.postMessage({ id, error: error instanceof Error ? error.message : String(error) });
+  }
+});
+`;
+
+interface Waiting {
+  resolve(value: unknown): void;
+  reject(error: Error): void;
+}
+
+/**
+ * Reads that may walk many rows (a listing's `total`: every matching agent or audit event) on a SQLite file, run by a
+ * worker thread with a read-only connection of its own. better-sqlite3 runs a query on the thread that asks, so on the
+ * event loop counting 10^6 agents held the whole process for seconds: no resolve, verify or write was answered
+ * meanwhile. WAL mode lets the worker read while the process writes; a count sees the last commit before it started.
+ */
+export class SqliteScans {
+  private worker: Worker | undefined;
+  private readonly waiting = new Map<number, Waiting>();
+  private nextId = 0;
+
+  constructor(private readonly path: string) {}
+
+  /** The number the query selects (a `count(*)`), as a number whatever type the driver returns it in. */
+  async count(query: Knex.QueryBuilder | Knex.Raw): Promise<number> {
+    const { sql, bindings } = query.toSQL().toNative();
+    return Number(await this.run(sql, bindings.map(bindable)));
+  }
+
+  async close(): Promise<void> {
+    const worker = this.worker;
+    this.worker = undefined;
+    await worker?.terminate();
+  }
+
+  private run(sql: string, params: readonly unknown[]): Promise<unknown> {
+    const worker = this.started();
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.waiting.set(id, { resolve, reject });
+      // Held referenced only while it has work, so an idle worker never keeps the process alive.
+      if (this.waiting.size === 1) worker.ref();
+      worker.postMessage({ id, sql, params });
+    });
+  }
+
+  private started(): Worker {
+    if (this.worker !== undefined) return this.worker;
+    const driver = createRequire(import.meta.url).resolve('better-sqlite3');
+    const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { path: this.path, driver } });
+    worker.unref();
+    worker.on('message', ({ id, value, error }: { id: number; value?: unknown; error?: string }) => {
+      const waiting = this.waiting.get(id);
+      this.waiting.delete(id);
+      if (this.waiting.size === 0) worker.unref();
+      if (error === undefined) waiting?.resolve(value);
+      else waiting?.reject(new Error(error));
+    });
+    // A worker that failed (its connection could not open, it ran out of memory) fails what it was asked, and the
+    // next read starts a new one.
+    const failAll = (error: Error) => {
+      if (this.worker === worker) this.worker = undefined;
+      for (const waiting of this.waiting.values()) waiting.reject(error);
+      this.waiting.clear();
+    };
+    worker.on('error', failAll);
+    worker.on('exit', (code) => failAll(new Error(`the SQLite read worker exited (code ${code})`)));
+    this.worker = worker;
+    return worker;
+  }
+}
+
+/** A binding as better-sqlite3 takes it, the way the query builder's own SQLite driver converts them. */
+function bindable(value: unknown): unknown {
+  if (value instanceof Date) return value.valueOf();
+  if (typeof value === 'boolean') return Number(value);
+  return value;
+}
