@@ -1,27 +1,19 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Database, openDatabase } from '../../src/db/orm.ts';
 import { SqliteScans } from '../../src/db/sqlite-scans.ts';
-import { createTestDatabase, type TestDatabase } from '../support/databases.ts';
+import { openedTestDatabase } from '../support/databases.ts';
 
 // Counting on a SQLite file runs in a worker thread: better-sqlite3 runs a query on the thread that asks, and a count
 // over 10^6 agents on the event loop held the whole server for seconds.
 describe('counts on a SQLite file', () => {
-  let testDatabase: TestDatabase;
-  let database: Database;
+  const opened = openedTestDatabase('sqlite');
   let scans: SqliteScans;
-  beforeAll(async () => {
-    testDatabase = await createTestDatabase('sqlite');
-    database = await openDatabase(testDatabase.url);
-    scans = new SqliteScans(database.location.target);
+  beforeAll(() => {
+    scans = new SqliteScans(opened.database.location.target);
   });
-  afterAll(async () => {
-    await scans.close();
-    await database.close();
-    await testDatabase.drop();
-  });
+  afterAll(() => scans.close());
 
   it('leave the event loop free while they run', async () => {
-    const knex = database.orm.em.getKnex();
+    const knex = opened.database.orm.em.getKnex();
     // A count that takes SQLite a good fraction of a second.
     const slow = knex.raw('with recursive n(i) as (select 1 union all select i + 1 from n where i < ?) select count(*) from n', [3_000_000]);
     let ticks = 0;
@@ -36,7 +28,7 @@ describe('counts on a SQLite file', () => {
   });
 
   it('see what was committed before they started, with dates bound as the query builder stores them', async () => {
-    const knex = database.orm.em.getKnex();
+    const knex = opened.database.orm.em.getKnex();
     const at = new Date('2026-01-02T03:04:05Z');
     await knex('audit_events').insert(
       [1, 2, 3].map((i) => ({ event_type: 'agent.updated', actor: 'scan', agent_name: `scan${i}.example`, metadata: '{}', created_at: new Date(at.valueOf() + i * 1000) })),
@@ -47,13 +39,13 @@ describe('counts on a SQLite file', () => {
   });
 
   it('fail a query the database refuses, and answer the next', async () => {
-    const knex = database.orm.em.getKnex();
+    const knex = opened.database.orm.em.getKnex();
     await expect(scans.count(knex('no_such_table').count({ total: '*' }))).rejects.toThrow(/no such table: no_such_table/);
     expect(await scans.count(knex('audit_events').where('actor', 'scan').count({ total: '*' }))).toBe(3);
   });
 
   it('answer many counts asked at once, each with its own result', async () => {
-    const knex = database.orm.em.getKnex();
+    const knex = opened.database.orm.em.getKnex();
     const counts = await Promise.all([0, 1, 2, 3, 0, 1].map((above) => scans.count(knex('audit_events').where('actor', 'scan').where('agent_name', '>', `scan${above}.example`).count({ total: '*' }))));
     expect(counts).toEqual([3, 2, 1, 0, 3, 2]);
   });

@@ -2,7 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
 import type { Dialect } from '../../src/config/database-url.ts';
+import { type Database, openDatabase } from '../../src/db/orm.ts';
 import { withPgClient } from '../../src/db/pg-client.ts';
 
 /**
@@ -30,6 +32,29 @@ export async function createTestDatabase(dialect: Dialect): Promise<TestDatabase
     url: url.toString(),
     drop: async () => {
       await withPgClient(admin, (client) => client.query(`drop database if exists ${name} with (force)`));
+    },
+  };
+}
+
+/**
+ * A fresh database of `dialect` with the registry's schema, opened before the calling suite's tests and closed and
+ * dropped after them; `database` is there from the first test on.
+ */
+export function openedTestDatabase(dialect: Dialect): { readonly database: Database } {
+  let testDatabase: TestDatabase | undefined;
+  let database: Database | undefined;
+  beforeAll(async () => {
+    testDatabase = await createTestDatabase(dialect);
+    database = await openDatabase(testDatabase.url);
+  });
+  afterAll(async () => {
+    await database?.close();
+    await testDatabase?.drop();
+  });
+  return {
+    get database() {
+      if (database === undefined) throw new Error('the test database is opened in beforeAll');
+      return database;
     },
   };
 }

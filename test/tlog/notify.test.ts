@@ -2,29 +2,19 @@
 // soon after, once for the whole group rather than once per change.
 import { generateKeyPairSync } from 'node:crypto';
 import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Database, openDatabase } from '../../src/db/orm.ts';
+import { describe, expect, it } from 'vitest';
 import { SqlTlogStore, sequenceLogEntries } from '../../src/db/tlog-store.ts';
 import { writeTransaction } from '../../src/db/write-transaction.ts';
 import { TransparencyLog } from '../../src/tlog/log.ts';
 import { createNoteSigner } from '../../src/tlog/note.ts';
 import { newLogEntry } from '../../src/tlog/entry.ts';
-import { createTestDatabase, dialects, type TestDatabase } from '../support/databases.ts';
+import { dialects, openedTestDatabase } from '../support/databases.ts';
 
 describe.each(dialects)('notifying the log on %s', (dialect) => {
-  let testDatabase: TestDatabase;
-  let database: Database;
-  beforeAll(async () => {
-    testDatabase = await createTestDatabase(dialect);
-    database = await openDatabase(testDatabase.url);
-  });
-  afterAll(async () => {
-    await database.close();
-    await testDatabase.drop();
-  });
+  const opened = openedTestDatabase(dialect);
 
   it('integrates what 32 changes sequenced in one integration, started on the next turn', async () => {
-    const store = new SqlTlogStore(database);
+    const store = new SqlTlogStore(opened.database);
     let integrations = 0;
     const counted = Object.assign(Object.create(store) as SqlTlogStore, {
       integrate: (...args: Parameters<SqlTlogStore['integrate']>) => {
@@ -48,7 +38,7 @@ describe.each(dialects)('notifying the log on %s', (dialect) => {
         actor: 'test',
       }),
     );
-    await writeTransaction(database, (_em, trx) => sequenceLogEntries(trx, database.dialect, entries, at));
+    await writeTransaction(opened.database, (_em, trx) => sequenceLogEntries(trx, opened.database.dialect, entries, at));
     for (let i = 0; i < entries.length; i++) log.notify();
     expect(integrations).toBe(0);
     await nextTurn();
