@@ -26,7 +26,9 @@ export class SqlLifecycleStore implements LifecycleStore {
       .select('a.name', 'c.fingerprint', 'c.serial', 'c.not_before', 'c.not_after');
     if (kind === 'expired') query.where('c.not_after', '<=', now);
     else query.where('c.not_after', '>', now).whereRaw('c.not_before + (c.not_after - c.not_before) * ? <= ?', [renewAt, now]);
-    return ((await query) as Row[]).map((row) => ({
+    // With nothing due this walks every current certificate past `now` (about a second at 10^6 on SQLite).
+    const rows = this.database.scans === undefined ? ((await query) as Row[]) : await this.database.scans.rows(query);
+    return rows.map((row) => ({
       agentName: String(row['name']),
       fingerprint: String(row['fingerprint']),
       serial: String(row['serial']),

@@ -1,4 +1,5 @@
 import type { MikroORM, Options } from '@mikro-orm/core';
+import { SqliteScans } from './sqlite-scans.ts';
 import type { AbstractSqlDriver, SqlEntityManager } from '@mikro-orm/knex';
 import { Migrator } from '@mikro-orm/migrations';
 import { type DatabaseLocation, type Dialect, parseDatabaseUrl } from '../config/database-url.ts';
@@ -12,6 +13,8 @@ export interface Database {
   readonly orm: MikroORM<AbstractSqlDriver, SqlEntityManager>;
   readonly dialect: Dialect;
   readonly location: DatabaseLocation;
+  /** Reads that may walk many rows, run off the event loop: on a SQLite file only, where the pool's queries block it. */
+  readonly scans: SqliteScans | undefined;
   close(): Promise<void>;
 }
 
@@ -68,7 +71,17 @@ export async function openDatabase(url: string): Promise<Database> {
         await orm.getMigrator().up();
       });
   }
-  return { orm, dialect: location.dialect, location, close: () => closeDatabase(orm) };
+  const scans = location.dialect === 'sqlite' && location.target !== ':memory:' ? new SqliteScans(location.target) : undefined;
+  return {
+    orm,
+    dialect: location.dialect,
+    location,
+    scans,
+    // Both at once: closing the pool refuses new queries from its first step, not once the worker has stopped.
+    close: async () => {
+      await Promise.all([closeDatabase(orm), scans?.close()]);
+    },
+  };
 }
 
 /**

@@ -15,7 +15,6 @@ import type {
 } from '../registry/store.ts';
 import { AgentSchema, CertificateSchema } from './entities.ts';
 import { INSERT_CHUNK, insertRows } from './pending-rows.ts';
-import { SqliteScans } from './sqlite-scans.ts';
 import { GroupCommit } from './group-commit.ts';
 import { countAttempt, findOperation, finishOperation, insertOperation, keepIssuedCertificate, listPendingOperations, pruneOperations } from './operation-store.ts';
 import type { NewOperation, OperationOutcome, OperationRecord } from '../registry/operations.ts';
@@ -65,8 +64,6 @@ export class SqlRegistryStore implements RegistryStore, AuditPruneStore {
   private constructor(
     private readonly database: Database,
     private readonly reader: RowReader,
-    /** Counts on a SQLite file, off the event loop; undefined where the pool's queries do not block it. */
-    private readonly scans: SqliteScans | undefined,
   ) {
     this.knex = database.orm.em.getKnex();
     this.changes = new WriteBatches(database);
@@ -83,7 +80,7 @@ export class SqlRegistryStore implements RegistryStore, AuditPruneStore {
     const { dialect, target } = database.location;
     const fileBacked = dialect === 'sqlite' && target !== ':memory:';
     const reader = fileBacked ? sqliteReader(target) : poolReader(database.orm.em.getKnex());
-    return new SqlRegistryStore(database, reader, fileBacked ? new SqliteScans(target) : undefined);
+    return new SqlRegistryStore(database, reader);
   }
 
   transaction<T>(work: (tx: RegistryTx) => Promise<T>): Promise<T> {
@@ -171,7 +168,7 @@ export class SqlRegistryStore implements RegistryStore, AuditPruneStore {
   /** How many rows `query` matches: a listing's total, which may mean walking every agent or audit event. */
   private async count(query: Knex.QueryBuilder): Promise<number> {
     const counting = query.count({ total: '*' });
-    if (this.scans !== undefined) return this.scans.count(counting);
+    if (this.database.scans !== undefined) return this.database.scans.count(counting);
     const rows = (await counting) as { total: number | string }[];
     return Number(rows[0]?.total ?? 0);
   }
@@ -222,7 +219,6 @@ export class SqlRegistryStore implements RegistryStore, AuditPruneStore {
 
   async close(): Promise<void> {
     await this.reader.close();
-    await this.scans?.close();
     await this.database.close();
   }
 }

@@ -2,22 +2,24 @@ import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import type { Knex } from '@mikro-orm/knex';
 
-// The worker's whole program: one read-only connection to the file, and a single value (the first column of the first
-// row) back for each query. Plain JavaScript, so it runs the same from the sources and from the compiled package.
+// The worker's whole program: one read-only connection to the file, and for each query either its rows or a single
+// value (the first column of the first row). Plain JavaScript, so it runs the same from the sources and from the
+// compiled package.
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const Database = require(workerData.driver);
 const database = new Database(workerData.path, { readonly: true, fileMustExist: true });
 database.pragma('busy_timeout = 5000');
 const statements = new Map();
-parentPort.on('message', ({ id, sql, params }) => {
+parentPort.on('message', ({ id, sql, params, value }) => {
   try {
     let statement = statements.get(sql);
     if (statement === undefined) {
-      statement = database.prepare(sql).pluck();
+      statement = database.prepare(sql);
       statements.set(sql, statement);
     }
-    parentPort.postMessage({ id, value: statement.get(...params) });
+    const answer = value ? statement.pluck(true).get(...params) : statement.pluck(false).all(...params);
+    parentPort.postMessage({ id, value: answer });
   } catch (error) {
     parentPort.postMessage({ id, error: error instanceof Error ? error.message : String(error) });
   }
@@ -30,10 +32,11 @@ interface Waiting {
 }
 
 /**
- * Reads that may walk many rows (a listing's `total`: every matching agent or audit event) on a SQLite file, run by a
- * worker thread with a read-only connection of its own. better-sqlite3 runs a query on the thread that asks, so on the
- * event loop counting 10^6 agents held the whole process for seconds: no resolve, verify or write was answered
- * meanwhile. WAL mode lets the worker read while the process writes; a count sees the last commit before it started.
+ * Reads that may walk many rows (a listing's `total`: every matching agent or audit event; the lifecycle sweep's
+ * search for certificates due) on a SQLite file, run by a worker thread with a read-only connection of its own.
+ * better-sqlite3 runs a query on the thread that asks, so on the event loop counting 10^6 agents held the whole
+ * process for seconds: no resolve, verify or write was answered meanwhile. WAL mode lets the worker read while the
+ * process writes; a read sees the last commit before it started.
  */
 export class SqliteScans {
   private worker: Worker | undefined;
@@ -44,8 +47,12 @@ export class SqliteScans {
 
   /** The number the query selects (a `count(*)`), as a number whatever type the driver returns it in. */
   async count(query: Knex.QueryBuilder | Knex.Raw): Promise<number> {
-    const { sql, bindings } = query.toSQL().toNative();
-    return Number(await this.run(sql, bindings.map(bindable)));
+    return Number(await this.run(query, true));
+  }
+
+  /** The rows the query selects, as the query builder's SQLite driver returns them. */
+  async rows(query: Knex.QueryBuilder | Knex.Raw): Promise<Record<string, unknown>[]> {
+    return (await this.run(query, false)) as Record<string, unknown>[];
   }
 
   async close(): Promise<void> {
@@ -54,14 +61,15 @@ export class SqliteScans {
     await worker?.terminate();
   }
 
-  private run(sql: string, params: readonly unknown[]): Promise<unknown> {
+  private run(query: Knex.QueryBuilder | Knex.Raw, value: boolean): Promise<unknown> {
+    const { sql, bindings } = query.toSQL().toNative();
     const worker = this.started();
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.waiting.set(id, { resolve, reject });
       // Held referenced only while it has work, so an idle worker never keeps the process alive.
       if (this.waiting.size === 1) worker.ref();
-      worker.postMessage({ id, sql, params });
+      worker.postMessage({ id, sql, params: bindings.map(bindable), value });
     });
   }
 

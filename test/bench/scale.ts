@@ -10,8 +10,9 @@
 // Seeding N takes minutes, so the section runs only when asked: `npm run bench -- --scale N`, or alone:
 // node --import tsx test/bench/scale.ts --scale N [--seconds S] [--load-seconds S] [--json]
 //   [--seeded-url DATABASE_URL --seeded-pki PKI_ROOT_DIR]: N from a database seeded before (`atr bench seed --agents N`)
-import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { execFile, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -77,14 +78,16 @@ export async function measureScale(options: {
   for (const dialect of seeded ? [parseDatabaseUrl(seeded.databaseUrl).dialect] : benchDialects()) {
     const small = await seededRegistry(dialect, SMALL);
     const large = seeded ? await servedRegistry(options.agents, seeded) : await seededRegistry(dialect, options.agents);
+    let measured = large;
     try {
       const latency = await compareLatency(dialect, small, large, options.seconds);
       const proofs = await measureProofs(large);
-      const rss = await mixedLoad(large, options.loadSeconds);
+      measured = await asShipped(large);
+      const rss = await mixedLoad(measured, options.loadSeconds);
       rows.push({ database: dialect, agents: options.agents, seedSeconds: large.seedSeconds, latency, ...proofs, rss });
     } finally {
       await small.stop();
-      await large.stop();
+      await measured.stop();
     }
   }
   return rows;
@@ -187,6 +190,38 @@ async function servedRegistry(agents: number, seeded: { databaseUrl: string; pki
     async stop() {
       await stopProcess(serving.child);
       rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * For the RSS row, the registry as it ships (`npm start`: the compiled package in dist/) on the same database, in
+ * place of serve.ts, which runs the sources through tsx: its loader thread and transpiled modules add about 100 MiB
+ * of their own. The registry as it is when the package is not built. Stopping the one returned stops both.
+ */
+async function asShipped(registry: SeededRegistry): Promise<SeededRegistry> {
+  const bin = fileURLToPath(new URL('../../dist/src/cli/bin.js', import.meta.url));
+  if (!existsSync(bin)) return registry;
+  await stopProcess(registry.process.child);
+  const dir = mkdtempSync(join(tmpdir(), 'atr-bench-shipped-'));
+  const env = benchProcessEnv({ dir, databaseUrl: registry.databaseUrl, PKI_ROOT_DIR: registry.pkiDir });
+  const child = spawn(process.execPath, [bin, 'serve'], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+  const url = await new Promise<string>((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`the shipped server exited with ${code}`)));
+    let printed = '';
+    child.stdout?.on('data', (chunk: Buffer) => {
+      printed += chunk.toString();
+      const listening = /listening on (http:\/\/\S+)/.exec(printed);
+      if (listening) resolve(listening[1]!);
+    });
+  });
+  return {
+    ...registry,
+    process: { child, url, mtlsUrl: undefined, dnsPort: undefined },
+    async stop() {
+      await stopProcess(child);
+      rmSync(dir, { recursive: true, force: true });
+      await registry.stop();
     },
   };
 }
@@ -298,10 +333,12 @@ async function mixedLoad(registry: SeededRegistry, seconds: number): Promise<Sca
   const samples: number[] = [rssMiB(pid)];
   const sampler = setInterval(() => samples.push(rssMiB(pid)), 1000);
   let calls = 0;
+  // A name of this run's own: a database seeded before may be measured more than once.
+  const run = randomBytes(3).toString('hex');
   let registered = 0;
   const until = performance.now() + seconds * 1000;
   const registrations = setInterval(() => {
-    const agentName = `load-${registered++}.scale.example`;
+    const agentName = `load-${run}-${registered++}.scale.example`;
     const frame = load.frame(RegisterAgentRequestSchema, { agentName, owner: 'owner-load', capabilities: ['chat'] });
     load.call(RegistryService.method.registerAgent, frame).then(
       () => calls++,

@@ -38,6 +38,14 @@ describe('counts on a SQLite file', () => {
     expect(await scans.count(since(new Date(at.valueOf() + 2000)))).toBe(1);
   });
 
+  it('return the rows a query selects, as the query builder reads them on the event loop', async () => {
+    const knex = opened.database.orm.em.getKnex();
+    const query = () => knex('audit_events').where('actor', 'scan').orderBy('id', 'desc').limit(2).select('agent_name', 'created_at');
+    const rows = await scans.rows(query());
+    expect(rows).toEqual(await query());
+    expect(rows.map((row) => row['agent_name'])).toEqual(['scan3.example', 'scan2.example']);
+  });
+
   it('fail a query the database refuses, and answer the next', async () => {
     const knex = opened.database.orm.em.getKnex();
     await expect(scans.count(knex('no_such_table').count({ total: '*' }))).rejects.toThrow(/no such table: no_such_table/);

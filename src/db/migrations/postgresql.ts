@@ -345,6 +345,16 @@ class StorageProbe extends Migration {
   }
 }
 
+// The revocation feed asks at every poll (each 250 ms by default) for the certificates retired since a moment just
+// before its last poll, oldest first. The one index on retired certificates is by expiry (the CRL's), so each poll
+// read the row of every certificate ever retired to compare its revocation time: 65 ms at 20,000 of 10^6, during
+// which a SQLite server answered nothing. This one seeks to the moment and reads in the order asked for.
+class RetiredSinceIndex extends Migration {
+  override async up(): Promise<void> {
+    this.addSql('create index certificates_revoked_at_index on certificates (revoked_at, id) where revoked_at is not null');
+  }
+}
+
 export const postgresqlMigrations = [
   { name: '0001_initial_schema', class: InitialSchema },
   { name: '0002_transparency_log', class: TransparencyLog },
@@ -358,4 +368,5 @@ export const postgresqlMigrations = [
   { name: '0011_list_indexes', class: ListIndexes },
   { name: '0012_one_active_bootstrap_key', class: OneActiveBootstrapKey },
   { name: '0013_storage_probe', class: StorageProbe },
+  { name: '0014_retired_since_index', class: RetiredSinceIndex },
 ];
