@@ -5,6 +5,7 @@ import type { Database } from './orm.ts';
 import { insertAudit } from './registry-store.ts';
 import { date, type Row } from './row-reader.ts';
 import { sequenceLogEntries } from './tlog-store.ts';
+import { scannedRows } from './sqlite-scans.ts';
 import { writeTransaction } from './write-transaction.ts';
 
 /** Lifecycle points of current certificates on SQLite or PostgreSQL; the same SQL serves both (dates subtract and scale on each). */
@@ -27,8 +28,7 @@ export class SqlLifecycleStore implements LifecycleStore {
     if (kind === 'expired') query.where('c.not_after', '<=', now);
     else query.where('c.not_after', '>', now).whereRaw('c.not_before + (c.not_after - c.not_before) * ? <= ?', [renewAt, now]);
     // With nothing due this walks every current certificate past `now` (about a second at 10^6 on SQLite).
-    const rows = this.database.scans === undefined ? ((await query) as Row[]) : await this.database.scans.rows(query);
-    return rows.map((row) => ({
+    return (await scannedRows(this.database.scans, query)).map((row) => ({
       agentName: String(row['name']),
       fingerprint: String(row['fingerprint']),
       serial: String(row['serial']),

@@ -1,11 +1,11 @@
 import type { MikroORM, Options } from '@mikro-orm/core';
-import { SqliteScans } from './sqlite-scans.ts';
 import type { AbstractSqlDriver, SqlEntityManager } from '@mikro-orm/knex';
 import { Migrator } from '@mikro-orm/migrations';
 import { type DatabaseLocation, type Dialect, parseDatabaseUrl } from '../config/database-url.ts';
 import { entities } from './entities.ts';
 import { postgresqlMigrations } from './migrations/postgresql.ts';
 import { sqliteMigrations } from './migrations/sqlite.ts';
+import { SqliteScans } from './sqlite-scans.ts';
 import { prepareSqliteFile } from './sqlite-file.ts';
 import { cachePreparedStatements } from './statement-cache.ts';
 

@@ -15,6 +15,7 @@ import type {
 } from '../registry/store.ts';
 import { AgentSchema, CertificateSchema } from './entities.ts';
 import { INSERT_CHUNK, insertRows } from './pending-rows.ts';
+import { scannedRows } from './sqlite-scans.ts';
 import { GroupCommit } from './group-commit.ts';
 import { countAttempt, findOperation, finishOperation, insertOperation, keepIssuedCertificate, listPendingOperations, pruneOperations } from './operation-store.ts';
 import type { NewOperation, OperationOutcome, OperationRecord } from '../registry/operations.ts';
@@ -167,10 +168,8 @@ export class SqlRegistryStore implements RegistryStore, AuditPruneStore {
 
   /** How many rows `query` matches: a listing's total, which may mean walking every agent or audit event. */
   private async count(query: Knex.QueryBuilder): Promise<number> {
-    const counting = query.count({ total: '*' });
-    if (this.database.scans !== undefined) return this.database.scans.count(counting);
-    const rows = (await counting) as { total: number | string }[];
-    return Number(rows[0]?.total ?? 0);
+    const [counted] = await scannedRows(this.database.scans, query.count({ total: '*' }));
+    return Number(counted?.['total'] ?? 0);
   }
 
   appendAudit(event: NewAuditEvent, at: Date): Promise<void> {

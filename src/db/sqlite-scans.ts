@@ -1,25 +1,24 @@
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import type { Knex } from '@mikro-orm/knex';
+import type { Row } from './row-reader.ts';
 
-// The worker's whole program: one read-only connection to the file, and for each query either its rows or a single
-// value (the first column of the first row). Plain JavaScript, so it runs the same from the sources and from the
-// compiled package.
+// The worker's whole program: one read-only connection to the file, and each query's rows back. Plain JavaScript, so
+// it runs the same from the sources and from the compiled package.
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const Database = require(workerData.driver);
 const database = new Database(workerData.path, { readonly: true, fileMustExist: true });
 database.pragma('busy_timeout = 5000');
 const statements = new Map();
-parentPort.on('message', ({ id, sql, params, value }) => {
+parentPort.on('message', ({ id, sql, params }) => {
   try {
     let statement = statements.get(sql);
     if (statement === undefined) {
       statement = database.prepare(sql);
       statements.set(sql, statement);
     }
-    const answer = value ? statement.pluck(true).get(...params) : statement.pluck(false).all(...params);
-    parentPort.postMessage({ id, value: answer });
+    parentPort.postMessage({ id, rows: statement.all(...params) });
   } catch (error) {
     parentPort.postMessage({ id, error: error instanceof Error ? error.message : String(error) });
   }
@@ -27,7 +26,7 @@ parentPort.on('message', ({ id, sql, params, value }) => {
 `;
 
 interface Waiting {
-  resolve(value: unknown): void;
+  resolve(rows: Row[]): void;
   reject(error: Error): void;
 }
 
@@ -45,14 +44,17 @@ export class SqliteScans {
 
   constructor(private readonly path: string) {}
 
-  /** The number the query selects (a `count(*)`), as a number whatever type the driver returns it in. */
-  async count(query: Knex.QueryBuilder | Knex.Raw): Promise<number> {
-    return Number(await this.run(query, true));
-  }
-
   /** The rows the query selects, as the query builder's SQLite driver returns them. */
-  async rows(query: Knex.QueryBuilder | Knex.Raw): Promise<Record<string, unknown>[]> {
-    return (await this.run(query, false)) as Record<string, unknown>[];
+  rows(query: Knex.QueryBuilder | Knex.Raw): Promise<Row[]> {
+    const { sql, bindings } = query.toSQL().toNative();
+    const worker = this.started();
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.waiting.set(id, { resolve, reject });
+      // Held referenced only while it has work, so an idle worker never keeps the process alive.
+      if (this.waiting.size === 1) worker.ref();
+      worker.postMessage({ id, sql, params: bindings.map(bindable) });
+    });
   }
 
   async close(): Promise<void> {
@@ -61,28 +63,16 @@ export class SqliteScans {
     await worker?.terminate();
   }
 
-  private run(query: Knex.QueryBuilder | Knex.Raw, value: boolean): Promise<unknown> {
-    const { sql, bindings } = query.toSQL().toNative();
-    const worker = this.started();
-    const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      this.waiting.set(id, { resolve, reject });
-      // Held referenced only while it has work, so an idle worker never keeps the process alive.
-      if (this.waiting.size === 1) worker.ref();
-      worker.postMessage({ id, sql, params: bindings.map(bindable), value });
-    });
-  }
-
   private started(): Worker {
     if (this.worker !== undefined) return this.worker;
     const driver = createRequire(import.meta.url).resolve('better-sqlite3');
     const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { path: this.path, driver } });
     worker.unref();
-    worker.on('message', ({ id, value, error }: { id: number; value?: unknown; error?: string }) => {
+    worker.on('message', ({ id, rows, error }: { id: number; rows?: Row[]; error?: string }) => {
       const waiting = this.waiting.get(id);
       this.waiting.delete(id);
       if (this.waiting.size === 0) worker.unref();
-      if (error === undefined) waiting?.resolve(value);
+      if (error === undefined) waiting?.resolve(rows ?? []);
       else waiting?.reject(new Error(error));
     });
     // A worker that failed (its connection could not open, it ran out of memory) fails what it was asked, and the
@@ -104,4 +94,12 @@ function bindable(value: unknown): unknown {
   if (value instanceof Date) return value.valueOf();
   if (typeof value === 'boolean') return Number(value);
   return value;
+}
+
+/**
+ * The rows of a read that may walk many rows: on the SQLite read worker where the database has one (`scans`), else
+ * through the connection pool, whose queries do not hold the event loop.
+ */
+export function scannedRows(scans: SqliteScans | undefined, query: Knex.QueryBuilder): Promise<Row[]> {
+  return scans === undefined ? (query as unknown as Promise<Row[]>) : scans.rows(query);
 }
