@@ -44,6 +44,14 @@ export class SqliteScans {
 
   constructor(private readonly path: string) {}
 
+  /**
+   * Starts the worker now rather than at the first read. A server does so at start, so the thread and the descriptors
+   * of its connection are there from the start, not from the first listing or lifecycle sweep some seconds later.
+   */
+  open(): void {
+    this.started();
+  }
+
   /** The rows the query selects, as the query builder's SQLite driver returns them. */
   rows(query: Knex.QueryBuilder | Knex.Raw): Promise<Row[]> {
     const { sql, bindings } = query.toSQL().toNative();

@@ -106,6 +106,7 @@ export async function createApp(config: Config, logger: Logger = createLogger(co
   const redis = redisUrl === undefined ? undefined : createCommandClient(redisUrl);
   const channelPrefix = `atr:${config.trustDomain}:`;
   const sqlStore = await SqlRegistryStore.open(database);
+  database.scans?.open();
   const cache =
     redis !== undefined || config.cacheLocalTtlMs > 0
       ? new CachedRegistryStore(sqlStore, {
