@@ -172,9 +172,10 @@ describe('the mTLS listener', () => {
   });
 
   it.each([
-    ['a CA certificate', 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,digitalSignature,keyCertSign\nextendedKeyUsage=clientAuth\n'],
-    ['a serverAuth-only certificate', 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n'],
-  ])('refuses %s signed by the registry intermediate', async (_label, extensions) => {
+    ['a CA certificate', 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,digitalSignature,keyCertSign\nextendedKeyUsage=clientAuth\n', 'ca_certificate'],
+    ['a serverAuth-only certificate', 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n', 'untrusted_chain'],
+    ['a certificate without extended key usage', 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n', 'not_client_auth'],
+  ])('refuses %s signed by the registry intermediate', async (_label, extensions, reason) => {
     const { privateKeyPem } = await generateAgentKey();
     const key = file('key', privateKeyPem);
     const csr = execFileSync('openssl', ['req', '-new', '-key', key, '-subj', '/O=atr.local/CN=good.mtls.example']);
@@ -186,7 +187,9 @@ describe('the mTLS listener', () => {
     ).toString();
     // It does chain to the registry: only the listener's own checks refuse it.
     expect(new X509Certificate(cert).verify(server.app.ca.intermediate.publicKey)).toBe(true);
+    const before = refusals(reason);
     refused(await healthzWith({ cert, key: privateKeyPem }));
+    expect(refusals(reason)).toBe(before + 1);
   });
 
   it('tells handlers who the agent is over gRPC and Connect, and lets it renew its certificate', async () => {
