@@ -1,10 +1,13 @@
 import { X509Certificate } from 'node:crypto';
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import tls from 'node:tls';
 import { Code, ConnectError, type Interceptor } from '@connectrpc/connect';
 import { createConnectTransport } from '@connectrpc/connect-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../src/server/app.ts';
 import { type RegistryClient, createRegistryClient, registryClientOver } from '../../src/sdk/client.ts';
-import { type PeerVerdict, type PeerVerifier, createPeerVerifier } from '../../src/sdk/peer-verifier.ts';
+import { type PeerVerdict, type PeerVerifier, createPeerVerifier, tlsAuthorizer } from '../../src/sdk/peer-verifier.ts';
 import { dialects } from '../support/databases.ts';
 import { runningServer, testEnvironment } from '../support/server.ts';
 
@@ -48,8 +51,8 @@ describe.each(dialects)('peer verifier against a running registry, %s', (dialect
 
   const register = async (label: string) => {
     const agentName = `${label}.peer.${dialect}.example`;
-    const { certPem, agent } = await client.registry.registerAgent({ agentName, owner: 'peer' });
-    return { agentName, certPem, fingerprint: agent!.certFingerprint };
+    const { certPem, privateKeyPem, chainPem, agent } = await client.registry.registerAgent({ agentName, owner: 'peer' });
+    return { agentName, certPem, privateKeyPem, chainPem, fingerprint: agent!.certFingerprint };
   };
 
   it('accepts a current certificate and refuses it within a second of its revocation, before the cache expires', async () => {
@@ -98,6 +101,48 @@ describe.each(dialects)('peer verifier against a running registry, %s', (dialect
       expect(verdict).toEqual({ ok: false, reason: 'revoked' });
     } finally {
       fallback.close();
+    }
+  });
+
+  it("serves an agent's own TLS server: a peer with a current certificate is let through, a revoked one's connection closed", async () => {
+    const server = await register('tls-server');
+    const authorize = tlsAuthorizer(verifier);
+    const verdicts: PeerVerdict[] = [];
+    const tlsServer = tls.createServer(
+      { cert: server.certPem, key: server.privateKeyPem, ca: server.chainPem, requestCert: true, rejectUnauthorized: true },
+      (socket) =>
+        void authorize(socket).then((verdict) => {
+          verdicts.push(verdict);
+          if (verdict.ok) socket.end(`hello ${verdict.agentName}`);
+        }),
+    );
+    tlsServer.listen(0, '127.0.0.1');
+    await once(tlsServer, 'listening');
+    const answerTo = async (peer: Awaited<ReturnType<typeof register>>) => {
+      const socket = tls.connect({
+        host: '127.0.0.1',
+        port: (tlsServer.address() as AddressInfo).port,
+        cert: peer.certPem,
+        key: peer.privateKeyPem,
+        ca: peer.chainPem,
+        checkServerIdentity: () => undefined,
+      });
+      let answer = '';
+      socket.on('data', (chunk: Buffer) => (answer += chunk.toString()));
+      socket.on('error', () => undefined);
+      await once(socket, 'close');
+      return answer;
+    };
+    try {
+      const peer = await register('tls-client');
+      expect(await answerTo(peer)).toBe(`hello ${peer.agentName}`);
+      expect(verdicts).toEqual([{ ok: true, agentName: peer.agentName, fingerprint: peer.fingerprint }]);
+      await client.registry.revokeAgent({ agentName: peer.agentName, reason: 'keyCompromise' });
+      await refusedWithin(verifier, peer.certPem, 3_000);
+      expect(await answerTo(peer)).toBe('');
+      expect(verdicts.at(-1)).toEqual({ ok: false, reason: 'revoked' });
+    } finally {
+      tlsServer.close();
     }
   });
 });
