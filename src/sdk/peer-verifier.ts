@@ -83,8 +83,8 @@ export function createPeerVerifier(options: PeerVerifierOptions): PeerVerifier {
  */
 export function tlsAuthorizer(verifier: PeerVerifier): (socket: TLSSocket) => Promise<PeerVerdict> {
   return async (socket) => {
-    // The DER alone: getPeerCertificate would print every field of the certificate (and its issuers) as text first.
-    const raw = socket.getPeerX509Certificate()?.raw;
+    // The certificate alone: with `true` Node would also summarise each issuer the client sent.
+    const raw = socket.getPeerCertificate(false)?.raw;
     const verdict: PeerVerdict = raw ? await verifier.authorize(raw) : { ok: false, reason: 'malformed' };
     if (!verdict.ok) socket.destroy();
     return verdict;
