@@ -17,7 +17,7 @@
 //               the revoke is sent, until B closes that connection, and until a new connection to B is refused
 //               (attempted once the revoke has returned; one attempt is one full handshake).
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tls from 'node:tls';
@@ -27,6 +27,7 @@ import { RegistryService } from '../../gen/atr/v1/registry_pb.js';
 import type { Dialect } from '../../src/config/database-url.ts';
 import { healthzOverMtls } from '../support/mtls.ts';
 import { benchDialects, createBenchDatabase } from './databases.ts';
+import { processCpuMs } from './process-cpu.ts';
 
 const HANDSHAKE_CONNECTORS = 16;
 const HANDSHAKE_WARM_UP_MS = 500;
@@ -202,7 +203,7 @@ function handshakeTarget({ url, pid }: Server, credentials: Credentials, resume:
   let failures = 0;
   const run = async (ms: number, record: boolean) => {
     const started = performance.now();
-    const cpuBefore = cpuMsOf(pid);
+    const cpuBefore = processCpuMs(pid);
     const worker = async (connector: number) => {
       while (performance.now() < started + ms) {
         try {
@@ -221,13 +222,13 @@ function handshakeTarget({ url, pid }: Server, credentials: Credentials, resume:
     await Promise.all(Array.from({ length: HANDSHAKE_CONNECTORS }, (_, connector) => worker(connector)));
     if (!record) return;
     elapsedMs += performance.now() - started;
-    const cpuAfter = cpuMsOf(pid);
+    const cpuAfter = processCpuMs(pid);
     cpuMs = cpuMs === undefined || cpuBefore === undefined || cpuAfter === undefined ? undefined : cpuMs + cpuAfter - cpuBefore;
   };
   const measureIdle = async (ms: number) => {
-    const before = cpuMsOf(pid);
+    const before = processCpuMs(pid);
     await new Promise((resolve) => setTimeout(resolve, ms));
-    const after = cpuMsOf(pid);
+    const after = processCpuMs(pid);
     if (before !== undefined && after !== undefined) idleCpuPerMs = (after - before) / ms;
   };
   const result = (): HandshakeLoad => ({
@@ -352,15 +353,4 @@ async function start(script: string, env: NodeJS.ProcessEnv, children: ChildProc
   return { ...printed, pid: child.pid };
 }
 
-/** User + system CPU time of a process so far (Linux /proc, in USER_HZ ticks of 10 ms); undefined elsewhere. */
-function cpuMsOf(pid: number | undefined): number | undefined {
-  if (pid === undefined) return undefined;
-  try {
-    // The fields after the command name, which is in parentheses and may hold spaces: utime and stime are 14 and 15.
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-    return (Number(fields[11]) + Number(fields[12])) * 10;
-  } catch {
-    return undefined;
-  }
-}
 

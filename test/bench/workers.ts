@@ -4,8 +4,8 @@
 // and its workers), read from /proc before and after each slice. The load generator runs on the same cores, so
 // resolve/s alone cannot show what a second worker buys; the CPU a request costs the server, and this process's own,
 // show where the cores went.
-import { readFileSync, readdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ResolveAgentRequestSchema, ResolveService } from '../../gen/atr/v1/resolve_pb.js';
@@ -13,6 +13,7 @@ import type { Dialect } from '../../src/config/database-url.ts';
 import { type BenchProcess, benchProcessEnv, stopProcess } from './bench-process.ts';
 import { createBenchDatabase } from './databases.ts';
 import { GrpcLoad } from './grpc-load.ts';
+import { processCpuMs } from './process-cpu.ts';
 
 export interface WorkersRow {
   readonly database: Dialect;
@@ -30,7 +31,6 @@ const SLICES = 3;
 const IN_FLIGHT = 32;
 const CONNECTIONS = 8;
 const BIN = join(import.meta.dirname, '..', '..', 'src', 'cli', 'bin.ts');
-const TICKS_PER_SECOND = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim());
 
 /** For each dialect: both servers on one database, resolve/s and CPU per request in `SLICES` alternating slices each. */
 export async function measureWorkers(options: { seconds: number; dialects: readonly Dialect[] }): Promise<WorkersRow[]> {
@@ -57,7 +57,7 @@ export async function measureWorkers(options: { seconds: number; dialects: reado
       for (const { load } of servers) await slice(load, options.seconds);
       for (let round = 0; round < SLICES; round++) {
         for (const [i, { server, load }] of servers.entries()) {
-          const serverBefore = cpuMs(server.child.pid ?? 0);
+          const serverBefore = processCpuMs(server.child.pid, { children: true }) ?? 0;
           const clientBefore = process.cpuUsage();
           const measured = await slice(load, options.seconds);
           const client = process.cpuUsage(clientBefore);
@@ -65,7 +65,7 @@ export async function measureWorkers(options: { seconds: number; dialects: reado
           if (total === undefined) continue;
           total.requests += measured.requests;
           total.ms += measured.ms;
-          total.serverCpuMs += cpuMs(server.child.pid ?? 0) - serverBefore;
+          total.serverCpuMs += (processCpuMs(server.child.pid, { children: true }) ?? 0) - serverBefore;
           total.clientCpuMs += (client.user + client.system) / 1000;
         }
       }
@@ -146,22 +146,3 @@ async function slice(load: GrpcLoad, seconds: number): Promise<{ requests: numbe
   return { requests, ms: performance.now() - started };
 }
 
-/** User + system CPU of `pid` and every process under it, in ms. */
-function cpuMs(pid: number): number {
-  let ticks = 0;
-  const visit = (process: number) => {
-    try {
-      // Fields after the command (which may hold spaces) start at the state, field 3: utime is 14, stime 15.
-      const fields = readFileSync(`/proc/${process}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-      ticks += Number(fields[11]) + Number(fields[12]);
-      for (const task of readdirSync(`/proc/${process}/task`)) {
-        const children = readFileSync(`/proc/${process}/task/${task}/children`, 'utf8').trim();
-        for (const child of children === '' ? [] : children.split(' ')) visit(Number(child));
-      }
-    } catch {
-      // Gone meanwhile: what it used is no longer countable.
-    }
-  };
-  visit(pid);
-  return (ticks / TICKS_PER_SECOND) * 1000;
-}
