@@ -3,7 +3,7 @@ import { loadConfig } from '../config/load.ts';
 import { caPaths } from '../pki/ca-files.ts';
 import { type CaCertificateStatus, type CaStatus, type CrlStatus, crlStatus, readCaStatus } from '../pki/ca-status.ts';
 import { rotateIntermediate } from '../pki/intermediate-rotation.ts';
-import { serialOf } from '../pki/fingerprint.ts';
+import { fingerprintFromColonHex, serialOf } from '../pki/fingerprint.ts';
 import { type Invocation, stringOption } from './command.ts';
 import { readHidden } from './hidden-input.ts';
 import { localActor, openRegistryDatabase } from './registry-database.ts';
@@ -68,7 +68,7 @@ export async function rotate({ out, values }: Invocation): Promise<number> {
     });
     facts = {
       previous: { serial: serialOf(previous), notAfter: new Date(previous.validTo).toISOString() },
-      current: { serial: serialOf(next), fingerprint: next.fingerprint256.replaceAll(':', '').toLowerCase(), notAfter: new Date(next.validTo).toISOString() },
+      current: { serial: serialOf(next), fingerprint: fingerprintFromColonHex(next.fingerprint256), notAfter: new Date(next.validTo).toISOString() },
     };
     await store.appendAudit({ eventType: 'ca.rotated', actor: localActor(), agentName: '', metadata: auditMetadata(facts) }, new Date());
   } finally {

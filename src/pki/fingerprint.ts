@@ -5,6 +5,11 @@ export function fingerprintOf(der: Uint8Array): string {
   return createHash('sha256').update(der).digest('hex');
 }
 
+/** A fingerprint as OpenSSL and Node print it (`AB:CD:…`) in the form fingerprintOf gives: lowercase hex. */
+export function fingerprintFromColonHex(colonHex: string): string {
+  return colonHex.replaceAll(':', '').toLowerCase();
+}
+
 /** The serial number as lowercase hex without colons or leading zero bytes, the form stored and put in CRLs. */
 export function serialOf(cert: X509Certificate): string {
   return normalizeSerial(cert.serialNumber);

@@ -1,5 +1,5 @@
 import type { TLSSocket } from 'node:tls';
-import { normalizeSerial } from '../pki/fingerprint.ts';
+import { fingerprintFromColonHex, normalizeSerial } from '../pki/fingerprint.ts';
 import type { RegistryStore } from '../registry/store.ts';
 import type { PeerAgent } from '../services/context.ts';
 import { type RetiredReason, certificateState } from '../verify/current-certificate.ts';
@@ -60,7 +60,7 @@ export function presentedCertificate(socket: TLSSocket): PresentedCertificate | 
     const peer = socket.getPeerX509Certificate();
     if (peer === undefined) return undefined;
     return {
-      fingerprint: fingerprintOfColonHex(peer.fingerprint256),
+      fingerprint: fingerprintFromColonHex(peer.fingerprint256),
       serial: normalizeSerial(peer.serialNumber),
       ca: peer.ca,
       // Node's name for the extended key usage OIDs; undefined when the extension is absent.
@@ -71,16 +71,13 @@ export function presentedCertificate(socket: TLSSocket): PresentedCertificate | 
   const peer = socket.getPeerCertificate(false) as Partial<ReturnType<TLSSocket['getPeerCertificate']>>;
   if (peer.fingerprint256 === undefined) return undefined;
   return {
-    fingerprint: fingerprintOfColonHex(peer.fingerprint256),
+    fingerprint: fingerprintFromColonHex(peer.fingerprint256),
     serial: normalizeSerial(peer.serialNumber ?? ''),
     ca: peer.ca === true,
     extendedKeyUsage: peer.ext_key_usage ?? [],
     chainError,
   };
 }
-
-/** `AB:CD:…` as fingerprint.ts writes fingerprints: lowercase hex. */
-const fingerprintOfColonHex = (colonHex: string) => colonHex.replaceAll(':', '').toLowerCase();
 
 /** What the certificate and OpenSSL's verification of its chain say, before the registry is asked; undefined: ask it. */
 export function screenPeer(certificate: PresentedCertificate): Refusal | undefined {
